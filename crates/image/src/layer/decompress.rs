@@ -1,0 +1,325 @@
+//! The layer pipeline: raw blob → blob digest check → decompression → diff-id check, on a
+//! thread of its own, handing 256 KiB chunks to the tar reader through a bounded channel (so a
+//! layer never costs more than a few MiB of memory, whatever its size).
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use flate2::bufread::MultiGzDecoder;
+
+use crate::digest::{Digest, DigestingReader};
+use crate::error::ImageError;
+
+const CHUNK: usize = 256 * 1024;
+const CHANNEL_DEPTH: usize = 8;
+
+/// How a layer blob is compressed, told by its first bytes (media types lie more often).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Detects the compression from a blob's first bytes. xz and bzip2 are recognised only to be
+    /// refused with a clear reason: no current runtime produces such layers.
+    pub(crate) fn detect(head: &[u8]) -> Result<Compression, &'static str> {
+        match head {
+            [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => {
+                Err("xz-compressed layers are not supported")
+            }
+            [b'B', b'Z', b'h', ..] => Err("bzip2-compressed layers are not supported"),
+            _ => Ok(Compression::None),
+        }
+    }
+}
+
+/// Digests and sizes measured while a layer streamed through the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamDigests {
+    pub blob: Digest,
+    pub diff_id: Digest,
+    pub compressed_bytes: u64,
+    pub uncompressed_bytes: u64,
+    pub compression: Compression,
+}
+
+enum Message {
+    Data(Vec<u8>),
+    Failed(io::Error),
+    Done(StreamDigests),
+}
+
+/// The reading end of the pipeline: a plain `Read` of the uncompressed tar stream that ends
+/// with an error if a digest did not match.
+pub struct LayerStream {
+    rx: Receiver<Message>,
+    /// Joined once the thread has sent its last message (it is exiting then); a stream dropped
+    /// early leaves the thread to notice the closed channel and end on its own.
+    thread: Option<std::thread::JoinHandle<()>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: Option<StreamDigests>,
+    failed: bool,
+}
+
+impl LayerStream {
+    /// Starts the pipeline over a raw layer blob (gzip, zstd or plain tar, told by its first
+    /// bytes). Digests given are checked at the end of the stream. `input` names the layer in
+    /// errors.
+    pub fn new(
+        raw: Box<dyn Read + Send>,
+        expected_blob: Option<Digest>,
+        expected_diff_id: Option<Digest>,
+        input: String,
+    ) -> Result<LayerStream, ImageError> {
+        let (tx, rx) = sync_channel(CHANNEL_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("osprey-layer".into())
+            .spawn(move || {
+                let outcome = pump(raw, expected_blob, expected_diff_id, &input, &tx);
+                let last = match outcome {
+                    Ok(digests) => Message::Done(digests),
+                    Err(e) => Message::Failed(e),
+                };
+                let _ = tx.send(last);
+            })
+            .map_err(|e| ImageError::Internal(format!("cannot start layer thread: {e}")))?;
+        Ok(LayerStream {
+            rx,
+            thread: Some(thread),
+            current: Vec::new(),
+            pos: 0,
+            done: None,
+            failed: false,
+        })
+    }
+
+    /// Digests of the stream, once it was read to the end without error.
+    pub fn digests(&self) -> Option<&StreamDigests> {
+        self.done.as_ref()
+    }
+}
+
+impl LayerStream {
+    fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.current.len() {
+                let n = buf.len().min(self.current.len() - self.pos);
+                buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done.is_some() || buf.is_empty() {
+                return Ok(0);
+            }
+            if self.failed {
+                return Err(io::Error::other("layer stream already failed"));
+            }
+            match self.rx.recv() {
+                Ok(Message::Data(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Message::Done(d)) => {
+                    self.done = Some(d);
+                    self.join();
+                }
+                Ok(Message::Failed(e)) => {
+                    self.failed = true;
+                    self.join();
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.failed = true;
+                    return Err(io::Error::other("layer decompression thread ended early"));
+                }
+            }
+        }
+    }
+}
+
+fn pump(
+    raw: Box<dyn Read + Send>,
+    expected_blob: Option<Digest>,
+    expected_diff_id: Option<Digest>,
+    input: &str,
+    tx: &SyncSender<Message>,
+) -> io::Result<StreamDigests> {
+    let blob = DigestingReader::new(raw, expected_blob, format!("{input} (compressed blob)"));
+    let mut buffered = BufReader::with_capacity(CHUNK, blob);
+    let compression = {
+        let head = buffered.fill_buf()?;
+        Compression::detect(head)
+            .map_err(|reason| ImageError::malformed(input, reason).into_io())?
+    };
+    let diff_input = format!("{input} (uncompressed)");
+    // Each arm decodes to the end, then hands back the blob reader so the rest of the blob
+    // (gzip trailers, padding) is hashed too.
+    let (mut blob, diff) = match compression {
+        Compression::Gzip => {
+            let mut diff =
+                DigestingReader::new(MultiGzDecoder::new(buffered), expected_diff_id, diff_input);
+            forward(&mut diff, tx)?;
+            let digest = finished(&diff);
+            (diff_into_inner(diff).into_inner().into_inner(), digest)
+        }
+        Compression::Zstd => {
+            let decoder = zstd::Decoder::with_buffer(buffered)?;
+            let mut diff = DigestingReader::new(decoder, expected_diff_id, diff_input);
+            forward(&mut diff, tx)?;
+            let digest = finished(&diff);
+            (diff_into_inner(diff).finish().into_inner(), digest)
+        }
+        Compression::None => {
+            let mut diff = DigestingReader::new(buffered, expected_diff_id, diff_input);
+            forward(&mut diff, tx)?;
+            let digest = finished(&diff);
+            (diff_into_inner(diff).into_inner(), digest)
+        }
+    };
+    io::copy(&mut blob, &mut io::sink())?;
+    let blob_digest = blob
+        .digest()
+        .cloned()
+        .ok_or_else(|| io::Error::other("blob digest missing after end of stream"))?;
+    Ok(StreamDigests {
+        blob: blob_digest,
+        compressed_bytes: blob.byte_count(),
+        diff_id: diff.0,
+        uncompressed_bytes: diff.1,
+        compression,
+    })
+}
+
+fn finished<R: Read>(r: &DigestingReader<R>) -> (Digest, u64) {
+    (
+        r.digest().cloned().expect("forward() reads to the end"),
+        r.byte_count(),
+    )
+}
+
+fn diff_into_inner<R: Read>(r: DigestingReader<R>) -> R {
+    r.into_inner()
+}
+
+/// Reads `r` to its end, sending full chunks down the channel. A closed channel (the reader
+/// stopped early) ends the work quietly.
+fn forward(r: &mut impl Read, tx: &SyncSender<Message>) -> io::Result<()> {
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match r.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        chunk.truncate(filled);
+        if tx.send(Message::Data(chunk)).is_err() {
+            return Err(io::Error::other("layer reader went away"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read_all(
+        raw: Vec<u8>,
+        blob: Option<Digest>,
+        diff: Option<Digest>,
+    ) -> Result<(Vec<u8>, StreamDigests), ImageError> {
+        let mut s = LayerStream::new(Box::new(io::Cursor::new(raw)), blob, diff, "layer 1".into())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)
+            .map_err(|e| ImageError::from_io("layer 1", e))?;
+        Ok((out, s.digests().cloned().unwrap()))
+    }
+
+    #[test]
+    fn gzip_zstd_plain_roundtrip_with_digests() {
+        let data: Vec<u8> = (0..1_000_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let diff = Digest::sha256_of(&data);
+        let gz = gzip(&data);
+        let zs = zstd::encode_all(&data[..], 3).unwrap();
+        for (raw, kind) in [
+            (gz, Compression::Gzip),
+            (zs, Compression::Zstd),
+            (data.clone(), Compression::None),
+        ] {
+            let blob = Digest::sha256_of(&raw);
+            let (out, d) = read_all(raw.clone(), Some(blob.clone()), Some(diff.clone())).unwrap();
+            assert_eq!(out, data);
+            assert_eq!(d.compression, kind);
+            assert_eq!(d.blob, blob);
+            assert_eq!(d.diff_id, diff);
+            assert_eq!(d.compressed_bytes, raw.len() as u64);
+            assert_eq!(d.uncompressed_bytes, data.len() as u64);
+        }
+    }
+
+    #[test]
+    fn digest_mismatch_is_an_error() {
+        let data = b"hello layer".repeat(100);
+        let gz = gzip(&data);
+        let wrong = Digest::sha256_of(b"other");
+        let err = read_all(gz.clone(), Some(wrong.clone()), None).unwrap_err();
+        assert!(
+            matches!(err, ImageError::DigestMismatch { ref input, .. } if input.contains("compressed blob")),
+            "{err}"
+        );
+        let err = read_all(gz, None, Some(wrong)).unwrap_err();
+        assert!(
+            matches!(err, ImageError::DigestMismatch { ref input, .. } if input.contains("uncompressed")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error() {
+        let data = b"some tar content".repeat(1000);
+        let mut gz = gzip(&data);
+        let mid = gz.len() / 2;
+        gz[mid] ^= 0xff;
+        gz[mid + 1] ^= 0xff;
+        assert!(read_all(gz.clone(), None, None).is_err());
+        gz.truncate(mid);
+        let err = read_all(gz, None, None).unwrap_err();
+        assert!(err.to_string().starts_with("layer 1"), "{err}");
+    }
+
+    #[test]
+    fn refuses_xz() {
+        let err = read_all(vec![0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2], None, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer 1: xz-compressed layers are not supported"
+        );
+    }
+}

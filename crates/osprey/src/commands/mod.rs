@@ -1,0 +1,14 @@
+//! One module per command family.
+
+mod image;
+
+use crate::cli::Command;
+use crate::exit::Failure;
+use crate::ui::Ui;
+
+/// Runs a command; the `Ok` value is the exit code.
+pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
+    match command {
+        Command::Image(cmd) => image::run(cmd, ui),
+    }
+}

@@ -1,0 +1,15 @@
+//! Helpers for Osprey's integration and end-to-end tests. Nothing here ships.
+//!
+//! - [`layout`]: OCI layouts, docker archives and crafted tar layers built in memory, so tests
+//!   can make exactly the image they need (including malicious ones no tool would write);
+//! - [`registry`]: a real `docker-registry` process (Debian's package) per test, open, with
+//!   htpasswd, or with token authentication;
+//! - [`token`]: a Docker-token-spec authorization server signing ES256 JWTs;
+//! - [`http`]: a minimal HTTP server for fakes (retries, odd answers);
+//! - [`tools`]: umoci and skopeo wrappers and paths to shared test data.
+
+pub mod http;
+pub mod layout;
+pub mod registry;
+pub mod token;
+pub mod tools;
