@@ -13,8 +13,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut changes = LayerChanges::new();
-    let mut budget = WalkBudget::new();
-    let walked = walk_tar::<_, ImageError>(stream, 0, "fuzz", &limits, &mut budget, |e| {
+    let budget = WalkBudget::new();
+    let walked = walk_tar::<_, ImageError>(stream, 0, "fuzz", &limits, &budget, |e| {
         let mut buf = [0u8; 4096];
         while e.read(&mut buf).map_err(|err| ImageError::Internal(err.to_string()))? > 0 {}
         changes.record(e, 0);

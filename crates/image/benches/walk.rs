@@ -44,26 +44,33 @@ fn synthetic_layer() -> (Vec<u8>, Vec<u8>) {
     (tar, gz.finish().unwrap())
 }
 
+/// Streams `blob` through the layer pipeline and walks it, handing every entry to `visit`.
+fn walk(
+    blob: &[u8],
+    digests: Option<(&Digest, &Digest)>,
+    limits: &Limits,
+    visit: impl FnMut(&mut osprey_image::Entry<'_>) -> Result<(), ImageError>,
+) {
+    let (b, d) = digests.map_or((None, None), |(b, d)| (Some(b.clone()), Some(d.clone())));
+    let stream =
+        LayerStream::new(Box::new(Cursor::new(blob.to_vec())), b, d, "bench".into()).unwrap();
+    walk_tar(stream, 0, "bench", limits, &WalkBudget::new(), visit).unwrap();
+}
+
 fn bench(c: &mut Criterion) {
     let (tar, gz) = synthetic_layer();
     let blob = Digest::sha256_of(&gz);
     let diff_id = Digest::sha256_of(&tar);
+    let verified = Some((&blob, &diff_id));
     let limits = Limits::default();
     let mut g = c.benchmark_group("layer");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(tar.len() as u64));
     g.bench_function("walk_gzip_verified_read_all", |b| {
+        let mut buf = vec![0u8; 64 * 1024];
         b.iter(|| {
-            let stream = LayerStream::new(
-                Box::new(Cursor::new(gz.clone())),
-                Some(blob.clone()),
-                Some(diff_id.clone()),
-                "bench".into(),
-            )
-            .unwrap();
-            let mut buf = vec![0u8; 64 * 1024];
             let mut total = 0usize;
-            walk_tar::<_, ImageError>(stream, 0, "bench", &limits, &mut WalkBudget::new(), |e| {
+            walk(&gz, verified, &limits, |e| {
                 while let Ok(n) = e.read(&mut buf) {
                     if n == 0 {
                         break;
@@ -71,26 +78,17 @@ fn bench(c: &mut Criterion) {
                     total += n;
                 }
                 Ok(())
-            })
-            .unwrap();
+            });
             black_box(total)
         })
     });
     g.bench_function("walk_gzip_verified_headers_only", |b| {
         b.iter(|| {
-            let stream = LayerStream::new(
-                Box::new(Cursor::new(gz.clone())),
-                Some(blob.clone()),
-                Some(diff_id.clone()),
-                "bench".into(),
-            )
-            .unwrap();
             let mut changes = LayerChanges::new();
-            walk_tar::<_, ImageError>(stream, 0, "bench", &limits, &mut WalkBudget::new(), |e| {
+            walk(&gz, verified, &limits, |e| {
                 changes.record(e, 0);
                 Ok(())
-            })
-            .unwrap();
+            });
             black_box(changes)
         })
     });
@@ -100,19 +98,11 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("apply_20000_entries_and_resolve", |b| {
         b.iter(|| {
-            let stream = LayerStream::new(
-                Box::new(Cursor::new(tar.clone())),
-                None,
-                None,
-                "bench".into(),
-            )
-            .unwrap();
             let mut changes = LayerChanges::new();
-            walk_tar::<_, ImageError>(stream, 0, "bench", &limits, &mut WalkBudget::new(), |e| {
+            walk(&tar, None, &limits, |e| {
                 changes.record(e, 0);
                 Ok(())
-            })
-            .unwrap();
+            });
             let mut tree = FileTree::new(40);
             tree.apply(0, None, changes);
             black_box(

@@ -415,7 +415,7 @@ impl Image {
     pub fn walk_layer<E: From<ImageError>>(
         &self,
         index: usize,
-        budget: &mut WalkBudget,
+        budget: &WalkBudget,
         visit: impl FnMut(&mut Entry<'_>) -> Result<(), E>,
     ) -> Result<LayerReport, E> {
         self.check_index(index)?;
@@ -435,25 +435,69 @@ impl Image {
         self.file_tree_with(|_, _| {})
     }
 
-    /// As [`Image::file_tree`], calling `progress(layer, report)` after each layer.
+    /// As [`Image::file_tree`], calling `progress(layer, report)` as each layer is read.
+    /// Layers are walked in parallel (one worker per core) and applied in order.
     pub fn file_tree_with(
         &self,
-        mut progress: impl FnMut(usize, &LayerReport),
+        progress: impl Fn(usize, &LayerReport) + Sync,
     ) -> Result<(FileTree, Vec<Notice>), ImageError> {
-        let mut tree = FileTree::new(self.limits.max_link_depth);
-        let mut notices = Vec::new();
-        let mut budget = WalkBudget::new();
-        for index in 0..self.layers.len() {
+        let budget = WalkBudget::new();
+        let walked = self.map_layers(|index| {
             let mut changes = LayerChanges::new();
-            let report = self.walk_layer::<ImageError>(index, &mut budget, |e| {
+            let report = self.walk_layer::<ImageError>(index, &budget, |e| {
                 changes.record(e, index);
                 Ok(())
             })?;
             progress(index, &report);
+            Ok((changes, report))
+        });
+        let mut tree = FileTree::new(self.limits.max_link_depth);
+        let mut notices = Vec::new();
+        for (index, result) in walked.into_iter().enumerate() {
+            let (changes, report) = result?;
             notices.extend(report.notices);
             notices.extend(tree.apply(index, self.layers[index].diff_id.clone(), changes));
         }
         Ok((tree, notices))
+    }
+
+    /// Runs `work` for every layer index on up to one thread per core; results in layer order.
+    pub fn map_layers<T: Send>(
+        &self,
+        work: impl Fn(usize) -> Result<T, ImageError> + Sync,
+    ) -> Vec<Result<T, ImageError>> {
+        let count = self.layers.len();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(count)
+            .max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Result<T, ImageError>>>> =
+            (0..count).map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if index >= count {
+                            return;
+                        }
+                        let result = work(index);
+                        *slots[index].lock().expect("no panics while holding") = Some(result);
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .expect("no panics while holding")
+                    .unwrap_or_else(|| {
+                        Err(ImageError::Internal("a layer worker stopped early".into()))
+                    })
+            })
+            .collect()
     }
 }
 

@@ -93,7 +93,7 @@ fn hard_links_point_at_their_target_and_content_is_read_once() {
     .unwrap();
     let mut seen = Vec::new();
     let report = image
-        .walk_layer::<ImageError>(0, &mut WalkBudget::new(), |e| {
+        .walk_layer::<ImageError>(0, &WalkBudget::new(), |e| {
             let mut content = String::new();
             e.read_to_string(&mut content).unwrap();
             seen.push((e.path.to_string(), format!("{:?}", e.kind), content));
@@ -177,7 +177,7 @@ fn device_files_and_fifos_are_skipped() {
     .unwrap();
     let mut kinds = Vec::new();
     let report = image
-        .walk_layer::<ImageError>(0, &mut WalkBudget::new(), |e| {
+        .walk_layer::<ImageError>(0, &WalkBudget::new(), |e| {
             kinds.push((e.path.to_string(), e.kind == EntryKind::File));
             Ok(())
         })
@@ -343,7 +343,7 @@ fn limits_are_reported_not_fatal() {
     let image = open_with(&source, limits);
     let mut big_read = 0;
     image
-        .walk_layer::<ImageError>(0, &mut WalkBudget::new(), |e| {
+        .walk_layer::<ImageError>(0, &WalkBudget::new(), |e| {
             if e.path == "big" {
                 assert!(e.truncated());
                 big_read = std::io::copy(e, &mut std::io::sink()).unwrap();

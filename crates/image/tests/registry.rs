@@ -69,7 +69,7 @@ fn basic(u: &str, p: &str) -> Option<Credentials> {
 fn layer_bytes(image: &Image, index: usize) -> Vec<(String, usize)> {
     let mut out = Vec::new();
     image
-        .walk_layer::<ImageError>(index, &mut WalkBudget::new(), |e| {
+        .walk_layer::<ImageError>(index, &WalkBudget::new(), |e| {
             let n = std::io::copy(e, &mut std::io::sink()).unwrap() as usize;
             out.push((e.path.to_string(), n));
             Ok(())
@@ -462,7 +462,7 @@ fn tampered_blob_from_registry_is_refused() {
     )
     .unwrap();
     let err = image
-        .walk_layer::<ImageError>(0, &mut WalkBudget::new(), |_| Ok(()))
+        .walk_layer::<ImageError>(0, &WalkBudget::new(), |_| Ok(()))
         .unwrap_err();
     assert!(
         matches!(&err, ImageError::DigestMismatch { input, .. } if input.contains("layer 1")),

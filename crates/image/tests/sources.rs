@@ -116,7 +116,7 @@ fn layout_archive_and_docker_archive_agree() {
         );
         let mut content = Vec::new();
         image
-            .walk_layer::<ImageError>(1, &mut WalkBudget::new(), |e| {
+            .walk_layer::<ImageError>(1, &WalkBudget::new(), |e| {
                 if e.path == "app/run" {
                     content = e.read_limited(1024).unwrap().unwrap();
                 }
@@ -303,7 +303,7 @@ fn dir_source_walks_a_root_file_system() {
     assert!(tree.get("fifo").is_none());
     let mut os_release = String::new();
     let report = image
-        .walk_layer::<ImageError>(0, &mut WalkBudget::new(), |e| {
+        .walk_layer::<ImageError>(0, &WalkBudget::new(), |e| {
             if e.path == "usr/lib/os-release" {
                 os_release = String::from_utf8(e.read_limited(100).unwrap().unwrap()).unwrap();
             }

@@ -87,7 +87,9 @@ fn version_and_help() {
         .args(["--log-level", "loud=on=off", "image", "inspect", "x"])
         .assert()
         .code(2)
-        .stderr(predicate::str::starts_with("osprey: error: --log-level \"loud=on=off\": "));
+        .stderr(predicate::str::starts_with(
+            "osprey: error: --log-level \"loud=on=off\": ",
+        ));
 }
 
 #[test]

@@ -57,9 +57,10 @@ enum Message {
 /// The reading end of the pipeline: a plain `Read` of the uncompressed tar stream that ends
 /// with an error if a digest did not match.
 pub struct LayerStream {
-    rx: Receiver<Message>,
-    /// Joined once the thread has sent its last message (it is exiting then); a stream dropped
-    /// early leaves the thread to notice the closed channel and end on its own.
+    rx: Option<Receiver<Message>>,
+    /// Joined when the thread sends its last message, or on drop: dropping the receiver first
+    /// makes the thread's next send fail, so it stops after at most one more chunk of input
+    /// (for a registry stream, the next network read, bounded by the read timeout).
     thread: Option<std::thread::JoinHandle<()>>,
     current: Vec<u8>,
     pos: usize,
@@ -90,7 +91,7 @@ impl LayerStream {
             })
             .map_err(|e| ImageError::Internal(format!("cannot start layer thread: {e}")))?;
         Ok(LayerStream {
-            rx,
+            rx: Some(rx),
             thread: Some(thread),
             current: Vec::new(),
             pos: 0,
@@ -113,6 +114,13 @@ impl LayerStream {
     }
 }
 
+impl Drop for LayerStream {
+    fn drop(&mut self) {
+        self.rx = None;
+        self.join();
+    }
+}
+
 impl Read for LayerStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
@@ -128,7 +136,10 @@ impl Read for LayerStream {
             if self.failed {
                 return Err(io::Error::other("layer stream already failed"));
             }
-            match self.rx.recv() {
+            let Some(rx) = self.rx.as_ref() else {
+                return Err(io::Error::other("layer stream closed"));
+            };
+            match rx.recv() {
                 Ok(Message::Data(chunk)) => {
                     self.current = chunk;
                     self.pos = 0;
@@ -158,7 +169,8 @@ fn pump(
     input: &str,
     tx: &SyncSender<Message>,
 ) -> io::Result<StreamDigests> {
-    let blob = DigestingReader::new(raw, expected_blob, format!("{input} (compressed blob)"));
+    let blob_algorithm = expected_blob.as_ref().map(Digest::algorithm);
+    let blob = DigestingReader::new(raw, expected_blob, format!("{input} (blob)"));
     let mut buffered = BufReader::with_capacity(CHUNK, blob);
     let compression = {
         let head = buffered.fill_buf()?;
@@ -184,10 +196,35 @@ fn pump(
             (diff_into_inner(diff).finish().into_inner(), digest)
         }
         Compression::None => {
-            let mut diff = DigestingReader::new(buffered, expected_diff_id, diff_input);
-            forward(&mut diff, tx)?;
-            let digest = finished(&diff);
-            (diff_into_inner(diff).into_inner(), digest)
+            // An uncompressed blob is its own tar: its digest is the diff-id, hash it once
+            // (unless the two are given in different algorithms).
+            let same_algorithm = match (blob_algorithm, &expected_diff_id) {
+                (Some(b), Some(d)) => b == d.algorithm(),
+                (None, Some(d)) => d.algorithm() == crate::digest::Algorithm::Sha256,
+                _ => true,
+            };
+            if same_algorithm {
+                let mut plain = buffered;
+                forward(&mut plain, tx)?;
+                let blob = plain.into_inner();
+                let (digest, bytes) = finished(&blob);
+                if let Some(expected) = expected_diff_id
+                    && expected != digest
+                {
+                    return Err(ImageError::DigestMismatch {
+                        input: diff_input,
+                        expected: expected.to_string(),
+                        actual: digest.to_string(),
+                    }
+                    .into_io());
+                }
+                (blob, (digest, bytes))
+            } else {
+                let mut diff = DigestingReader::new(buffered, expected_diff_id, diff_input);
+                forward(&mut diff, tx)?;
+                let digest = finished(&diff);
+                (diff_into_inner(diff).into_inner(), digest)
+            }
         }
     };
     io::copy(&mut blob, &mut io::sink())?;
@@ -291,7 +328,7 @@ mod tests {
         let wrong = Digest::sha256_of(b"other");
         let err = read_all(gz.clone(), Some(wrong.clone()), None).unwrap_err();
         assert!(
-            matches!(err, ImageError::DigestMismatch { ref input, .. } if input.contains("compressed blob")),
+            matches!(err, ImageError::DigestMismatch { ref input, .. } if input.ends_with("(blob)")),
             "{err}"
         );
         let err = read_all(gz, None, Some(wrong)).unwrap_err();

@@ -177,11 +177,12 @@ pub struct LayerReport {
     pub digests: Option<StreamDigests>,
 }
 
-/// Counts entries across the layers of one walk, for `Limits::max_files`.
+/// Counts entries across the layers of one walk, for `Limits::max_files`. Shared by layers
+/// walked in parallel.
 #[derive(Debug, Default)]
 pub struct WalkBudget {
-    pub(crate) entries: u64,
-    pub(crate) exhausted: bool,
+    entries: std::sync::atomic::AtomicU64,
+    exhausted: std::sync::atomic::AtomicBool,
 }
 
 impl WalkBudget {
@@ -190,22 +191,21 @@ impl WalkBudget {
     }
 
     /// Takes one entry from the budget; false once the limit is reached (reported once).
-    pub(crate) fn take(&mut self, limits: &Limits, report: &mut LayerReport, layer: usize) -> bool {
-        if self.entries >= limits.max_files {
-            if !self.exhausted {
-                self.exhausted = true;
-                report.notices.push(Notice {
-                    layer: Some(layer),
-                    path: None,
-                    kind: NoticeKind::TooManyFiles {
-                        limit: limits.max_files,
-                    },
-                });
-            }
-            return false;
+    pub(crate) fn take(&self, limits: &Limits, report: &mut LayerReport, layer: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.entries.fetch_add(1, Relaxed) < limits.max_files {
+            return true;
         }
-        self.entries += 1;
-        true
+        if !self.exhausted.swap(true, Relaxed) {
+            report.notices.push(Notice {
+                layer: Some(layer),
+                path: None,
+                kind: NoticeKind::TooManyFiles {
+                    limit: limits.max_files,
+                },
+            });
+        }
+        false
     }
 }
 
@@ -276,7 +276,7 @@ pub fn walk_tar<R: Read, E: From<ImageError>>(
     layer: usize,
     input: &str,
     limits: &Limits,
-    budget: &mut WalkBudget,
+    budget: &WalkBudget,
     mut visit: impl FnMut(&mut Entry<'_>) -> Result<(), E>,
 ) -> Result<(LayerReport, R), E> {
     let mut report = LayerReport::default();
@@ -314,38 +314,31 @@ pub fn walk_tar<R: Read, E: From<ImageError>>(
         let link_raw = entry
             .link_name_bytes()
             .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let marker = match whiteout_of(&path) {
+            Whiteout::Ignore => continue,
+            Whiteout::Path(p) => Some((p, EntryKind::Whiteout)),
+            Whiteout::Opaque(d) => Some((d, EntryKind::OpaqueDir)),
+            Whiteout::No => None,
+        };
+        if let Some((target, kind)) = marker {
+            deliver_marker(
+                &target,
+                kind,
+                layer,
+                limits,
+                budget,
+                &mut report,
+                &mut visit,
+            )?;
+            continue;
+        }
         let hard_target;
-        let kind = match (kind_byte, whiteout_of(&path)) {
-            (_, Whiteout::Ignore) => continue,
-            (_, Whiteout::Path(p)) => {
-                deliver_marker(
-                    &p,
-                    EntryKind::Whiteout,
-                    layer,
-                    limits,
-                    budget,
-                    &mut report,
-                    &mut visit,
-                )?;
-                continue;
-            }
-            (_, Whiteout::Opaque(d)) => {
-                deliver_marker(
-                    &d,
-                    EntryKind::OpaqueDir,
-                    layer,
-                    limits,
-                    budget,
-                    &mut report,
-                    &mut visit,
-                )?;
-                continue;
-            }
-            (T::Directory, Whiteout::No) => EntryKind::Dir,
-            (T::Symlink, Whiteout::No) => EntryKind::Symlink {
+        let kind = match kind_byte {
+            T::Directory => EntryKind::Dir,
+            T::Symlink => EntryKind::Symlink {
                 target: link_raw.as_deref().unwrap_or(""),
             },
-            (T::Link, Whiteout::No) => {
+            T::Link => {
                 let raw = link_raw.as_deref().unwrap_or("");
                 match clean_path(raw) {
                     Ok(t) => {
@@ -410,7 +403,7 @@ fn deliver_marker<E: From<ImageError>>(
     kind: EntryKind<'_>,
     layer: usize,
     limits: &Limits,
-    budget: &mut WalkBudget,
+    budget: &WalkBudget,
     report: &mut LayerReport,
     visit: &mut impl FnMut(&mut Entry<'_>) -> Result<(), E>,
 ) -> Result<(), E> {

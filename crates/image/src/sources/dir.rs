@@ -17,7 +17,7 @@ use crate::limits::Limits;
 pub(crate) fn walk<E: From<ImageError>>(
     root: &Path,
     limits: &Limits,
-    budget: &mut WalkBudget,
+    budget: &WalkBudget,
     mut visit: impl FnMut(&mut Entry<'_>) -> Result<(), E>,
 ) -> Result<LayerReport, E> {
     let mut report = LayerReport::default();
