@@ -97,6 +97,11 @@ impl TarMembers {
         ))
     }
 
+    /// The size of a member (after following links).
+    pub(crate) fn member_size(&self, name: &str) -> Result<u64, ImageError> {
+        Ok(self.locate(name)?.1)
+    }
+
     /// Opens a member for reading; returns the reader and the member's size.
     pub(crate) fn open_member(
         &self,

@@ -124,7 +124,7 @@ pub(crate) fn read(
                 format!("missing layer member {l:?}"),
             ));
         }
-        sizes.push(members.open_member(l)?.1);
+        sizes.push(members.member_size(l)?);
     }
     Ok(DockerImage {
         config,

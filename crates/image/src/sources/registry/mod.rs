@@ -627,15 +627,14 @@ fn describe_network_error(
         chain.push_str(&s.to_string());
         src = s.source();
     }
-    let hint =
-        if !options.insecure && reference.is_loopback() && chain.to_lowercase().contains("ssl")
-            || chain.contains("InvalidContentType")
-            || chain.to_lowercase().contains("corrupt message")
-        {
-            " (a plain-HTTP registry? use --insecure)"
-        } else {
-            ""
-        };
+    let lower = chain.to_lowercase();
+    // rustls reports a plain-HTTP answer to a TLS handshake as a corrupt message.
+    let plain_http = lower.contains("invalidcontenttype") || lower.contains("corrupt message");
+    let hint = match (plain_http, options.insecure, reference.is_loopback()) {
+        (true, false, _) => " (a plain-HTTP registry? use --insecure)",
+        (true, true, false) => " (plain HTTP is allowed only for registries on this machine)",
+        _ => "",
+    };
     format!("cannot reach the registry: {chain}{hint}")
 }
 
