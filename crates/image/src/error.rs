@@ -97,7 +97,7 @@ impl ImageError {
     /// Recovers an `ImageError` that travelled through an `io::Error` (possibly wrapped again
     /// by a library on the way, as the tar crate does), or describes the I/O failure as a
     /// malformed input named `input`.
-    pub(crate) fn from_io(input: &str, err: std::io::Error) -> ImageError {
+    pub fn from_io(input: &str, err: std::io::Error) -> ImageError {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
         while let Some(c) = cause {
             if let Some(inner) = c.downcast_ref::<ImageError>() {

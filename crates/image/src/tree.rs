@@ -11,7 +11,7 @@ use crate::layer::{Entry, EntryKind, Metadata, Notice, NoticeKind};
 use crate::path::{file_name, join, parent};
 
 /// A node of the merged view.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     #[serde(flatten)]
     pub kind: NodeKind,
@@ -23,7 +23,7 @@ pub struct Node {
     pub layer: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", content = "target", rename_all = "snake_case")]
 pub enum NodeKind {
     File,
@@ -36,7 +36,8 @@ pub enum NodeKind {
 
 /// Changes one layer makes, collected while walking it and applied with [`FileTree::apply`]:
 /// deletions first (they only hide lower layers), then additions in archive order.
-#[derive(Debug, Default)]
+/// Serializable, so a layer's changes can be cached by its diff-id.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LayerChanges {
     whiteouts: Vec<String>,
     opaque_dirs: Vec<String>,

@@ -49,6 +49,41 @@ pub enum Command {
     /// Container images: inspect (more subcommands arrive with their engines).
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Inventory of an image or file system: OS and every installed package (an SBOM).
+    #[command(after_help = SBOM_EXAMPLES)]
+    Sbom(SbomArgs),
+}
+
+const SBOM_EXAMPLES: &str = "\
+Examples:
+  osprey sbom alpine:3.20
+  osprey sbom docker-archive:app.tar --format json -o app.sbom.json
+  osprey sbom dir:/srv/rootfs
+
+Finds: dpkg (status and distroless status.d), apk, Python (dist-info, egg-info, eggs, wheels),
+npm (package.json, package-lock.json, yarn.lock), Java archives (nested), Go binaries,
+Rust (cargo-auditable binaries, Cargo.lock), .NET deps.json, PHP composer, Ruby gems.";
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image or file system (see `osprey image inspect --help` for SOURCE forms).
+    pub source: String,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<SbomFormat>,
+    /// Write to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    /// Packages grouped by type, for people.
+    Table,
+    /// Osprey's own JSON: everything found, lossless.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -103,7 +103,7 @@ impl Read for Entry<'_> {
 
 /// Something about the image that was not read as asked because of a limit or an oddity;
 /// reported to the user, never fatal.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     /// Layer index, when the notice is about one layer.
     pub layer: Option<usize>,
@@ -112,7 +112,7 @@ pub struct Notice {
     pub kind: NoticeKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum NoticeKind {
     /// A file larger than the read limit; only its beginning is analysed.

@@ -13,6 +13,8 @@ use crate::cli::{ImageArgs, ImageCommand, InspectArgs, InspectFormat};
 use crate::exit::Failure;
 use crate::ui::Ui;
 
+use super::output::put_table as put;
+
 pub fn run(cmd: ImageCommand, ui: &Ui) -> Result<i32, Failure> {
     match cmd {
         ImageCommand::Inspect(args) => inspect(args, ui),
@@ -176,24 +178,13 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// Writes a table without the trailing blanks comfy-table pads its last column with.
-fn put(out: &mut impl Write, title: &str, table: &Table) -> std::io::Result<()> {
-    if !title.is_empty() {
-        writeln!(out, "{title}")?;
-    }
-    for line in table.to_string().lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
 fn kv(table: &mut Table, key: &str, value: Option<impl ToString>) {
     if let Some(v) = value {
         table.add_row(vec![key.to_string(), v.to_string()]);
     }
 }
 
-fn write_table(out: &mut impl Write, r: &InspectReport<'_>) -> std::io::Result<()> {
+fn write_table(out: &mut dyn Write, r: &InspectReport<'_>) -> std::io::Result<()> {
     let mut head = Table::new();
     head.load_preset(NOTHING);
     kv(&mut head, "Source", Some(r.source));

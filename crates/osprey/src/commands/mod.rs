@@ -1,6 +1,8 @@
 //! One module per command family.
 
 mod image;
+mod output;
+mod sbom;
 
 use crate::cli::Command;
 use crate::exit::Failure;
@@ -10,5 +12,6 @@ use crate::ui::Ui;
 pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
     match command {
         Command::Image(cmd) => image::run(cmd, ui),
+        Command::Sbom(args) => sbom::run(args, ui),
     }
 }

@@ -1,0 +1,10 @@
+//! Osprey's data model: pure data shared by every engine, with serde on everything and no I/O.
+//! Engines meet only through this crate (and `osprey-image`).
+
+#![forbid(unsafe_code)]
+
+mod os;
+mod package;
+
+pub use os::Os;
+pub use package::{Location, Package, PackageType};
