@@ -19,6 +19,7 @@ mod catalogers;
 mod limits;
 mod merge;
 mod os;
+pub mod sbom;
 
 use osprey_image::{Image, ImageError, Notice};
 use osprey_model::{Os, Package};

@@ -574,3 +574,88 @@ fn dotnet_php_ruby() {
         "dependency constraints are not gems: {lock:?}"
     );
 }
+
+#[test]
+fn rpm_databases_in_all_three_containers() {
+    // Berkeley DB hash.
+    let uuid = scan("rpm/bdb-rhel8-libuuid");
+    no_unparsed(&uuid);
+    assert_eq!(uuid.packages.len(), 1);
+    let p = &uuid.packages[0];
+    assert_eq!(
+        (p.name.as_str(), p.version.as_str(), p.arch.as_deref()),
+        ("libuuid", "2.32.1-42.el8_8", Some("x86_64"))
+    );
+    assert_eq!(
+        (p.source_name.as_deref(), p.source_version.as_deref()),
+        (Some("util-linux"), Some("2.32.1-42.el8_8"))
+    );
+    assert!(p.properties["vendor"].starts_with("Red Hat"));
+
+    let dive = scan("rpm/bdb-syft-fixture");
+    assert_eq!(in_file(&dive, "Packages"), pairs(&[("dive", "0.9.2-1")]));
+
+    let epoch = scan("rpm/bdb-scalibr-epoch");
+    let hello = find(&epoch, "hello");
+    assert_eq!(hello.version, "1:0.0.1-rls");
+    assert!(
+        hello.purl.contains("epoch=1") && hello.purl.contains("@0.0.1-rls"),
+        "{}",
+        hello.purl
+    );
+
+    // SQLite.
+    let mariner = scan("rpm/sqlite-cbl-mariner-2.0");
+    no_unparsed(&mariner);
+    assert_eq!(mariner.packages.len(), 129);
+    let curl = find(&mariner, "curl");
+    assert_eq!(
+        (curl.version.as_str(), curl.arch.as_deref()),
+        ("7.76.0-6.cm2", Some("x86_64"))
+    );
+    assert_eq!(
+        (
+            curl.source_name.as_deref(),
+            curl.properties["vendor"].as_str()
+        ),
+        (Some("curl"), "Microsoft Corporation")
+    );
+    assert_eq!(find(&mariner, "audit").version, "3.0.6-1.cm2");
+    assert_eq!(find(&mariner, "bash").version, "5.1.8-1.cm2");
+
+    // ndb: the full list go-rpmdb's test expects.
+    let sle = scan("rpm/ndb-sle15-bci");
+    no_unparsed(&sle);
+    let expected =
+        std::fs::read_to_string(corpus("pkgdb/rpm/ndb-sle15-bci/EXPECTED.go-rpmdb-test.csv"))
+            .unwrap();
+    let mut want: Vec<(String, String, String)> = expected
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let evr = if f[0].is_empty() {
+                format!("{}-{}", f[2], f[3])
+            } else {
+                format!("{}:{}-{}", f[0], f[2], f[3])
+            };
+            (f[1].to_string(), evr, f[4].to_string())
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<(String, String, String)> = sle
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.version.clone(),
+                p.arch.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 35);
+    assert_eq!(got, want);
+    assert_eq!(find(&sle, "libpcre1").source_name.as_deref(), Some("pcre"));
+}

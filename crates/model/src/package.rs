@@ -211,8 +211,18 @@ impl Package {
         if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
             purl.with_namespace(ns).ok()?;
         }
-        if !self.version.is_empty() {
-            purl.with_version(self.version.clone()).ok()?;
+        // rpm keeps the epoch in a qualifier (`?epoch=1`), not in the version.
+        let (version, epoch) = match (self.kind, self.version.split_once(':')) {
+            (PackageType::Rpm, Some((e, v))) if e.bytes().all(|b| b.is_ascii_digit()) => {
+                (v.to_string(), Some(e.to_string()))
+            }
+            _ => (self.version.clone(), None),
+        };
+        if !version.is_empty() {
+            purl.with_version(version).ok()?;
+        }
+        if let Some(e) = epoch {
+            purl.add_qualifier("epoch", e).ok()?;
         }
         if let Some(arch) = &self.arch {
             purl.add_qualifier("arch", arch.clone()).ok()?;
@@ -286,6 +296,18 @@ mod tests {
         let mut p = Package::new(PackageType::Python, "PyYAML", "5.3", "python");
         p.set_purl(None);
         assert_eq!(p.purl, "pkg:pypi/pyyaml@5.3");
+
+        let mut p = Package::new(PackageType::Rpm, "hello", "1:0.0.1-rls", "rpm");
+        p.arch = Some("x86_64".into());
+        p.set_purl(Some(&Os {
+            id: "rhel".into(),
+            version_id: Some("8.9".into()),
+            ..Os::default()
+        }));
+        assert_eq!(
+            p.purl,
+            "pkg:rpm/rhel/hello@0.0.1-rls?arch=x86_64&distro=rhel-8.9&epoch=1"
+        );
 
         let mut p = Package::new(PackageType::PhpComposer, "pear/log", "1.13.3", "php");
         p.set_purl(None);

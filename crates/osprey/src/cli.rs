@@ -84,6 +84,10 @@ pub enum SbomFormat {
     Table,
     /// Osprey's own JSON: everything found, lossless.
     Json,
+    /// CycloneDX 1.6 JSON.
+    CyclonedxJson,
+    /// SPDX 2.3 JSON.
+    SpdxJson,
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,6 +50,24 @@ fn demo_image_formats() {
     );
     let json = sbom_json("oci-dir:examples/images/demo:v1");
     insta::assert_json_snapshot!("sbom_demo_json", json);
+    for (format, name) in [
+        ("cyclonedx-json", "sbom_demo_cyclonedx"),
+        ("spdx-json", "sbom_demo_spdx"),
+    ] {
+        let out = osprey()
+            .current_dir(repo_root())
+            .env("SOURCE_DATE_EPOCH", "1767225600")
+            .args([
+                "sbom",
+                "oci-dir:examples/images/demo:v1",
+                "--format",
+                format,
+            ])
+            .assert()
+            .success();
+        let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        insta::assert_json_snapshot!(name, doc);
+    }
     // Without --format, a file gets JSON.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("demo.sbom.json");

@@ -11,6 +11,7 @@ pub(crate) mod npm;
 mod php;
 mod python;
 mod release;
+mod rpm;
 mod ruby;
 mod rust;
 mod text;
@@ -78,6 +79,7 @@ pub(crate) fn registry() -> &'static [&'static dyn Cataloger] {
         &dpkg::Dpkg,
         &dpkg::Copyright,
         &apk::Apk,
+        &rpm::Rpm,
         &python::Python,
         &npm::PackageJson,
         &npm::PackageLock,

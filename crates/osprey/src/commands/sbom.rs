@@ -4,7 +4,7 @@ use std::io::Write;
 
 use comfy_table::{Table, presets::NOTHING};
 use osprey_image::Image;
-use osprey_inventory::{Inventory, Options};
+use osprey_inventory::{Inventory, Options, sbom};
 use serde::Serialize;
 
 use super::image::open_image;
@@ -36,6 +36,15 @@ pub fn run(args: SbomArgs, ui: &Ui) -> Result<i32, Failure> {
         SbomFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &Document::new(&image, &inventory))?;
             writeln!(out)
+        }
+        SbomFormat::CyclonedxJson | SbomFormat::SpdxJson => {
+            let subject = sbom::Subject::of_image(&image);
+            let doc = sbom::Document::new(&subject, &inventory, env!("CARGO_PKG_VERSION"));
+            if format == SbomFormat::CyclonedxJson {
+                sbom::cyclonedx::write(&doc, out)
+            } else {
+                sbom::spdx::write(&doc, out)
+            }
         }
     })?;
     Ok(0)
