@@ -1,7 +1,6 @@
 //! Pulling from registries on loopback: Debian's docker-registry (open, htpasswd, token auth
 //! against a token server written here) and a scripted fake for retries and tampering.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +9,7 @@ use osprey_image::{
 };
 use osprey_testkit::http::{Response, Server};
 use osprey_testkit::layout::{Compression, ImageSpec, LayoutBuilder, TarLayer};
-use osprey_testkit::registry::{Auth, Registry};
+use osprey_testkit::registry::{Auth, FakeRegistry, Registry};
 use osprey_testkit::token::{Policy, TokenServer};
 use osprey_testkit::tools::skopeo_copy;
 
@@ -352,60 +351,13 @@ fn token_registry_bearer_flow() {
     );
 }
 
-/// A fake registry serving a layout, answering first with the scripted statuses.
 fn fake_registry(
     dir: PathBuf,
     manifest: String,
     script: Vec<(u16, Option<&'static str>)>,
 ) -> (Server, Arc<Mutex<u32>>) {
-    let script = Arc::new(Mutex::new(VecDeque::from(script)));
-    let served = Arc::new(Mutex::new(0u32));
-    let count = served.clone();
-    let server = Server::start(move |req| {
-        if let Some((status, retry_after)) = script.lock().unwrap().pop_front() {
-            let mut r = Response::new(status);
-            if let Some(s) = retry_after {
-                r = r.header("Retry-After", s);
-            }
-            return r;
-        }
-        *count.lock().unwrap() += 1;
-        let path = req.path();
-        if path == "/v2/" {
-            return Response::new(200);
-        }
-        let blob = |d: &str| {
-            std::fs::read(
-                dir.join("blobs/sha256")
-                    .join(d.trim_start_matches("sha256:")),
-            )
-            .ok()
-        };
-        if let Some(rest) = path.strip_prefix("/v2/fake/app/manifests/") {
-            let digest = if rest == "v1" {
-                manifest.clone()
-            } else {
-                rest.to_string()
-            };
-            return match blob(&digest) {
-                Some(b) => Response::new(200)
-                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-                    .body(b),
-                None => Response::new(404),
-            };
-        }
-        if let Some(d) = path.strip_prefix("/v2/fake/app/blobs/") {
-            return match blob(d) {
-                Some(b) => Response::new(200).body(b),
-                None => Response::json(
-                    404,
-                    &serde_json::json!({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}),
-                ),
-            };
-        }
-        Response::new(404)
-    });
-    (server, served)
+    let fake = FakeRegistry::serve(&dir, "fake/app", "v1", &manifest, script);
+    (fake.server, fake.served)
 }
 
 #[test]

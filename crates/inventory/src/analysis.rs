@@ -73,13 +73,18 @@ pub(crate) fn analyze_layer(
             }
             return Ok(());
         }
-        buf.clear();
-        if let Err(e) = entry.take(max).read_to_end(&mut buf) {
+        // The buffer keeps its initialised length across files: only growth costs zeroing.
+        let size = entry.meta.size as usize;
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        if let Err(e) = entry.read_exact(&mut buf[..size]) {
             // The layer stream itself failed (corrupt, truncated, digest mismatch).
             return Err(ImageError::from_io(&format!("/{}", entry.path), e));
         }
+        let data = &buf[..size];
         for c in wanting {
-            if let Some(fact) = catalogers::run(c, &file, &buf, limits) {
+            if let Some(fact) = catalogers::run(c, &file, data, limits) {
                 out.facts.push((entry.path.to_string(), fact));
             }
         }

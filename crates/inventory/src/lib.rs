@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod analysis;
+mod cache;
 mod catalogers;
 mod limits;
 mod merge;
@@ -25,6 +26,7 @@ use osprey_image::{Image, ImageError, Notice};
 use osprey_model::{Os, Package};
 
 pub use analysis::{Fact, LayerAnalysis};
+pub use cache::Cache;
 pub use catalogers::{cataloger_names, parse_file};
 pub use limits::InventoryLimits;
 pub use os::parse_os_release;
@@ -33,6 +35,8 @@ pub use os::parse_os_release;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub limits: InventoryLimits,
+    /// Per-layer analysis cache; `None` analyses every layer.
+    pub cache: Option<Cache>,
 }
 
 /// What an inventory found.
@@ -42,6 +46,16 @@ pub struct Inventory {
     pub packages: Vec<Package>,
     /// Limits hit and files that could not be parsed.
     pub notices: Vec<InventoryNotice>,
+    /// How the layers were obtained (not part of the inventory itself).
+    #[serde(skip)]
+    pub stats: Stats,
+}
+
+/// Layers analysed now and taken from the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub layers_analyzed: usize,
+    pub layers_cached: usize,
 }
 
 /// Something that was not read or not understood.
@@ -90,13 +104,41 @@ pub fn inventory_with(
     progress: impl Fn(usize) + Sync,
 ) -> Result<Inventory, InventoryError> {
     let budget = osprey_image::WalkBudget::new();
+    let fingerprint = cache::fingerprint(&options.limits, image.limits());
     let analyses = image.map_layers(|index| {
-        let a = analysis::analyze_layer(image, index, &budget, &options.limits)?;
+        let diff_id = image.layers[index].diff_id.as_ref();
+        let cached = match (&options.cache, diff_id) {
+            (Some(c), Some(d)) => c.get(d, &fingerprint),
+            _ => None,
+        };
+        let result = match cached {
+            Some(a) => {
+                tracing::info!("layer {}: analysis from cache", index + 1);
+                (a, true)
+            }
+            None => {
+                let a = analysis::analyze_layer(image, index, &budget, &options.limits)?;
+                if let (Some(c), Some(d)) = (&options.cache, diff_id) {
+                    c.put(d, &fingerprint, &a);
+                }
+                (a, false)
+            }
+        };
         progress(index);
-        Ok(a)
+        Ok(result)
     });
-    let analyses = analyses
-        .into_iter()
-        .collect::<Result<Vec<_>, ImageError>>()?;
-    Ok(merge::merge(image, analyses))
+    let mut stats = Stats::default();
+    let mut layers = Vec::with_capacity(analyses.len());
+    for result in analyses {
+        let (a, cached) = result?;
+        if cached {
+            stats.layers_cached += 1;
+        } else {
+            stats.layers_analyzed += 1;
+        }
+        layers.push(a);
+    }
+    let mut inventory = merge::merge(image, layers);
+    inventory.stats = stats;
+    Ok(inventory)
 }

@@ -89,6 +89,7 @@ pub(crate) fn merge(image: &Image, mut analyses: Vec<LayerAnalysis>) -> Inventor
         os,
         packages,
         notices,
+        stats: Default::default(),
     }
 }
 

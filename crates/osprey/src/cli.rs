@@ -76,6 +76,20 @@ pub struct SbomArgs {
     /// Write to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// The per-layer analysis cache.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Cache of per-layer analyses, keyed by layer diff-id (default: $OSPREY_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/osprey, else ~/.cache/osprey).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Analyse every layer; neither read nor write the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -277,3 +277,64 @@ fn bench_app_image_recall() {
     assert_eq!(layer_of("deb", "python3"), Some(1));
     assert_eq!(layer_of("python", "requests"), Some(2));
 }
+
+#[test]
+fn layer_cache_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = || {
+        let out = osprey()
+            .current_dir(repo_root())
+            .args([
+                "--log-level",
+                "info",
+                "sbom",
+                "oci-dir:examples/images/demo:v1",
+                "--format",
+                "json",
+                "--cache-dir",
+            ])
+            .arg(&cache)
+            .assert()
+            .success();
+        let o = out.get_output();
+        (
+            String::from_utf8(o.stderr.clone()).unwrap(),
+            o.stdout.clone(),
+        )
+    };
+    let (first_log, first) = run();
+    assert!(
+        first_log.contains("2 layers analysed, 0 from the cache"),
+        "{first_log}"
+    );
+    let (second_log, second) = run();
+    assert!(
+        second_log.contains("0 layers analysed, 2 from the cache"),
+        "{second_log}"
+    );
+    assert_eq!(first, second);
+    let (no_cache_log, _) = {
+        let out = osprey()
+            .current_dir(repo_root())
+            .args([
+                "--log-level",
+                "info",
+                "sbom",
+                "oci-dir:examples/images/demo:v1",
+                "--format",
+                "json",
+                "--no-cache",
+            ])
+            .assert()
+            .success();
+        (
+            String::from_utf8(out.get_output().stderr.clone()).unwrap(),
+            (),
+        )
+    };
+    assert!(
+        no_cache_log.contains("2 layers analysed, 0 from the cache"),
+        "{no_cache_log}"
+    );
+}

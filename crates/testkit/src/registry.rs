@@ -123,3 +123,90 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A fake registry serving one OCI layout as `REPO:TAG`, answering first with scripted statuses
+/// (for retry tests) and counting what it served.
+pub struct FakeRegistry {
+    pub server: crate::http::Server,
+    /// Requests answered with content (after the script ran out).
+    pub served: std::sync::Arc<std::sync::Mutex<u32>>,
+}
+
+impl FakeRegistry {
+    pub fn serve(
+        layout: &std::path::Path,
+        repo: &str,
+        tag: &str,
+        manifest: &str,
+        script: Vec<(u16, Option<&'static str>)>,
+    ) -> FakeRegistry {
+        use crate::http::Response;
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+            script,
+        )));
+        let served = std::sync::Arc::new(std::sync::Mutex::new(0u32));
+        let (count, dir, manifest, tag) = (
+            served.clone(),
+            layout.to_path_buf(),
+            manifest.to_string(),
+            tag.to_string(),
+        );
+        let manifests = format!("/v2/{repo}/manifests/");
+        let blobs = format!("/v2/{repo}/blobs/");
+        let server = crate::http::Server::start(move |req| {
+            if let Some((status, retry_after)) = script.lock().unwrap().pop_front() {
+                let mut r = Response::new(status);
+                if let Some(s) = retry_after {
+                    r = r.header("Retry-After", s);
+                }
+                return r;
+            }
+            *count.lock().unwrap() += 1;
+            let path = req.path();
+            if path == "/v2/" {
+                return Response::new(200);
+            }
+            let blob = |d: &str| {
+                std::fs::read(
+                    dir.join("blobs/sha256")
+                        .join(d.trim_start_matches("sha256:")),
+                )
+                .ok()
+            };
+            if let Some(rest) = path.strip_prefix(manifests.as_str()) {
+                let digest = if rest == tag {
+                    manifest.clone()
+                } else {
+                    rest.to_string()
+                };
+                return match blob(&digest) {
+                    Some(b) => Response::new(200)
+                        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                        .body(b),
+                    None => Response::new(404),
+                };
+            }
+            if let Some(d) = path.strip_prefix(blobs.as_str()) {
+                return match blob(d) {
+                    Some(b) => Response::new(200).body(b),
+                    None => Response::json(
+                        404,
+                        &serde_json::json!({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}),
+                    ),
+                };
+            }
+            Response::new(404)
+        });
+        FakeRegistry { server, served }
+    }
+
+    /// Paths of the blob requests received.
+    pub fn blob_requests(&self) -> Vec<String> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path().contains("/blobs/"))
+            .map(|r| r.path().to_string())
+            .collect()
+    }
+}

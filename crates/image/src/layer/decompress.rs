@@ -49,7 +49,8 @@ pub struct StreamDigests {
 }
 
 enum Message {
-    Data(Vec<u8>),
+    /// A full-length buffer and how much of it holds data.
+    Data(Vec<u8>, usize),
     Failed(io::Error),
     Done(StreamDigests),
 }
@@ -58,12 +59,17 @@ enum Message {
 /// with an error if a digest did not match.
 pub struct LayerStream {
     rx: Option<Receiver<Message>>,
+    /// Read buffers go back to the pipeline for reuse: no allocation or zeroing per chunk.
+    recycle: SyncSender<Vec<u8>>,
     /// Joined when the thread sends its last message, or on drop: dropping the receiver first
     /// makes the thread's next send fail, so it stops after at most one more chunk of input
     /// (for a registry stream, the next network read, bounded by the read timeout).
     thread: Option<std::thread::JoinHandle<()>>,
     current: Vec<u8>,
+    len: usize,
     pos: usize,
+    /// Bytes consumed so far (read or skipped): the position `Seek` reports.
+    offset: u64,
     done: Option<StreamDigests>,
     failed: bool,
 }
@@ -79,10 +85,11 @@ impl LayerStream {
         input: String,
     ) -> Result<LayerStream, ImageError> {
         let (tx, rx) = sync_channel(CHANNEL_DEPTH);
+        let (recycle, recycled) = sync_channel(CHANNEL_DEPTH + 2);
         let thread = std::thread::Builder::new()
             .name("osprey-layer".into())
             .spawn(move || {
-                let outcome = pump(raw, expected_blob, expected_diff_id, &input, &tx);
+                let outcome = pump(raw, expected_blob, expected_diff_id, &input, &tx, &recycled);
                 let last = match outcome {
                     Ok(digests) => Message::Done(digests),
                     Err(e) => Message::Failed(e),
@@ -92,9 +99,12 @@ impl LayerStream {
             .map_err(|e| ImageError::Internal(format!("cannot start layer thread: {e}")))?;
         Ok(LayerStream {
             rx: Some(rx),
+            recycle,
             thread: Some(thread),
             current: Vec::new(),
+            len: 0,
             pos: 0,
+            offset: 0,
             done: None,
             failed: false,
         })
@@ -121,17 +131,12 @@ impl Drop for LayerStream {
     }
 }
 
-impl Read for LayerStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.pos < self.current.len() {
-                let n = buf.len().min(self.current.len() - self.pos);
-                buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
-            }
-            if self.done.is_some() || buf.is_empty() {
-                return Ok(0);
+impl LayerStream {
+    /// Makes the next chunk current. `Ok(false)` at the verified end of the stream.
+    fn fill(&mut self) -> io::Result<bool> {
+        while self.pos >= self.len {
+            if self.done.is_some() {
+                return Ok(false);
             }
             if self.failed {
                 return Err(io::Error::other("layer stream already failed"));
@@ -140,8 +145,12 @@ impl Read for LayerStream {
                 return Err(io::Error::other("layer stream closed"));
             };
             match rx.recv() {
-                Ok(Message::Data(chunk)) => {
-                    self.current = chunk;
+                Ok(Message::Data(chunk, len)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    if !used.is_empty() {
+                        let _ = self.recycle.try_send(used);
+                    }
+                    self.len = len;
                     self.pos = 0;
                 }
                 Ok(Message::Done(d)) => {
@@ -159,6 +168,52 @@ impl Read for LayerStream {
                 }
             }
         }
+        Ok(true)
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || !self.fill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.len - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Forward seeks only (`SeekFrom::Current(n ≥ 0)`), by dropping bytes instead of copying them:
+/// the tar reader skips the content of entries nobody reads this way.
+impl io::Seek for LayerStream {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let io::SeekFrom::Current(delta) = pos else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "layer streams only seek forward",
+            ));
+        };
+        let mut remaining = u64::try_from(delta).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "layer streams only seek forward",
+            )
+        })?;
+        while remaining > 0 {
+            if !self.fill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected end of layer during skip",
+                ));
+            }
+            let take = remaining.min((self.len - self.pos) as u64);
+            self.pos += take as usize;
+            self.offset += take;
+            remaining -= take;
+        }
+        Ok(self.offset)
     }
 }
 
@@ -168,6 +223,7 @@ fn pump(
     expected_diff_id: Option<Digest>,
     input: &str,
     tx: &SyncSender<Message>,
+    recycled: &Receiver<Vec<u8>>,
 ) -> io::Result<StreamDigests> {
     let blob_algorithm = expected_blob.as_ref().map(Digest::algorithm);
     let blob = DigestingReader::new(raw, expected_blob, format!("{input} (blob)"));
@@ -184,14 +240,14 @@ fn pump(
         Compression::Gzip => {
             let mut diff =
                 DigestingReader::new(MultiGzDecoder::new(buffered), expected_diff_id, diff_input);
-            forward(&mut diff, tx)?;
+            forward(&mut diff, tx, recycled)?;
             let digest = finished(&diff);
             (diff_into_inner(diff).into_inner().into_inner(), digest)
         }
         Compression::Zstd => {
             let decoder = zstd::Decoder::with_buffer(buffered)?;
             let mut diff = DigestingReader::new(decoder, expected_diff_id, diff_input);
-            forward(&mut diff, tx)?;
+            forward(&mut diff, tx, recycled)?;
             let digest = finished(&diff);
             (diff_into_inner(diff).finish().into_inner(), digest)
         }
@@ -205,7 +261,7 @@ fn pump(
             };
             if same_algorithm {
                 let mut plain = buffered;
-                forward(&mut plain, tx)?;
+                forward(&mut plain, tx, recycled)?;
                 let blob = plain.into_inner();
                 let (digest, bytes) = finished(&blob);
                 if let Some(expected) = expected_diff_id
@@ -221,7 +277,7 @@ fn pump(
                 (blob, (digest, bytes))
             } else {
                 let mut diff = DigestingReader::new(buffered, expected_diff_id, diff_input);
-                forward(&mut diff, tx)?;
+                forward(&mut diff, tx, recycled)?;
                 let digest = finished(&diff);
                 (diff_into_inner(diff).into_inner(), digest)
             }
@@ -254,9 +310,13 @@ fn diff_into_inner<R: Read>(r: DigestingReader<R>) -> R {
 
 /// Reads `r` to its end, sending full chunks down the channel. A closed channel (the reader
 /// stopped early) ends the work quietly.
-fn forward(r: &mut impl Read, tx: &SyncSender<Message>) -> io::Result<()> {
+fn forward(
+    r: &mut impl Read,
+    tx: &SyncSender<Message>,
+    recycled: &Receiver<Vec<u8>>,
+) -> io::Result<()> {
     loop {
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
         let mut filled = 0;
         while filled < CHUNK {
             match r.read(&mut chunk[filled..]) {
@@ -269,8 +329,7 @@ fn forward(r: &mut impl Read, tx: &SyncSender<Message>) -> io::Result<()> {
         if filled == 0 {
             return Ok(());
         }
-        chunk.truncate(filled);
-        if tx.send(Message::Data(chunk)).is_err() {
+        if tx.send(Message::Data(chunk, filled)).is_err() {
             return Err(io::Error::other("layer reader went away"));
         }
     }

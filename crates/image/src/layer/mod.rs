@@ -270,8 +270,10 @@ pub(crate) fn whiteout_of(path: &str) -> Whiteout {
 }
 
 /// Walks the entries of one uncompressed tar layer stream, in one pass, calling `visit` for
-/// every accepted entry. `stream` is read to its end so that digest checks in it run.
-pub fn walk_tar<R: Read, E: From<ImageError>>(
+/// every accepted entry. Content nobody reads is skipped with forward seeks (a
+/// [`LayerStream`] drops those bytes without copying them); `stream` is consumed to its end so
+/// that digest checks in it run.
+pub fn walk_tar<R: Read + io::Seek, E: From<ImageError>>(
     stream: R,
     layer: usize,
     input: &str,
@@ -282,7 +284,7 @@ pub fn walk_tar<R: Read, E: From<ImageError>>(
     let mut report = LayerReport::default();
     let mut archive = tar::Archive::new(stream);
     let entries = archive
-        .entries()
+        .entries_with_seek()
         .map_err(|e| ImageError::from_tar(input, e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| ImageError::from_tar(input, e))?;

@@ -9,14 +9,18 @@ use serde::Serialize;
 
 use super::image::open_image;
 use super::output::{emit, put_table, stdout_is_terminal};
-use crate::cli::{SbomArgs, SbomFormat};
+use crate::cli::{CacheArgs, SbomArgs, SbomFormat};
 use crate::exit::Failure;
 use crate::ui::Ui;
 
 pub fn run(args: SbomArgs, ui: &Ui) -> Result<i32, Failure> {
     let image = open_image(&args.source, &args.image)?;
+    let options = Options {
+        cache: cache(&args.cache),
+        ..Options::default()
+    };
     let bar = ui.progress(image.layers.len() as u64, "cataloguing layers");
-    let inventory = osprey_inventory::inventory_with(&image, &Options::default(), |_| bar.inc(1));
+    let inventory = osprey_inventory::inventory_with(&image, &options, |_| bar.inc(1));
     bar.finish_and_clear();
     let inventory = inventory.map_err(|e| match e {
         osprey_inventory::InventoryError::Image(e) => Failure::from(e),
@@ -24,6 +28,12 @@ pub fn run(args: SbomArgs, ui: &Ui) -> Result<i32, Failure> {
     for n in &inventory.notices {
         ui.warn(&n.to_string());
     }
+    tracing::info!(
+        "{} packages; {} layers analysed, {} from the cache",
+        inventory.packages.len(),
+        inventory.stats.layers_analyzed,
+        inventory.stats.layers_cached
+    );
     let format = args
         .format
         .unwrap_or(if args.output.is_none() && stdout_is_terminal() {
@@ -48,6 +58,17 @@ pub fn run(args: SbomArgs, ui: &Ui) -> Result<i32, Failure> {
         }
     })?;
     Ok(0)
+}
+
+/// The cache the command line asks for.
+pub fn cache(args: &CacheArgs) -> Option<osprey_inventory::Cache> {
+    if args.no_cache {
+        return None;
+    }
+    args.cache_dir
+        .clone()
+        .or_else(osprey_inventory::Cache::default_dir)
+        .map(osprey_inventory::Cache::new)
 }
 
 /// Osprey's own SBOM document: the image, the OS, every package with every field.
