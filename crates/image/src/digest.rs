@@ -193,10 +193,6 @@ impl<R: Read> DigestingReader<R> {
     pub(crate) fn byte_count(&self) -> u64 {
         self.bytes
     }
-
-    pub(crate) fn into_inner(self) -> R {
-        self.inner
-    }
 }
 
 impl<R: Read> Read for DigestingReader<R> {

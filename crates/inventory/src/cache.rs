@@ -15,6 +15,16 @@ use crate::analysis::LayerAnalysis;
 use crate::catalogers;
 use crate::limits::InventoryLimits;
 
+/// What names a layer's bytes: the diff-id, and the blob digest where the source addresses
+/// blobs by digest (registries, OCI layouts). With the blob digest in the key, an image whose
+/// config claims a known diff-id for different bytes misses the cache, is analysed, and fails
+/// its diff-id check. Sources without blob digests (legacy `docker save` members) are keyed by
+/// diff-id alone: a hit there trusts the archive's config.
+pub(crate) struct LayerKey<'a> {
+    pub diff_id: &'a Digest,
+    pub blob: Option<&'a Digest>,
+}
+
 /// Version of the entry format; part of every key.
 const FORMAT: u32 = 1;
 
@@ -44,15 +54,19 @@ impl Cache {
         &self.dir
     }
 
-    fn path(&self, diff_id: &Digest, fingerprint: &str) -> PathBuf {
+    fn path(&self, key: &LayerKey<'_>, fingerprint: &str) -> PathBuf {
+        let name = match key.blob.filter(|b| *b != key.diff_id) {
+            Some(blob) => format!("{}.{}.json.zst", key.diff_id.hex(), &blob.hex()[..16]),
+            None => format!("{}.json.zst", key.diff_id.hex()),
+        };
         self.dir
             .join("inventory")
             .join(format!("v{FORMAT}-{fingerprint}"))
-            .join(format!("{}.json.zst", diff_id.hex()))
+            .join(name)
     }
 
-    pub(crate) fn get(&self, diff_id: &Digest, fingerprint: &str) -> Option<LayerAnalysis> {
-        let path = self.path(diff_id, fingerprint);
+    pub(crate) fn get(&self, key: &LayerKey<'_>, fingerprint: &str) -> Option<LayerAnalysis> {
+        let path = self.path(key, fingerprint);
         let compressed = std::fs::read(&path).ok()?;
         let json = zstd::decode_all(&compressed[..]).ok()?;
         match serde_json::from_slice(&json) {
@@ -67,8 +81,8 @@ impl Cache {
         }
     }
 
-    pub(crate) fn put(&self, diff_id: &Digest, fingerprint: &str, analysis: &LayerAnalysis) {
-        let path = self.path(diff_id, fingerprint);
+    pub(crate) fn put(&self, key: &LayerKey<'_>, fingerprint: &str, analysis: &LayerAnalysis) {
+        let path = self.path(key, fingerprint);
         if let Err(e) = write_atomically(&path, analysis) {
             tracing::warn!("{}: cannot write cache entry: {e}", path.display());
         }
@@ -86,14 +100,16 @@ fn write_atomically(path: &Path, analysis: &LayerAnalysis) -> std::io::Result<()
     Ok(())
 }
 
-/// What the analysis of a layer depends on besides the layer: this crate's version, every
-/// cataloger (name and version) and the limits. Image-reading limits that shape a walk are
-/// included by the caller.
+/// What the analysis of a layer depends on besides the layer: the code that analyses it (a hash
+/// of this crate's and the image crate's sources, made by `build.rs`), the catalogers and the
+/// limits.
 pub(crate) fn fingerprint(limits: &InventoryLimits, image_limits: &osprey_image::Limits) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(env!("OSPREY_ANALYSIS_SOURCE_HASH").as_bytes());
     for c in catalogers::registry() {
-        h.update(format!("{}:{};", c.name(), c.version()).as_bytes());
+        h.update(c.name().as_bytes());
+        h.update(b";");
     }
     h.update(format!("{limits:?}").as_bytes());
     h.update(

@@ -106,9 +106,13 @@ pub fn inventory_with(
     let budget = osprey_image::WalkBudget::new();
     let fingerprint = cache::fingerprint(&options.limits, image.limits());
     let analyses = image.map_layers(|index| {
-        let diff_id = image.layers[index].diff_id.as_ref();
-        let cached = match (&options.cache, diff_id) {
-            (Some(c), Some(d)) => c.get(d, &fingerprint),
+        let layer = &image.layers[index];
+        let key = layer.diff_id.as_ref().map(|diff_id| cache::LayerKey {
+            diff_id,
+            blob: layer.digest.as_ref(),
+        });
+        let cached = match (&options.cache, &key) {
+            (Some(c), Some(k)) => c.get(k, &fingerprint),
             _ => None,
         };
         let result = match cached {
@@ -118,8 +122,8 @@ pub fn inventory_with(
             }
             None => {
                 let a = analysis::analyze_layer(image, index, &budget, &options.limits)?;
-                if let (Some(c), Some(d)) = (&options.cache, diff_id) {
-                    c.put(d, &fingerprint, &a);
+                if let (Some(c), Some(k)) = (&options.cache, &key) {
+                    c.put(k, &fingerprint, &a);
                 }
                 (a, false)
             }

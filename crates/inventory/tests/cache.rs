@@ -152,3 +152,40 @@ fn cached_registry_layers_are_not_downloaded() {
         "only the config is fetched again"
     );
 }
+
+#[test]
+fn a_forged_diff_id_misses_the_cache_and_fails_verification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::new(tmp.path().join("cache"));
+    let (genuine, _) = layout(&tmp.path().join("genuine"), "1.0.0");
+    assert_eq!(run(&genuine, &cache).stats.layers_analyzed, 2);
+
+    // Same base layer; the app layer carries other bytes but claims the genuine app layer's
+    // diff-id, hoping for a cache hit that would hide its content.
+    let true_ids = ImageSpec::new()
+        .layer(base_layer(), Compression::Gzip, "base")
+        .layer(app_layer("1.0.0"), Compression::Gzip, "app")
+        .diff_ids();
+    let mut forged = ImageSpec::new()
+        .layer(base_layer(), Compression::Gzip, "base")
+        .layer(app_layer("6.6.6"), Compression::Gzip, "app");
+    forged.forged_diff_ids = Some(true_ids);
+    let dir = tmp.path().join("forged");
+    let mut b = LayoutBuilder::new(&dir);
+    b.add_image(Some("v1"), &forged);
+    b.finish();
+    let image = Image::open(
+        &Source::parse(&format!("oci-dir:{}:v1", dir.display())).unwrap(),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    let err = inventory(
+        &image,
+        &Options {
+            cache: Some(cache.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("digest mismatch"), "{err}");
+}

@@ -138,6 +138,8 @@ pub struct ImageSpec {
     pub entrypoint: Vec<String>,
     pub labels: Vec<(String, String)>,
     pub user: String,
+    /// Diff-ids to write into the config instead of the true ones (forged images).
+    pub forged_diff_ids: Option<Vec<String>>,
 }
 
 impl Default for ImageSpec {
@@ -151,6 +153,7 @@ impl Default for ImageSpec {
             entrypoint: Vec::new(),
             labels: Vec::new(),
             user: String::new(),
+            forged_diff_ids: None,
         }
     }
 }
@@ -188,7 +191,7 @@ impl ImageSpec {
             "architecture": self.architecture,
             "os": self.os,
             "config": {"Env": self.env, "Entrypoint": self.entrypoint, "Labels": labels, "User": self.user},
-            "rootfs": {"type": "layers", "diff_ids": self.diff_ids()},
+            "rootfs": {"type": "layers", "diff_ids": self.forged_diff_ids.clone().unwrap_or_else(|| self.diff_ids())},
             "history": self.layers.iter().map(|(_, _, c)| serde_json::json!({"created_by": c})).collect::<Vec<_>>(),
         });
         if let Some(v) = &self.variant {

@@ -1,13 +1,16 @@
-//! The layer pipeline: raw blob → blob digest check → decompression → diff-id check, on a
-//! thread of its own, handing 256 KiB chunks to the tar reader through a bounded channel (so a
-//! layer never costs more than a few MiB of memory, whatever its size).
+//! The layer pipeline: raw blob → blob digest check → decompression on a thread of its own,
+//! handing 256 KiB chunks to the tar reader through a bounded channel (so a layer never costs
+//! more than a few MiB of memory, whatever its size). The diff-id of a compressed layer is
+//! hashed on the reading side, which otherwise waits for data: decompression, the slowest
+//! step, keeps its thread to itself. An uncompressed blob is hashed once, by the pipeline: its
+//! blob digest is its diff-id.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::digest::{Digest, DigestingReader};
+use crate::digest::{Algorithm, Digest, DigestingReader, Hasher};
 use crate::error::ImageError;
 
 const CHUNK: usize = 256 * 1024;
@@ -49,10 +52,22 @@ pub struct StreamDigests {
 }
 
 enum Message {
+    /// First message: whether the reading side hashes the diff-id.
+    Start {
+        hash_here: bool,
+    },
     /// A full-length buffer and how much of it holds data.
     Data(Vec<u8>, usize),
     Failed(io::Error),
-    Done(StreamDigests),
+    Done(PumpDone),
+}
+
+/// What the pipeline measured; the diff-id only when it hashed the tar itself.
+struct PumpDone {
+    blob: Digest,
+    compressed_bytes: u64,
+    compression: Compression,
+    diff: Option<(Digest, u64)>,
 }
 
 /// The reading end of the pipeline: a plain `Read` of the uncompressed tar stream that ends
@@ -70,6 +85,11 @@ pub struct LayerStream {
     pos: usize,
     /// Bytes consumed so far (read or skipped): the position `Seek` reports.
     offset: u64,
+    /// The diff-id hash of a compressed layer, fed with every chunk as it arrives.
+    diff_hasher: Option<Hasher>,
+    expected_diff_id: Option<Digest>,
+    received: u64,
+    input: String,
     done: Option<StreamDigests>,
     failed: bool,
 }
@@ -86,10 +106,11 @@ impl LayerStream {
     ) -> Result<LayerStream, ImageError> {
         let (tx, rx) = sync_channel(CHANNEL_DEPTH);
         let (recycle, recycled) = sync_channel(CHANNEL_DEPTH + 2);
+        let (pump_diff, pump_input) = (expected_diff_id.clone(), input.clone());
         let thread = std::thread::Builder::new()
             .name("osprey-layer".into())
             .spawn(move || {
-                let outcome = pump(raw, expected_blob, expected_diff_id, &input, &tx, &recycled);
+                let outcome = pump(raw, expected_blob, pump_diff, &pump_input, &tx, &recycled);
                 let last = match outcome {
                     Ok(digests) => Message::Done(digests),
                     Err(e) => Message::Failed(e),
@@ -105,6 +126,10 @@ impl LayerStream {
             len: 0,
             pos: 0,
             offset: 0,
+            diff_hasher: None,
+            expected_diff_id,
+            received: 0,
+            input,
             done: None,
             failed: false,
         })
@@ -145,7 +170,20 @@ impl LayerStream {
                 return Err(io::Error::other("layer stream closed"));
             };
             match rx.recv() {
+                Ok(Message::Start { hash_here }) => {
+                    if hash_here {
+                        let algorithm = self
+                            .expected_diff_id
+                            .as_ref()
+                            .map_or(Algorithm::Sha256, Digest::algorithm);
+                        self.diff_hasher = Some(Hasher::new(algorithm));
+                    }
+                }
                 Ok(Message::Data(chunk, len)) => {
+                    if let Some(h) = self.diff_hasher.as_mut() {
+                        h.update(&chunk[..len]);
+                    }
+                    self.received += len as u64;
                     let used = std::mem::replace(&mut self.current, chunk);
                     if !used.is_empty() {
                         let _ = self.recycle.try_send(used);
@@ -154,8 +192,33 @@ impl LayerStream {
                     self.pos = 0;
                 }
                 Ok(Message::Done(d)) => {
-                    self.done = Some(d);
                     self.join();
+                    let (diff_id, uncompressed_bytes) = match (d.diff, self.diff_hasher.take()) {
+                        (Some(measured), _) => measured,
+                        (None, Some(h)) => (h.finish(), self.received),
+                        (None, None) => {
+                            self.failed = true;
+                            return Err(io::Error::other("layer pipeline sent no diff-id"));
+                        }
+                    };
+                    if let Some(expected) = &self.expected_diff_id
+                        && *expected != diff_id
+                    {
+                        self.failed = true;
+                        return Err(ImageError::DigestMismatch {
+                            input: format!("{} (uncompressed)", self.input),
+                            expected: expected.to_string(),
+                            actual: diff_id.to_string(),
+                        }
+                        .into_io());
+                    }
+                    self.done = Some(StreamDigests {
+                        blob: d.blob,
+                        diff_id,
+                        compressed_bytes: d.compressed_bytes,
+                        uncompressed_bytes,
+                        compression: d.compression,
+                    });
                 }
                 Ok(Message::Failed(e)) => {
                     self.failed = true;
@@ -224,7 +287,7 @@ fn pump(
     input: &str,
     tx: &SyncSender<Message>,
     recycled: &Receiver<Vec<u8>>,
-) -> io::Result<StreamDigests> {
+) -> io::Result<PumpDone> {
     let blob_algorithm = expected_blob.as_ref().map(Digest::algorithm);
     let blob = DigestingReader::new(raw, expected_blob, format!("{input} (blob)"));
     let mut buffered = BufReader::with_capacity(CHUNK, blob);
@@ -233,67 +296,44 @@ fn pump(
         Compression::detect(head)
             .map_err(|reason| ImageError::malformed(input, reason).into_io())?
     };
-    let diff_input = format!("{input} (uncompressed)");
+    // An uncompressed blob is its own tar: its digest is the diff-id, hashed once here (unless
+    // the two are given in different algorithms).
+    let blob_is_tar = compression == Compression::None
+        && match (blob_algorithm, &expected_diff_id) {
+            (Some(b), Some(d)) => b == d.algorithm(),
+            (None, Some(d)) => d.algorithm() == Algorithm::Sha256,
+            _ => true,
+        };
+    let closed = || io::Error::other("layer reader went away");
+    tx.send(Message::Start {
+        hash_here: !blob_is_tar,
+    })
+    .map_err(|_| closed())?;
     // Each arm decodes to the end, then hands back the blob reader so the rest of the blob
     // (gzip trailers, padding) is hashed too.
-    let (mut blob, diff) = match compression {
+    let mut blob = match compression {
         Compression::Gzip => {
-            let mut diff =
-                DigestingReader::new(MultiGzDecoder::new(buffered), expected_diff_id, diff_input);
-            forward(&mut diff, tx, recycled)?;
-            let digest = finished(&diff);
-            (diff_into_inner(diff).into_inner().into_inner(), digest)
+            let mut decoder = MultiGzDecoder::new(buffered);
+            forward(&mut decoder, tx, recycled)?;
+            decoder.into_inner().into_inner()
         }
         Compression::Zstd => {
-            let decoder = zstd::Decoder::with_buffer(buffered)?;
-            let mut diff = DigestingReader::new(decoder, expected_diff_id, diff_input);
-            forward(&mut diff, tx, recycled)?;
-            let digest = finished(&diff);
-            (diff_into_inner(diff).finish().into_inner(), digest)
+            let mut decoder = zstd::Decoder::with_buffer(buffered)?;
+            forward(&mut decoder, tx, recycled)?;
+            decoder.finish().into_inner()
         }
         Compression::None => {
-            // An uncompressed blob is its own tar: its digest is the diff-id, hash it once
-            // (unless the two are given in different algorithms).
-            let same_algorithm = match (blob_algorithm, &expected_diff_id) {
-                (Some(b), Some(d)) => b == d.algorithm(),
-                (None, Some(d)) => d.algorithm() == crate::digest::Algorithm::Sha256,
-                _ => true,
-            };
-            if same_algorithm {
-                let mut plain = buffered;
-                forward(&mut plain, tx, recycled)?;
-                let blob = plain.into_inner();
-                let (digest, bytes) = finished(&blob);
-                if let Some(expected) = expected_diff_id
-                    && expected != digest
-                {
-                    return Err(ImageError::DigestMismatch {
-                        input: diff_input,
-                        expected: expected.to_string(),
-                        actual: digest.to_string(),
-                    }
-                    .into_io());
-                }
-                (blob, (digest, bytes))
-            } else {
-                let mut diff = DigestingReader::new(buffered, expected_diff_id, diff_input);
-                forward(&mut diff, tx, recycled)?;
-                let digest = finished(&diff);
-                (diff_into_inner(diff).into_inner(), digest)
-            }
+            forward(&mut buffered, tx, recycled)?;
+            buffered.into_inner()
         }
     };
     io::copy(&mut blob, &mut io::sink())?;
-    let blob_digest = blob
-        .digest()
-        .cloned()
-        .ok_or_else(|| io::Error::other("blob digest missing after end of stream"))?;
-    Ok(StreamDigests {
-        blob: blob_digest,
-        compressed_bytes: blob.byte_count(),
-        diff_id: diff.0,
-        uncompressed_bytes: diff.1,
+    let (digest, bytes) = finished(&blob);
+    Ok(PumpDone {
+        blob: digest.clone(),
+        compressed_bytes: bytes,
         compression,
+        diff: blob_is_tar.then_some((digest, bytes)),
     })
 }
 
@@ -302,10 +342,6 @@ fn finished<R: Read>(r: &DigestingReader<R>) -> (Digest, u64) {
         r.digest().cloned().expect("forward() reads to the end"),
         r.byte_count(),
     )
-}
-
-fn diff_into_inner<R: Read>(r: DigestingReader<R>) -> R {
-    r.into_inner()
 }
 
 /// Reads `r` to its end, sending full chunks down the channel. A closed channel (the reader

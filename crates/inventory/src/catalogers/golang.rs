@@ -265,8 +265,14 @@ impl BuildInfo {
             };
             push(path, &version, Some(("go.main-module", "true".into())));
         } else if let Some(path) = &self.path {
-            // No module information: the binary's own package, without a version.
-            push(path, "", Some(("go.main-package", "true".into())));
+            // No module information (a GOPATH build, as Debian makes them): the binary's own
+            // package, named by its repository root where the host's layout is known, and no
+            // version — none is recorded, and Osprey does not guess one from strings.
+            push(
+                repository_root(path),
+                "",
+                Some(("go.main-package", path.clone())),
+            );
         }
         for (path, version, replaced) in &self.deps {
             push(path, version, replaced.clone().map(|r| ("go.replaces", r)));
@@ -281,9 +287,47 @@ impl BuildInfo {
     }
 }
 
+/// The repository root of an import path on hosts with a fixed layout
+/// (`github.com/docker/distribution/cmd/registry` → `github.com/docker/distribution`);
+/// other paths are returned whole.
+fn repository_root(path: &str) -> &str {
+    const THREE: &[&str] = &[
+        "github.com/",
+        "gitlab.com/",
+        "bitbucket.org/",
+        "gitee.com/",
+        "golang.org/x/",
+        "codeberg.org/",
+    ];
+    if THREE.iter().any(|h| path.starts_with(h)) {
+        let mut slashes = path.match_indices('/').map(|(i, _)| i);
+        if let Some(end) = slashes.nth(2) {
+            return &path[..end];
+        }
+    }
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_roots() {
+        assert_eq!(
+            repository_root("github.com/docker/distribution/cmd/registry"),
+            "github.com/docker/distribution"
+        );
+        assert_eq!(
+            repository_root("golang.org/x/tools/cmd/stringer"),
+            "golang.org/x/tools"
+        );
+        assert_eq!(repository_root("github.com/x/y"), "github.com/x/y");
+        assert_eq!(
+            repository_root("k8s.io/kubernetes/cmd/kubelet"),
+            "k8s.io/kubernetes/cmd/kubelet"
+        );
+    }
 
     #[test]
     fn modinfo_with_replacement_and_ldflags() {

@@ -57,10 +57,6 @@ impl<'a> FileRef<'a> {
 pub(crate) trait Cataloger: Sync {
     /// Stable name, recorded on packages.
     fn name(&self) -> &'static str;
-    /// Bumped whenever what the cataloger reports changes: part of the cache key.
-    fn version(&self) -> u32 {
-        1
-    }
     /// Whether the file's content is needed. Called for every regular file of every layer.
     fn wants(&self, file: &FileRef<'_>) -> bool;
     /// Largest file this cataloger reads.

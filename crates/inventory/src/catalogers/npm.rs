@@ -22,6 +22,20 @@ fn location(path: &str) -> Location {
     }
 }
 
+/// Whether a lock file is an install record of this file system: not one inside an installed
+/// package (`node_modules/…`), nor the upstream lock a distribution or global install shipped
+/// with a packaged module (`/usr/share/nodejs/<pkg>/npm-shrinkwrap.json` lists dependencies
+/// Debian replaced with its own packages).
+fn is_install_lock(file: &FileRef<'_>) -> bool {
+    const PACKAGED: &[&str] = &[
+        "usr/share/nodejs/",
+        "usr/lib/node_modules/",
+        "usr/local/lib/node_modules/",
+        "opt/nodejs/lib/node_modules/",
+    ];
+    !file.path.contains("node_modules/") && !PACKAGED.iter().any(|p| file.path.starts_with(p))
+}
+
 fn lock_dir<'a>(file: &FileRef<'a>) -> &'a str {
     file.path.rsplit_once('/').map_or("", |(d, _)| d)
 }
@@ -83,7 +97,7 @@ impl Cataloger for PackageLock {
     }
     fn wants(&self, file: &FileRef<'_>) -> bool {
         (file.name == "package-lock.json" || file.name == "npm-shrinkwrap.json")
-            && !file.path.contains("node_modules/")
+            && is_install_lock(file)
     }
     fn parse(
         &self,
@@ -148,7 +162,7 @@ impl Cataloger for YarnLock {
         "yarn-lock"
     }
     fn wants(&self, file: &FileRef<'_>) -> bool {
-        file.name == "yarn.lock" && !file.path.contains("node_modules/")
+        file.name == "yarn.lock" && is_install_lock(file)
     }
     fn parse(
         &self,
@@ -212,6 +226,16 @@ fn spec_name(spec: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_install_records_count_as_locks() {
+        let lock = |p: &'static str| PackageLock.wants(&FileRef::new(p, 10, 0o644));
+        assert!(lock("app/package-lock.json"));
+        assert!(lock("srv/web/npm-shrinkwrap.json"));
+        assert!(!lock("app/node_modules/x/package-lock.json"));
+        assert!(!lock("usr/share/nodejs/lodash-cli/npm-shrinkwrap.json"));
+        assert!(!lock("usr/lib/node_modules/npm/package-lock.json"));
+    }
 
     #[test]
     fn yarn_specs() {
