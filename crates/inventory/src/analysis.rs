@@ -36,11 +36,88 @@ pub struct LayerAnalysis {
     pub notices: Vec<Notice>,
 }
 
+/// A file handed to a worker thread: its bytes (`data[..len]`) and the catalogers that want it.
+struct Job {
+    path: String,
+    mode: u32,
+    data: Vec<u8>,
+    len: usize,
+    catalogers: Vec<&'static dyn catalogers::Cataloger>,
+}
+
+/// Buffers workers give back, so heavy files cost no allocation or zeroing once warm.
+type Pool = std::sync::Mutex<Vec<Vec<u8>>>;
+
 pub(crate) fn analyze_layer(
     image: &Image,
     index: usize,
     budget: &WalkBudget,
     limits: &InventoryLimits,
+) -> Result<LayerAnalysis, ImageError> {
+    // Heavy files go to workers through a queue of this depth: memory stays within
+    // (workers + depth) × the largest file read.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(workers);
+    let job_rx = std::sync::Mutex::new(job_rx);
+    let (fact_tx, fact_rx) = std::sync::mpsc::channel::<(String, Fact)>();
+    let pool: Pool = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (job_rx, fact_tx, pool) = (&job_rx, fact_tx.clone(), &pool);
+            scope.spawn(move || {
+                loop {
+                    let job = match job_rx.lock().expect("no panics while holding").recv() {
+                        Ok(j) => j,
+                        Err(_) => return,
+                    };
+                    let file = FileRef::new(&job.path, job.len as u64, job.mode);
+                    for c in job.catalogers {
+                        if let Some(fact) = catalogers::run(c, &file, &job.data[..job.len], limits)
+                        {
+                            let _ = fact_tx.send((job.path.clone(), fact));
+                        }
+                    }
+                    let mut free = pool.lock().expect("no panics while holding");
+                    if free.len() <= workers {
+                        free.push(job.data);
+                    }
+                }
+            });
+        }
+        drop(fact_tx);
+        let walked = walk(image, index, budget, limits, &job_tx, &pool);
+        drop(job_tx);
+        walked.map(|mut out| {
+            out.facts.extend(fact_rx.iter());
+            // Workers finish in any order; the analysis must not depend on it.
+            out.facts.sort_by(|a, b| {
+                (a.0.as_str(), fact_order(&a.1)).cmp(&(b.0.as_str(), fact_order(&b.1)))
+            });
+            out
+        })
+    })
+}
+
+/// A stable order for facts about the same path.
+fn fact_order(f: &Fact) -> (u8, &str) {
+    match f {
+        Fact::Packages { cataloger, .. } => (0, cataloger),
+        Fact::Release { .. } => (1, ""),
+        Fact::Licenses { .. } => (2, ""),
+        Fact::Unparsed { cataloger, .. } => (3, cataloger),
+    }
+}
+
+fn walk(
+    image: &Image,
+    index: usize,
+    budget: &WalkBudget,
+    limits: &InventoryLimits,
+    jobs: &std::sync::mpsc::SyncSender<Job>,
+    pool: &Pool,
 ) -> Result<LayerAnalysis, ImageError> {
     let mut out = LayerAnalysis::default();
     let mut buf: Vec<u8> = Vec::new();
@@ -51,7 +128,7 @@ pub(crate) fn analyze_layer(
             return Ok(());
         }
         let file = FileRef::new(entry.path, entry.meta.size, entry.meta.mode);
-        let wanting: Vec<&dyn catalogers::Cataloger> =
+        let wanting: Vec<&'static dyn catalogers::Cataloger> =
             all.iter().copied().filter(|c| c.wants(&file)).collect();
         if wanting.is_empty() {
             return Ok(());
@@ -73,8 +150,32 @@ pub(crate) fn analyze_layer(
             }
             return Ok(());
         }
-        // The buffer keeps its initialised length across files: only growth costs zeroing.
         let size = entry.meta.size as usize;
+        if wanting.iter().any(|c| c.heavy()) {
+            let mut data = pool
+                .lock()
+                .expect("no panics while holding")
+                .pop()
+                .unwrap_or_default();
+            if data.len() < size {
+                data.resize(size, 0);
+            }
+            entry
+                .read_exact(&mut data[..size])
+                .map_err(|e| ImageError::from_io(&format!("/{}", entry.path), e))?;
+            let job = Job {
+                path: entry.path.to_string(),
+                mode: entry.meta.mode,
+                data,
+                len: size,
+                catalogers: wanting,
+            };
+            if jobs.send(job).is_err() {
+                return Err(ImageError::Internal("inventory workers stopped".into()));
+            }
+            return Ok(());
+        }
+        // The buffer keeps its initialised length across files: only growth costs zeroing.
         if buf.len() < size {
             buf.resize(size, 0);
         }

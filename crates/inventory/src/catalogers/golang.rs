@@ -35,6 +35,9 @@ impl Cataloger for GoBinary {
     fn max_size(&self, limits: &InventoryLimits) -> u64 {
         limits.max_binary_bytes
     }
+    fn heavy(&self) -> bool {
+        true
+    }
     fn parse(
         &self,
         file: &FileRef<'_>,

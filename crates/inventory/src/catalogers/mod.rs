@@ -59,6 +59,11 @@ pub(crate) trait Cataloger: Sync {
     fn name(&self) -> &'static str;
     /// Whether the file's content is needed. Called for every regular file of every layer.
     fn wants(&self, file: &FileRef<'_>) -> bool;
+    /// Whether parsing costs more than reading (archives, binaries): such files are parsed on
+    /// worker threads while the layer walk goes on.
+    fn heavy(&self) -> bool {
+        false
+    }
     /// Largest file this cataloger reads.
     fn max_size(&self, limits: &InventoryLimits) -> u64 {
         limits.max_metadata_bytes

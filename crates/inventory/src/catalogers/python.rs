@@ -27,6 +27,9 @@ impl Cataloger for Python {
     fn max_size(&self, limits: &InventoryLimits) -> u64 {
         limits.max_archive_bytes
     }
+    fn heavy(&self) -> bool {
+        true
+    }
     fn parse(
         &self,
         file: &FileRef<'_>,
