@@ -115,6 +115,17 @@ pub struct Location {
     pub layer_diff_id: Option<String>,
 }
 
+impl Location {
+    /// A location in a file system, its layer not known yet.
+    pub fn at(path: impl Into<String>) -> Location {
+        Location {
+            path: path.into(),
+            layer: None,
+            layer_diff_id: None,
+        }
+    }
+}
+
 /// One installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {

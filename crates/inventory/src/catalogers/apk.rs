@@ -58,11 +58,7 @@ pub(crate) fn parse_installed(text: &str, location: &str) -> Vec<Package> {
         if let Some(m) = get('m') {
             p.properties.insert("maintainer".into(), m);
         }
-        p.locations.push(Location {
-            path: location.to_string(),
-            layer: None,
-            layer_diff_id: None,
-        });
+        p.locations.push(Location::at(location.to_string()));
         out.push(p);
     }
     out

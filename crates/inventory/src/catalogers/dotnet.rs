@@ -39,11 +39,7 @@ impl Cataloger for DepsJson {
             if let Some(sha) = lib["sha512"].as_str() {
                 p.properties.insert("nuget.sha512".into(), sha.to_string());
             }
-            p.locations.push(Location {
-                path: file.absolute(),
-                layer: None,
-                layer_diff_id: None,
-            });
+            p.locations.push(Location::at(file.absolute()));
             out.push(p);
         }
         Ok(packages(self.name(), out))

@@ -66,11 +66,8 @@ pub(crate) fn parse_status(text: &str, location: &str) -> Vec<Package> {
         if let Some(m) = field(&p, "Maintainer") {
             pkg.properties.insert("maintainer".into(), m.to_string());
         }
-        pkg.locations.push(osprey_model::Location {
-            path: location.to_string(),
-            layer: None,
-            layer_diff_id: None,
-        });
+        pkg.locations
+            .push(osprey_model::Location::at(location.to_string()));
         out.push(pkg);
     }
     out

@@ -14,6 +14,11 @@ use crate::limits::InventoryLimits;
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 
+/// Whether a file may be a compiled program worth opening: executable and not tiny.
+pub(crate) fn is_program_candidate(file: &FileRef<'_>) -> bool {
+    file.is_executable() && file.size >= 4096
+}
+
 /// Whether bytes start like an executable format Go and Rust produce.
 pub(crate) fn is_binary(data: &[u8]) -> bool {
     data.starts_with(b"\x7fELF")
@@ -30,7 +35,7 @@ impl Cataloger for GoBinary {
         "go-binary"
     }
     fn wants(&self, file: &FileRef<'_>) -> bool {
-        file.is_executable() && file.size >= 4096
+        is_program_candidate(file)
     }
     fn max_size(&self, limits: &InventoryLimits) -> u64 {
         limits.max_binary_bytes
@@ -242,11 +247,7 @@ impl BuildInfo {
     }
 
     pub(crate) fn packages(&self, location: &str) -> Vec<Package> {
-        let here = Location {
-            path: location.to_string(),
-            layer: None,
-            layer_diff_id: None,
-        };
+        let here = Location::at(location.to_string());
         let toolchain = self.go_version.split_whitespace().next().unwrap_or("");
         let mut out = Vec::new();
         let mut push = |name: &str, version: &str, extra: Option<(&str, String)>| {

@@ -96,11 +96,7 @@ fn scan(
         }
     }
 
-    let here = Location {
-        path: location.to_string(),
-        layer: None,
-        layer_diff_id: None,
-    };
+    let here = Location::at(location.to_string());
     for (pom_path, props) in &poms {
         let (Some(artifact), Some(version)) = (get(props, "artifactId"), get(props, "version"))
         else {

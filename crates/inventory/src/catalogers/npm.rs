@@ -14,14 +14,6 @@ use crate::limits::InventoryLimits;
 /// Property naming where a lock file says a package is installed (clean path of its directory).
 pub(crate) const INSTALL_PATH: &str = "npm.install-path";
 
-fn location(path: &str) -> Location {
-    Location {
-        path: path.to_string(),
-        layer: None,
-        layer_diff_id: None,
-    }
-}
-
 /// Whether a lock file is an install record of this file system: not one inside an installed
 /// package (`node_modules/…`), nor the upstream lock a distribution or global install shipped
 /// with a packaged module (`/usr/share/nodejs/<pkg>/npm-shrinkwrap.json` lists dependencies
@@ -70,7 +62,7 @@ impl Cataloger for PackageJson {
         }
         let mut p = Package::new(PackageType::Npm, name, version, self.name());
         p.licenses = licenses(&v);
-        p.locations.push(location(&file.absolute()));
+        p.locations.push(Location::at(file.absolute()));
         Ok(packages(self.name(), vec![p]))
     }
 }
@@ -111,7 +103,7 @@ impl Cataloger for PackageLock {
         let mut add = |name: &str, version: &str, install: String| {
             let mut p = Package::new(PackageType::Npm, name, version, "npm-package-lock");
             p.properties.insert(INSTALL_PATH.into(), install);
-            p.locations.push(location(&file.absolute()));
+            p.locations.push(Location::at(file.absolute()));
             out.push(p);
         };
         if let Some(pkgs) = v["packages"].as_object() {
@@ -199,7 +191,7 @@ impl Cataloger for YarnLock {
                     INSTALL_PATH.into(),
                     super::join(lock_dir(file), &format!("node_modules/{name}")),
                 );
-                p.locations.push(location(&file.absolute()));
+                p.locations.push(Location::at(file.absolute()));
                 out.push(p);
                 current = None;
             }

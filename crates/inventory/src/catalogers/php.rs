@@ -49,11 +49,7 @@ impl Cataloger for Composer {
                 Value::String(s) => vec![s.clone()],
                 _ => Vec::new(),
             };
-            p.locations.push(Location {
-                path: file.absolute(),
-                layer: None,
-                layer_diff_id: None,
-            });
+            p.locations.push(Location::at(file.absolute()));
             out.push(p);
         }
         Ok(packages(self.name(), out))

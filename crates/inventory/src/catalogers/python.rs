@@ -88,11 +88,7 @@ pub(crate) fn parse_metadata(text: &str, location: &str) -> Option<Package> {
     if let Some(a) = field(&h, "Author").filter(|a| !a.is_empty() && *a != "UNKNOWN") {
         p.properties.insert("author".into(), a.to_string());
     }
-    p.locations.push(Location {
-        path: location.to_string(),
-        layer: None,
-        layer_diff_id: None,
-    });
+    p.locations.push(Location::at(location.to_string()));
     Some(p)
 }
 

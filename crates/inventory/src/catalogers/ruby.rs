@@ -8,14 +8,6 @@ use super::{Cataloger, FileRef, packages};
 use crate::analysis::Fact;
 use crate::limits::InventoryLimits;
 
-fn location(path: String) -> Location {
-    Location {
-        path,
-        layer: None,
-        layer_diff_id: None,
-    }
-}
-
 /// The quoted strings of a line, in order.
 fn quoted(line: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -68,7 +60,7 @@ impl Cataloger for Gemspec {
         };
         let mut p = Package::new(PackageType::Gem, name, version, self.name());
         p.licenses = licenses;
-        p.locations.push(location(file.absolute()));
+        p.locations.push(Location::at(file.absolute()));
         Ok(packages(self.name(), vec![p]))
     }
 }
@@ -108,7 +100,7 @@ impl Cataloger for GemfileLock {
                     // `nokogiri (1.13.1-x86_64-linux)`: the platform is not part of the version.
                     let version = version.split_once('-').map_or(version, |(v, _)| v);
                     let mut p = Package::new(PackageType::Gem, name, version, self.name());
-                    p.locations.push(location(file.absolute()));
+                    p.locations.push(Location::at(file.absolute()));
                     out.push(p);
                 }
             }

@@ -4,18 +4,10 @@
 use osprey_model::{Location, Package, PackageType};
 use serde::Deserialize;
 
-use super::golang::is_binary;
+use super::golang::{is_binary, is_program_candidate};
 use super::{Cataloger, FileRef, packages};
 use crate::analysis::Fact;
 use crate::limits::InventoryLimits;
-
-fn location(path: String) -> Location {
-    Location {
-        path,
-        layer: None,
-        layer_diff_id: None,
-    }
-}
 
 pub(crate) struct Auditable;
 
@@ -24,7 +16,7 @@ impl Cataloger for Auditable {
         "rust-auditable"
     }
     fn wants(&self, file: &FileRef<'_>) -> bool {
-        file.is_executable() && file.size >= 4096
+        is_program_candidate(file)
     }
     fn max_size(&self, limits: &InventoryLimits) -> u64 {
         limits.max_binary_bytes
@@ -60,7 +52,7 @@ impl Cataloger for Auditable {
                     pkg.properties
                         .insert("rust.root-crate".into(), "true".into());
                 }
-                pkg.locations.push(location(file.absolute()));
+                pkg.locations.push(Location::at(file.absolute()));
                 pkg
             })
             .collect();
@@ -107,7 +99,7 @@ impl Cataloger for CargoLock {
                 if let Some(s) = p.source {
                     pkg.properties.insert("cargo.source".into(), s);
                 }
-                pkg.locations.push(location(file.absolute()));
+                pkg.locations.push(Location::at(file.absolute()));
                 pkg
             })
             .collect();

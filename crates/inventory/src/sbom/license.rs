@@ -29,10 +29,10 @@ pub(crate) fn classify(raw: &str) -> Classified {
     Classified::Name(s.to_string())
 }
 
-/// A `LicenseRef-` identifier for a non-SPDX licence name (letters, digits, `.` and `-`).
-pub(crate) fn license_ref(name: &str) -> String {
-    let body: String = name
-        .chars()
+/// `s` with every character SPDX identifiers do not allow (anything but letters, digits, `.`
+/// and `-`) replaced by `-`.
+pub(crate) fn id_safe(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
                 c
@@ -40,8 +40,12 @@ pub(crate) fn license_ref(name: &str) -> String {
                 '-'
             }
         })
-        .collect();
-    format!("LicenseRef-{}", body.trim_matches('-'))
+        .collect()
+}
+
+/// A `LicenseRef-` identifier for a non-SPDX licence name.
+pub(crate) fn license_ref(name: &str) -> String {
+    format!("LicenseRef-{}", id_safe(name).trim_matches('-'))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use osprey_model::Package;
 use serde::Serialize;
 
 use super::Document;
-use super::license::{Classified, classify, license_ref};
+use super::license::{Classified, classify, id_safe, license_ref};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,18 +76,7 @@ struct ExtractedLicense {
 
 /// `SPDXRef-` + letters, digits, `.` and `-`.
 fn spdx_ref(prefix: &str, parts: &[&str]) -> String {
-    let body: String = parts
-        .join("-")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("SPDXRef-{prefix}-{body}")
+    format!("SPDXRef-{prefix}-{}", id_safe(&parts.join("-")))
 }
 
 /// The declared licence as an SPDX expression; non-SPDX names become `LicenseRef-`s, recorded
@@ -225,16 +214,7 @@ pub fn write(doc: &Document<'_>, out: &mut dyn std::io::Write) -> std::io::Resul
         contains(id);
     }
     let name = subject.name.clone();
-    let namespace_name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let namespace_name = id_safe(&name);
     let document = SpdxDocument {
         spdx_version: "SPDX-2.3",
         data_license: "CC0-1.0",

@@ -102,11 +102,7 @@ fn package(h: &header::Header, location: &str) -> Option<Package> {
         p.properties
             .insert("rpm.modularity-label".into(), m.to_string());
     }
-    p.locations.push(Location {
-        path: location.to_string(),
-        layer: None,
-        layer_diff_id: None,
-    });
+    p.locations.push(Location::at(location.to_string()));
     Some(p)
 }
 
