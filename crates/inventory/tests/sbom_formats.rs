@@ -2,59 +2,13 @@
 //! `tests/schemas/`, on inventories that exercise every field (licences of every kind, Maven
 //! groups, scoped npm names, rpm epochs, Go toolchains, images and file systems).
 
-use std::path::Path;
 
 use osprey_image::{Image, OpenOptions, Source};
 use osprey_inventory::sbom::{Document, Subject, cyclonedx, spdx};
 use osprey_inventory::{Inventory, Options, inventory};
+use osprey_testkit::schemas::{self, assert_valid};
 use osprey_testkit::tools::corpus;
 use serde_json::Value;
-
-fn schema(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/schemas")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn cyclonedx_validator() -> jsonschema::Validator {
-    let registry = Box::leak(Box::new(
-        jsonschema::Registry::new()
-            .add(
-                "http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json",
-                schema("spdx.schema.json"),
-            )
-            .unwrap()
-            .add(
-                "http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json",
-                schema("jsf-0.82.schema.json"),
-            )
-            .unwrap()
-            .prepare()
-            .unwrap(),
-    ));
-    jsonschema::options()
-        .with_registry(registry)
-        .build(&schema("bom-1.6.schema.json"))
-        .unwrap()
-}
-
-fn spdx_validator() -> jsonschema::Validator {
-    jsonschema::validator_for(&schema("spdx-2.3.schema.json")).unwrap()
-}
-
-fn assert_valid(validator: &jsonschema::Validator, doc: &Value, what: &str) {
-    let errors: Vec<String> = validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .take(10)
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} is not valid:\n{}",
-        errors.join("\n")
-    );
-}
 
 fn encode(subject: &Subject, inv: &Inventory) -> (Value, Value) {
     let doc = Document::new(subject, inv, "0.0.0-test");
@@ -76,8 +30,8 @@ fn open(source: Source) -> (Image, Inventory) {
 
 #[test]
 fn every_fixture_encodes_to_valid_documents() {
-    let cdx_validator = cyclonedx_validator();
-    let spdx_validator = spdx_validator();
+    let cdx_validator = schemas::cyclonedx();
+    let spdx_validator = schemas::spdx();
     let mut sources: Vec<Source> = [
         "pkgdb/dpkg/syft-image-dpkg",
         "pkgdb/dpkg/trivy-valid",
@@ -109,8 +63,8 @@ fn every_fixture_encodes_to_valid_documents() {
         assert!(!inv.packages.is_empty(), "{source}");
         let subject = Subject::of_image(&image);
         let (cdx, sp) = encode(&subject, &inv);
-        assert_valid(&cdx_validator, &cdx, &format!("CycloneDX of {source}"));
-        assert_valid(&spdx_validator, &sp, &format!("SPDX of {source}"));
+        assert_valid(cdx_validator, &cdx, &format!("CycloneDX of {source}"));
+        assert_valid(spdx_validator, &sp, &format!("SPDX of {source}"));
 
         let os_components = usize::from(inv.os.is_some());
         assert_eq!(

@@ -3,8 +3,13 @@
 
 #![forbid(unsafe_code)]
 
+mod finding;
 mod os;
 mod package;
 
+pub use finding::{
+    Cvss, Finding, FixAvailable, ImageResource, Resource, Severity, SeverityLabel, Suppression,
+    VendorSeverity, Vulnerability, VulnerablePackage,
+};
 pub use os::Os;
 pub use package::{Location, Package, PackageType};

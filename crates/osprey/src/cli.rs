@@ -50,8 +50,11 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Inventory of an image or file system: OS and every installed package (an SBOM).
-    #[command(after_help = SBOM_EXAMPLES)]
+    #[command(after_help = SBOM_EXAMPLES, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Sbom(SbomArgs),
+    /// The vulnerability database: build it from feeds, update it, describe it.
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 const SBOM_EXAMPLES: &str = "\
@@ -66,8 +69,11 @@ Rust (cargo-auditable binaries, Cargo.lock), .NET deps.json, PHP composer, Ruby 
 
 #[derive(Debug, Args)]
 pub struct SbomArgs {
+    #[command(subcommand)]
+    pub command: Option<SbomCommand>,
     /// The image or file system (see `osprey image inspect --help` for SOURCE forms).
-    pub source: String,
+    #[arg(required = true)]
+    pub source: Option<String>,
     #[command(flatten)]
     pub image: ImageArgs,
     /// Output format (default: table on a terminal, json otherwise).
@@ -105,10 +111,167 @@ pub enum SbomFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SbomCommand {
+    /// Vulnerabilities of the packages an existing CycloneDX or SPDX JSON SBOM lists.
+    #[command(after_help = SBOM_SCAN_EXAMPLES)]
+    Scan(SbomScanArgs),
+}
+
+const SBOM_SCAN_EXAMPLES: &str = "\
+Examples:
+  osprey sbom scan app.cdx.json
+  osprey sbom scan app.spdx.json --severity HIGH,CRITICAL --exit-code 1";
+
+#[derive(Debug, Args)]
+pub struct SbomScanArgs {
+    /// A CycloneDX (1.4–1.6) or SPDX 2.x JSON document.
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    pub scan: ScanOptions,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Show an image's digest, platform, layers and configuration.
     #[command(after_help = EXAMPLES)]
     Inspect(InspectArgs),
+    /// Vulnerabilities of an image's packages, matched offline against the database; a CI gate.
+    #[command(after_help = SCAN_EXAMPLES)]
+    Scan(ScanArgs),
+}
+
+const SCAN_EXAMPLES: &str = "\
+Examples:
+  osprey image scan alpine:3.20
+  osprey image scan docker-archive:app.tar --severity HIGH,CRITICAL --ignore-unfixed --exit-code 1
+  osprey image scan oci-dir:./layout:v1 --format sarif -o results.sarif
+  osprey image scan app.tar --ignore-file .ospreyignore.yaml --vex app.openvex.json
+
+The database comes from `osprey db update` (or `osprey db build` offline); scans never use the
+network for it and warn when it is more than 7 days old.
+
+Exit codes: 0 no findings at or above the gate (or no --exit-code), N (from --exit-code) when
+there are, 2 bad input, 3 internal error.";
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The image or file system (see `osprey image inspect --help` for SOURCE forms).
+    pub source: String,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub scan: ScanOptions,
+}
+
+/// What `image scan` and `sbom scan` share: the database, the gate, suppressions, the output.
+#[derive(Debug, Args)]
+pub struct ScanOptions {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Report only these severities (comma-separated: UNTRIAGED, LOW, MEDIUM, HIGH, CRITICAL).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub severity: Vec<osprey_model::SeverityLabel>,
+    /// Leave out vulnerabilities that have no fixed version yet.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Exit with this code when any finding remains after filters, ignores and VEX.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub exit_code: i32,
+    /// Ignore rules (YAML: id, package/purl glob, path glob, expiry date, reason). Default:
+    /// .ospreyignore.yaml in the current directory when present.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<std::path::PathBuf>,
+    /// OpenVEX documents; `not_affected` and `fixed` statements suppress findings. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub vex: Vec<std::path::PathBuf>,
+    /// Also list suppressed findings (marked, with the reason), outside the gate.
+    #[arg(long)]
+    pub show_suppressed: bool,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<ScanFormat>,
+    /// Write to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Findings grouped by target, coloured by severity on a terminal.
+    Table,
+    /// Osprey's finding JSON.
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// CycloneDX 1.6 with vulnerabilities (a VEX-capable BOM).
+    CyclonedxJson,
+    /// OCSF Vulnerability Finding (class 2002), one event per finding, as a JSON array.
+    OcsfJson,
+}
+
+/// Where the vulnerability database is.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database file (default: $OSPREY_DB, else db/osprey.db in the cache directory).
+    #[arg(long, env = "OSPREY_DB", value_name = "PATH")]
+    pub db: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Build the database from local feed files (air-gapped sites).
+    #[command(after_help = DB_BUILD_EXAMPLES)]
+    Build(DbBuildArgs),
+    /// Describe the database: build time, sources, advisories per ecosystem.
+    Info(DbInfoArgs),
+}
+
+const DB_BUILD_EXAMPLES: &str = "\
+Examples:
+  osprey db build --osv osv/PyPI/all.zip osv/Go/all.zip --alpine-secdb secdb/ --out osprey.db
+  osprey db build --osv ./advisories --debian-tracker debian.json
+
+Feeds:
+  --osv            OSV JSON or YAML records: directories (searched recursively), all.zip
+                   archives, single files; any ecosystem (PyPI, npm, Go, crates.io, Maven,
+                   RubyGems, NuGet, Packagist, Debian:N, Alpine:vX.Y, Ubuntu:X.Y, …)
+  --alpine-secdb   Alpine secdb documents (YAML or JSON), a file or a directory of them
+  --debian-tracker Debian security tracker JSON export and/or DSA/DLA list files
+  --rubysec        ruby-advisory-db checkout (gems/<gem>/*.yml)
+
+Malformed records are reported (file and reason) and skipped; the build goes on.";
+
+#[derive(Debug, Args)]
+pub struct DbBuildArgs {
+    /// OSV sources; takes several paths and may be repeated.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub osv: Vec<std::path::PathBuf>,
+    /// Alpine secdb sources.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub alpine_secdb: Vec<std::path::PathBuf>,
+    /// Debian security tracker sources.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub debian_tracker: Vec<std::path::PathBuf>,
+    /// Ruby advisory database sources.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub rubysec: Vec<std::path::PathBuf>,
+    /// Where to write the database (default: as for --db).
+    #[arg(long, short, value_name = "PATH")]
+    pub out: Option<std::path::PathBuf>,
+    /// Fail (exit 2) instead of skipping when any record is malformed.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbInfoArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InspectFormat::Table)]
+    pub format: InspectFormat,
 }
 
 #[derive(Debug, Args)]

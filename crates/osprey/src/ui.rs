@@ -20,6 +20,10 @@ impl Ui {
         }
     }
 
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// One line on stderr, never wrapped: newlines inside become "; ".
     pub fn error(&self, msg: &str) {
         eprintln!("osprey: error: {}", one_line(msg));

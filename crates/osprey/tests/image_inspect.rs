@@ -1,20 +1,15 @@
 //! `osprey image inspect` end to end: the real binary on images built here, on the corpus, on
 //! the bench images, and against registries on loopback.
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
+use common::osprey;
 use osprey_testkit::layout::{Compression, ImageSpec, LayoutBuilder, TarLayer};
 use osprey_testkit::registry::{Auth, Registry};
 use osprey_testkit::tools::{bench_images, corpus, skopeo_copy};
 use predicates::prelude::*;
-
-fn osprey() -> Command {
-    let mut c = Command::cargo_bin("osprey").unwrap();
-    c.env_remove("OSPREY_LOG")
-        .env("DOCKER_CONFIG", "/nonexistent-osprey-test");
-    c
-}
 
 fn sample_layout(dir: &Path) {
     let mut spec = ImageSpec::new()

@@ -1,27 +1,14 @@
 //! `osprey sbom` end to end: the bundled demo image (snapshots of every format) and the bench
 //! app image of ../shared/bench/build-images.sh against what went into it.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command as Process;
 
-use assert_cmd::Command;
+use common::{osprey, repo_root};
 use osprey_testkit::tools::{bench_images, require_tool};
-
-fn osprey() -> Command {
-    let mut c = Command::cargo_bin("osprey").unwrap();
-    c.env_remove("OSPREY_LOG")
-        .env("DOCKER_CONFIG", "/nonexistent-osprey-test");
-    c
-}
-
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-}
 
 fn sbom_json(source: &str) -> serde_json::Value {
     let out = osprey()

@@ -6,10 +6,13 @@
 //!   htpasswd, or with token authentication;
 //! - [`token`]: a Docker-token-spec authorization server signing ES256 JWTs;
 //! - [`http`]: a minimal HTTP server for fakes (retries, odd answers);
-//! - [`tools`]: umoci and skopeo wrappers and paths to shared test data.
+//! - [`schemas`]: validators for the published CycloneDX, SPDX and SARIF schemas;
+//! - [`tools`]: umoci and skopeo wrappers, paths to shared test data, the vulnerability
+//!   oracle's expectations.
 
 pub mod http;
 pub mod layout;
 pub mod registry;
+pub mod schemas;
 pub mod token;
 pub mod tools;

@@ -123,3 +123,29 @@ pub fn umoci_layout(dir: &Path, tag: &str, steps: &[&dyn Fn(&Path)]) {
         "org.osprey.test=umoci",
     ]));
 }
+
+/// One row of the vulnerability oracle's expectations (`crates/vuln/tests/expected/*.tsv`,
+/// written by `crates/vuln/tests/oracle/osv_oracle.py`): ecosystem, package, version and the
+/// advisories that affect it.
+pub type Expectation = (String, String, String, std::collections::BTreeSet<String>);
+
+/// The rows of one expectation file.
+pub fn vuln_expectations(file: &str) -> Vec<Expectation> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vuln/tests/expected")
+        .join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let ids = f[3]
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            (f[0].to_string(), f[1].to_string(), f[2].to_string(), ids)
+        })
+        .collect()
+}

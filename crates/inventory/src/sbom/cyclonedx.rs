@@ -18,6 +18,8 @@ struct Bom<'a> {
     metadata: Metadata<'a>,
     components: Vec<Component>,
     dependencies: Vec<Dependency>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    vulnerabilities: Vec<Vulnerability>,
 }
 
 #[derive(Serialize)]
@@ -217,6 +219,7 @@ pub fn write(doc: &Document<'_>, out: &mut dyn std::io::Write) -> std::io::Resul
         refs.push(r);
     }
     let mut seen = std::collections::HashSet::new();
+    let mut by_purl: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     for (i, p) in doc.inventory.packages.iter().enumerate() {
         let base = if p.purl.is_empty() {
             format!("osprey:package:{i}")
@@ -229,8 +232,16 @@ pub fn write(doc: &Document<'_>, out: &mut dyn std::io::Write) -> std::io::Resul
             format!("{base}#{i}")
         };
         refs.push(r.clone());
+        if !p.purl.is_empty() {
+            by_purl.entry(p.purl.as_str()).or_insert_with(|| r.clone());
+        }
         components.push(component(p, r));
     }
+    let vulnerabilities = doc
+        .findings
+        .iter()
+        .filter_map(|f| vulnerability(f, &by_purl))
+        .collect();
     let bom = Bom {
         schema: "http://cyclonedx.org/schema/bom-1.6.schema.json",
         bom_format: "CycloneDX",
@@ -255,7 +266,246 @@ pub fn write(doc: &Document<'_>, out: &mut dyn std::io::Write) -> std::io::Resul
             reference: root_ref,
             depends_on: refs,
         }],
+        vulnerabilities,
     };
     serde_json::to_writer_pretty(&mut *out, &bom)?;
     writeln!(out)
+}
+
+/// A CycloneDX vulnerability: ids, ratings, the affected components, and for suppressed
+/// findings the VEX analysis (state, justification, detail).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Vulnerability {
+    #[serde(rename = "bom-ref")]
+    bom_ref: String,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    references: Vec<VulnReference>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ratings: Vec<Rating>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommendation: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    advisories: Vec<Advisory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis: Option<Analysis>,
+    affects: Vec<Affects>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    properties: Vec<Property>,
+}
+
+#[derive(Serialize)]
+struct Source {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct VulnReference {
+    id: String,
+    source: Source,
+}
+
+#[derive(Serialize)]
+struct Rating {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Advisory {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Analysis {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    justification: Option<&'static str>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct Affects {
+    #[serde(rename = "ref")]
+    reference: String,
+    versions: Vec<AffectedVersion>,
+}
+
+#[derive(Serialize)]
+struct AffectedVersion {
+    version: String,
+    status: &'static str,
+}
+
+fn source_of(id: &str) -> Source {
+    let (name, url) = match id.split('-').next().unwrap_or("") {
+        "CVE" => ("NVD", format!("https://nvd.nist.gov/vuln/detail/{id}")),
+        "GHSA" => ("GitHub", format!("https://github.com/advisories/{id}")),
+        "GO" => ("Go", format!("https://pkg.go.dev/vuln/{id}")),
+        "RUSTSEC" => ("RustSec", format!("https://rustsec.org/advisories/{id}")),
+        "PYSEC" => ("PyPA", format!("https://osv.dev/vulnerability/{id}")),
+        "DSA" | "DLA" => (
+            "Debian",
+            format!("https://security-tracker.debian.org/tracker/{id}"),
+        ),
+        _ => ("OSV", format!("https://osv.dev/vulnerability/{id}")),
+    };
+    Source {
+        name: name.to_string(),
+        url: Some(url),
+    }
+}
+
+fn severity_word(label: osprey_model::SeverityLabel) -> &'static str {
+    match label {
+        osprey_model::SeverityLabel::Critical => "critical",
+        osprey_model::SeverityLabel::High => "high",
+        osprey_model::SeverityLabel::Medium => "medium",
+        osprey_model::SeverityLabel::Low => "low",
+        osprey_model::SeverityLabel::Untriaged => "unknown",
+    }
+}
+
+/// VEX justifications that CycloneDX's analysis enumerates, from OpenVEX's.
+fn cdx_justification(openvex: Option<&str>) -> Option<&'static str> {
+    Some(match openvex? {
+        "component_not_present" => "requires_dependency",
+        "vulnerable_code_not_present" => "code_not_present",
+        "vulnerable_code_not_in_execute_path" => "code_not_reachable",
+        "vulnerable_code_cannot_be_controlled_by_adversary" => "requires_environment",
+        "inline_mitigations_already_exist" => "protected_by_mitigating_control",
+        _ => return None,
+    })
+}
+
+fn vulnerability(
+    f: &osprey_model::Finding,
+    by_purl: &std::collections::HashMap<&str, String>,
+) -> Option<Vulnerability> {
+    let v = f.vulnerability.as_ref()?;
+    let affects: Vec<Affects> = v
+        .packages
+        .iter()
+        .filter_map(|p| {
+            Some(Affects {
+                reference: by_purl.get(p.purl.as_str())?.clone(),
+                versions: vec![AffectedVersion {
+                    version: p.version.clone(),
+                    status: "affected",
+                }],
+            })
+        })
+        .collect();
+    if affects.is_empty() {
+        return None;
+    }
+    let mut ratings: Vec<Rating> = v
+        .cvss
+        .iter()
+        .map(|c| Rating {
+            source: Some(source_of(&c.source)),
+            score: Some(c.base_score),
+            severity: severity_word(osprey_model::SeverityLabel::from_score(c.base_score)),
+            method: Some(match c.version.as_str() {
+                "4.0" => "CVSSv4",
+                "3.1" => "CVSSv31",
+                "3.0" => "CVSSv3",
+                _ => "CVSSv2",
+            }),
+            vector: Some(c.vector.clone()),
+        })
+        .collect();
+    for s in &v.vendor_severity {
+        if let Some(label) = osprey_model::SeverityLabel::parse_loose(&s.label) {
+            ratings.push(Rating {
+                source: Some(Source {
+                    name: s.source.clone(),
+                    url: None,
+                }),
+                score: None,
+                severity: severity_word(label),
+                method: Some("other"),
+                vector: None,
+            });
+        }
+    }
+    if ratings.is_empty() {
+        ratings.push(Rating {
+            source: None,
+            score: None,
+            severity: severity_word(f.severity.label),
+            method: None,
+            vector: None,
+        });
+    }
+    let fixes: Vec<String> = v
+        .packages
+        .iter()
+        .filter_map(|p| {
+            p.fixed_versions
+                .first()
+                .map(|x| format!("{} to {x}", p.name))
+        })
+        .collect();
+    let analysis = f.suppression.as_ref().map(|s| Analysis {
+        state: if s.status == "fixed" {
+            "resolved"
+        } else {
+            "not_affected"
+        },
+        justification: cdx_justification(s.justification.as_deref()),
+        detail: [
+            Some(s.by.as_str()),
+            (!s.reason.is_empty()).then_some(s.reason.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": "),
+    });
+    Some(Vulnerability {
+        bom_ref: format!("osprey:vulnerability:{}", f.id),
+        id: v.id.clone(),
+        source: Some(source_of(&v.id)),
+        references: v
+            .aliases
+            .iter()
+            .map(|a| VulnReference {
+                id: a.clone(),
+                source: source_of(a),
+            })
+            .collect(),
+        ratings,
+        description: f.description.clone(),
+        recommendation: (!fixes.is_empty()).then(|| format!("Upgrade {}.", fixes.join(", "))),
+        advisories: v
+            .references
+            .iter()
+            .map(|u| Advisory { url: u.clone() })
+            .collect(),
+        published: v.published.clone(),
+        updated: v.modified.clone(),
+        analysis,
+        affects,
+        properties: vec![prop("osprey:fix-available", v.fix_available.as_str())],
+    })
 }

@@ -3,6 +3,7 @@
 //! schemas in this crate's tests.
 
 pub mod cyclonedx;
+pub mod decode;
 mod license;
 pub mod spdx;
 
@@ -89,6 +90,8 @@ pub struct Document<'a> {
     /// RFC 3339 creation time.
     pub created: String,
     pub tool_version: &'a str,
+    /// Vulnerability findings about the packages (CycloneDX `vulnerabilities`).
+    pub findings: &'a [osprey_model::Finding],
 }
 
 impl<'a> Document<'a> {
@@ -102,7 +105,14 @@ impl<'a> Document<'a> {
             inventory,
             created: creation_time(),
             tool_version,
+            findings: &[],
         }
+    }
+
+    /// The same document with vulnerability findings about its packages.
+    pub fn with_findings(mut self, findings: &'a [osprey_model::Finding]) -> Document<'a> {
+        self.findings = findings;
+        self
     }
 
     /// A UUID derived from the content (same inventory, same UUID), shaped as RFC 4122 v5.

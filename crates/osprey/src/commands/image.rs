@@ -1,4 +1,4 @@
-//! `osprey image …`: inspect.
+//! `osprey image …`: inspect (and scan, in `scan`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +18,7 @@ use super::output::put_table as put;
 pub fn run(cmd: ImageCommand, ui: &Ui) -> Result<i32, Failure> {
     match cmd {
         ImageCommand::Inspect(args) => inspect(args, ui),
+        ImageCommand::Scan(args) => super::scan::image_scan(args, ui),
     }
 }
 

@@ -1,8 +1,10 @@
 //! One module per command family.
 
+mod db;
 mod image;
 mod output;
 mod sbom;
+mod scan;
 
 use crate::cli::Command;
 use crate::exit::Failure;
@@ -13,5 +15,6 @@ pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
     match command {
         Command::Image(cmd) => image::run(cmd, ui),
         Command::Sbom(args) => sbom::run(args, ui),
+        Command::Db(cmd) => db::run(cmd, ui),
     }
 }

@@ -9,31 +9,18 @@ use serde::Serialize;
 
 use super::image::open_image;
 use super::output::{emit, put_table, stdout_is_terminal};
-use crate::cli::{CacheArgs, SbomArgs, SbomFormat};
+use crate::cli::{CacheArgs, SbomArgs, SbomCommand, SbomFormat};
 use crate::exit::Failure;
 use crate::ui::Ui;
 
 pub fn run(args: SbomArgs, ui: &Ui) -> Result<i32, Failure> {
-    let image = open_image(&args.source, &args.image)?;
-    let options = Options {
-        cache: cache(&args.cache),
-        ..Options::default()
-    };
-    let bar = ui.progress(image.layers.len() as u64, "cataloguing layers");
-    let inventory = osprey_inventory::inventory_with(&image, &options, |_| bar.inc(1));
-    bar.finish_and_clear();
-    let inventory = inventory.map_err(|e| match e {
-        osprey_inventory::InventoryError::Image(e) => Failure::from(e),
-    })?;
-    for n in &inventory.notices {
-        ui.warn(&n.to_string());
+    if let Some(SbomCommand::Scan(scan)) = args.command {
+        return super::scan::sbom_scan(scan, ui);
     }
-    tracing::info!(
-        "{} packages; {} layers analysed, {} from the cache",
-        inventory.packages.len(),
-        inventory.stats.layers_analyzed,
-        inventory.stats.layers_cached
-    );
+    // clap requires SOURCE when there is no subcommand.
+    let source = args.source.as_deref().unwrap_or_default();
+    let image = open_image(source, &args.image)?;
+    let inventory = take_inventory(&image, &args.cache, ui)?;
     let format = args
         .format
         .unwrap_or(if args.output.is_none() && stdout_is_terminal() {
@@ -58,6 +45,34 @@ pub fn run(args: SbomArgs, ui: &Ui) -> Result<i32, Failure> {
         }
     })?;
     Ok(0)
+}
+
+/// The inventory of an opened image, with a progress bar per layer; notices become warnings.
+pub fn take_inventory(
+    image: &Image,
+    cache_args: &CacheArgs,
+    ui: &Ui,
+) -> Result<Inventory, Failure> {
+    let options = Options {
+        cache: cache(cache_args),
+        ..Options::default()
+    };
+    let bar = ui.progress(image.layers.len() as u64, "cataloguing layers");
+    let inventory = osprey_inventory::inventory_with(image, &options, |_| bar.inc(1));
+    bar.finish_and_clear();
+    let inventory = inventory.map_err(|e| match e {
+        osprey_inventory::InventoryError::Image(e) => Failure::from(e),
+    })?;
+    for n in &inventory.notices {
+        ui.warn(&n.to_string());
+    }
+    tracing::info!(
+        "{} packages; {} layers analysed, {} from the cache",
+        inventory.packages.len(),
+        inventory.stats.layers_analyzed,
+        inventory.stats.layers_cached
+    );
+    Ok(inventory)
 }
 
 /// The cache the command line asks for.

@@ -1,0 +1,344 @@
+//! Findings: one model for everything Osprey reports, after the managed services' finding JSON
+//! (id, type, title, severity, resource, evidence, occurrence counts, state) so that it maps onto
+//! OCSF and ASFF without loss.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is: a label, and the score it came from when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Severity {
+    pub label: SeverityLabel,
+    /// 1.0–10.0 (a CVSS base score for vulnerabilities); absent when only a label is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+impl Severity {
+    /// The severity of a score: Low 0.1–3.9, Medium 4–6.9, High 7–8.9, Critical 9–10; a zero
+    /// score (CVSS "None") is Untriaged.
+    pub fn from_score(score: f64) -> Severity {
+        Severity {
+            label: SeverityLabel::from_score(score),
+            score: Some(score),
+        }
+    }
+
+    /// A severity known only by its label.
+    pub fn label(label: SeverityLabel) -> Severity {
+        Severity { label, score: None }
+    }
+}
+
+/// Severity labels, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SeverityLabel {
+    /// Not rated by any source.
+    Untriaged,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl SeverityLabel {
+    pub const ALL: [SeverityLabel; 5] = [
+        SeverityLabel::Untriaged,
+        SeverityLabel::Low,
+        SeverityLabel::Medium,
+        SeverityLabel::High,
+        SeverityLabel::Critical,
+    ];
+
+    pub fn from_score(score: f64) -> SeverityLabel {
+        match score {
+            s if s >= 9.0 => SeverityLabel::Critical,
+            s if s >= 7.0 => SeverityLabel::High,
+            s if s >= 4.0 => SeverityLabel::Medium,
+            s if s > 0.0 => SeverityLabel::Low,
+            _ => SeverityLabel::Untriaged,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeverityLabel::Untriaged => "UNTRIAGED",
+            SeverityLabel::Low => "LOW",
+            SeverityLabel::Medium => "MEDIUM",
+            SeverityLabel::High => "HIGH",
+            SeverityLabel::Critical => "CRITICAL",
+        }
+    }
+
+    /// Reads a label as feeds and users write it: `high`, `HIGH`, `Moderate` (GitHub), `Important`
+    /// (Red Hat), `negligible`, `unknown`.
+    pub fn parse_loose(text: &str) -> Option<SeverityLabel> {
+        Some(
+            match text
+                .trim()
+                .trim_end_matches('*')
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "critical" => SeverityLabel::Critical,
+                "high" | "important" => SeverityLabel::High,
+                "medium" | "moderate" => SeverityLabel::Medium,
+                "low" | "negligible" | "unimportant" | "minor" => SeverityLabel::Low,
+                "untriaged" | "unknown" | "none" | "not yet assigned" => SeverityLabel::Untriaged,
+                _ => return None,
+            },
+        )
+    }
+}
+
+impl fmt::Display for SeverityLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SeverityLabel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SeverityLabel::parse_loose(s).ok_or_else(|| {
+            format!(
+                "unknown severity {s:?} (expected one of UNTRIAGED, LOW, MEDIUM, HIGH, CRITICAL)"
+            )
+        })
+    }
+}
+
+/// Whether fixes exist for a vulnerability finding, as the managed services report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FixAvailable {
+    /// Every vulnerable package has a fixed version.
+    Yes,
+    /// Some do.
+    Partial,
+    /// None does.
+    No,
+}
+
+impl FixAvailable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixAvailable::Yes => "YES",
+            FixAvailable::Partial => "PARTIAL",
+            FixAvailable::No => "NO",
+        }
+    }
+
+    /// The state of a finding whose packages have (`true`) or lack fixes.
+    pub fn of(fixed: impl IntoIterator<Item = bool>) -> FixAvailable {
+        let (mut some, mut all, mut any) = (false, true, false);
+        for f in fixed {
+            any = true;
+            some |= f;
+            all &= f;
+        }
+        match (any && all, some) {
+            (true, _) => FixAvailable::Yes,
+            (false, true) => FixAvailable::Partial,
+            (false, false) => FixAvailable::No,
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable: the same issue on the same resource always gets the same id.
+    pub id: String,
+    /// `ThreatPurpose:ResourceType/ThreatFamily.DetectionMechanism!Artifact`, e.g.
+    /// `Vulnerability:Package/CVE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub severity: Severity,
+    pub resource: Resource,
+    /// Details of a vulnerability finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerability: Option<Vulnerability>,
+    /// Set when an ignore rule or a VEX statement suppresses the finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+    /// Repeated occurrences of the same issue update one finding.
+    #[serde(default = "one")]
+    pub count: u64,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Why a finding is suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// `ignore-file` or `vex`.
+    pub by: String,
+    /// The file that holds the rule or statement.
+    pub source: String,
+    /// `ignored`, or the VEX status (`not_affected`, `fixed`).
+    pub status: String,
+    /// VEX justification (`vulnerable_code_not_present`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageResource>,
+}
+
+/// A scanned image or file system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageResource {
+    /// The source as given (`registry:…`, `oci-dir:…`, an SBOM file).
+    pub reference: String,
+    /// Manifest digest, when the source is an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The operating system, as `Debian GNU/Linux 12 (bookworm)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+}
+
+/// A vulnerability: its identifiers, scores, the vulnerable packages and their fixes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    /// The preferred identifier (a CVE when there is one).
+    pub id: String,
+    /// Every other identifier of the same vulnerability (GHSA, PYSEC, GO-, RUSTSEC-, DSA…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cvss: Vec<Cvss>,
+    /// Severity labels the data sources gave (`GHSA: MODERATE`, `debian: low`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_severity: Vec<VendorSeverity>,
+    pub fix_available: FixAvailable,
+    pub packages: Vec<VulnerablePackage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+}
+
+/// A CVSS vector and its base score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cvss {
+    /// `2.0`, `3.0`, `3.1`, `4.0`.
+    pub version: String,
+    pub vector: String,
+    pub base_score: f64,
+    /// Which advisory gave it.
+    pub source: String,
+}
+
+/// A severity label from one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorSeverity {
+    pub source: String,
+    pub label: String,
+}
+
+/// A package a vulnerability affects, where it is, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnerablePackage {
+    pub name: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub kind: crate::PackageType,
+    pub purl: String,
+    /// The source package the advisory names (OS packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// Versions that fix it, nearest first; empty when there is no fix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixed_versions: Vec<String>,
+    /// The file that declares the package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Index of the layer that introduced the package (0 = base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_diff_id: Option<String>,
+    /// The advisories that matched (the evidence, with `vulnerable_ranges`).
+    pub advisories: Vec<String>,
+    /// `Debian:12`, `PyPI`, …
+    pub ecosystem: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerable_ranges: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_from_scores() {
+        assert_eq!(SeverityLabel::from_score(9.8), SeverityLabel::Critical);
+        assert_eq!(SeverityLabel::from_score(9.0), SeverityLabel::Critical);
+        assert_eq!(SeverityLabel::from_score(8.9), SeverityLabel::High);
+        assert_eq!(SeverityLabel::from_score(7.0), SeverityLabel::High);
+        assert_eq!(SeverityLabel::from_score(6.9), SeverityLabel::Medium);
+        assert_eq!(SeverityLabel::from_score(4.0), SeverityLabel::Medium);
+        assert_eq!(SeverityLabel::from_score(3.9), SeverityLabel::Low);
+        assert_eq!(SeverityLabel::from_score(0.0), SeverityLabel::Untriaged);
+        assert!(
+            SeverityLabel::Critical > SeverityLabel::High
+                && SeverityLabel::Low > SeverityLabel::Untriaged
+        );
+    }
+
+    #[test]
+    fn loose_labels() {
+        assert_eq!(
+            "Moderate".parse::<SeverityLabel>(),
+            Ok(SeverityLabel::Medium)
+        );
+        assert_eq!(
+            SeverityLabel::parse_loose("high**"),
+            Some(SeverityLabel::High)
+        );
+        assert_eq!(
+            SeverityLabel::parse_loose("important"),
+            Some(SeverityLabel::High)
+        );
+        assert!(
+            "severe"
+                .parse::<SeverityLabel>()
+                .unwrap_err()
+                .contains("severe")
+        );
+    }
+
+    #[test]
+    fn fix_available() {
+        assert_eq!(FixAvailable::of([true, true]), FixAvailable::Yes);
+        assert_eq!(FixAvailable::of([true, false]), FixAvailable::Partial);
+        assert_eq!(FixAvailable::of([false]), FixAvailable::No);
+        assert_eq!(FixAvailable::of([]), FixAvailable::No);
+    }
+}
