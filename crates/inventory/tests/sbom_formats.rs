@@ -2,7 +2,6 @@
 //! `tests/schemas/`, on inventories that exercise every field (licences of every kind, Maven
 //! groups, scoped npm names, rpm epochs, Go toolchains, images and file systems).
 
-
 use osprey_image::{Image, OpenOptions, Source};
 use osprey_inventory::sbom::{Document, Subject, cyclonedx, spdx};
 use osprey_inventory::{Inventory, Options, inventory};

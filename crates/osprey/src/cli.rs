@@ -224,8 +224,64 @@ pub enum DbCommand {
     /// Build the database from local feed files (air-gapped sites).
     #[command(after_help = DB_BUILD_EXAMPLES)]
     Build(DbBuildArgs),
+    /// Download the OSV archives of each ecosystem and rebuild the database; the previous
+    /// database is kept beside it as `.previous`.
+    #[command(after_help = DB_UPDATE_EXAMPLES)]
+    Update(DbUpdateArgs),
     /// Describe the database: build time, sources, advisories per ecosystem.
     Info(DbInfoArgs),
+}
+
+const DB_UPDATE_EXAMPLES: &str = "\
+Examples:
+  osprey db update
+  osprey db update --ecosystem PyPI,npm,Debian
+  osprey db update --mirror https://mirror.example.internal/osv --db /srv/osprey/osprey.db
+
+Downloads <mirror>/<ecosystem>/all.zip for each ecosystem (the layout of the public OSV bucket
+and of osv-scanner's offline databases), checking each archive against the MD5 the bucket
+reports (x-goog-hash) and against <archive>.sha256 when the mirror serves one. Archives are
+kept under feeds/ beside the database and downloaded again only when they changed (ETag). The
+new database replaces the old one atomically; a failed download leaves it untouched.";
+
+/// Ecosystems `db update` downloads by default: those the inventory finds packages of.
+pub const DEFAULT_ECOSYSTEMS: &[&str] = &[
+    "PyPI",
+    "npm",
+    "Go",
+    "crates.io",
+    "Maven",
+    "RubyGems",
+    "NuGet",
+    "Packagist",
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "AlmaLinux",
+    "Rocky Linux",
+    "Wolfi",
+    "Chainguard",
+];
+
+#[derive(Debug, Args)]
+pub struct DbUpdateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Base URL of the OSV archives (`<URL>/<ecosystem>/all.zip`).
+    #[arg(
+        long,
+        env = "OSPREY_DB_MIRROR",
+        value_name = "URL",
+        default_value = "https://osv-vulnerabilities.storage.googleapis.com"
+    )]
+    pub mirror: String,
+    /// OSV ecosystems to download (comma-separated), default: every ecosystem Osprey
+    /// inventories.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub ecosystem: Vec<String>,
+    /// Fail (exit 2) instead of skipping when any record is malformed.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 const DB_BUILD_EXAMPLES: &str = "\

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::osprey;
+use common::{osprey, repo_root};
 use osprey_testkit::schemas::{self, assert_valid};
 use osprey_testkit::tools::{bench_images, corpus, vuln_expectations};
 use serde_json::Value;
@@ -673,5 +673,38 @@ fn an_old_database_is_warned_about() {
     assert!(
         err.contains("no advisories for Go"),
         "coverage gaps are named: {err}"
+    );
+}
+
+#[test]
+fn the_readme_demo_scan() {
+    // The README's first command, run from the repository root.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo-vuln.db");
+    osprey()
+        .current_dir(repo_root())
+        .args(["db", "build", "--osv", "examples/vulndb/osv", "--out"])
+        .arg(&db)
+        .assert()
+        .success();
+    let out = osprey()
+        .current_dir(repo_root())
+        .args([
+            "image",
+            "scan",
+            "oci-dir:examples/images/demo:v1",
+            "--format",
+            "table",
+            "--db",
+        ])
+        .arg(&db)
+        .assert()
+        .success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    insta::assert_snapshot!("scan_demo_table", table);
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        err.contains("no advisories for Debian:12; 88 packages of it were not checked"),
+        "{err}"
     );
 }

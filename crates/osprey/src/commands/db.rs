@@ -18,6 +18,7 @@ const PROBLEMS_SHOWN: usize = 20;
 pub fn run(cmd: DbCommand, ui: &Ui) -> Result<i32, Failure> {
     match cmd {
         DbCommand::Build(args) => build(args, ui),
+        DbCommand::Update(args) => super::db_update::update(args, ui),
         DbCommand::Info(args) => info(args),
     }
 }
@@ -64,32 +65,50 @@ pub fn now() -> jiff::Timestamp {
         .unwrap_or_else(jiff::Timestamp::now)
 }
 
+/// Imports one feed.
+pub type Importer = fn(&Path, &feeds::Limits) -> Result<Ingest, FeedError>;
+
+/// One feed to import: its kind, where its files are, and where it came from.
+pub struct FeedJob {
+    pub kind: &'static str,
+    pub path: PathBuf,
+    /// Shown in `db info`: the path, or the URL it was downloaded from.
+    pub location: String,
+    pub import: Importer,
+}
+
+impl FeedJob {
+    fn local(kind: &'static str, path: &Path, import: Importer) -> FeedJob {
+        FeedJob {
+            kind,
+            path: path.to_path_buf(),
+            location: path.display().to_string(),
+            import,
+        }
+    }
+}
+
 fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
-    type Importer = fn(&Path, &feeds::Limits) -> Result<Ingest, FeedError>;
-    let mut jobs: Vec<(&str, &Path, Importer)> = Vec::new();
+    let mut jobs = Vec::new();
     jobs.extend(
         args.osv
             .iter()
-            .map(|p| ("osv", p.as_path(), feeds::osv::import as Importer)),
+            .map(|p| FeedJob::local("osv", p, feeds::osv::import)),
     );
-    jobs.extend(args.alpine_secdb.iter().map(|p| {
-        (
-            "alpine-secdb",
-            p.as_path(),
-            feeds::alpine::import as Importer,
-        )
-    }));
-    jobs.extend(args.debian_tracker.iter().map(|p| {
-        (
-            "debian-tracker",
-            p.as_path(),
-            feeds::debian::import as Importer,
-        )
-    }));
+    jobs.extend(
+        args.alpine_secdb
+            .iter()
+            .map(|p| FeedJob::local("alpine-secdb", p, feeds::alpine::import)),
+    );
+    jobs.extend(
+        args.debian_tracker
+            .iter()
+            .map(|p| FeedJob::local("debian-tracker", p, feeds::debian::import)),
+    );
     jobs.extend(
         args.rubysec
             .iter()
-            .map(|p| ("rubysec", p.as_path(), feeds::rubysec::import as Importer)),
+            .map(|p| FeedJob::local("rubysec", p, feeds::rubysec::import)),
     );
     if jobs.is_empty() {
         return Err(Failure::Input(
@@ -101,17 +120,29 @@ fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
         Some(p) => p.clone(),
         None => db_path(&DbArgs { db: None })?,
     };
+    build_database(&jobs, &out, args.strict, false, ui)?;
+    Ok(0)
+}
+
+/// Imports the feeds (in parallel: each is independent and mostly parsing) and writes the
+/// database to `out` atomically; with `keep_previous`, the database it replaces is kept as
+/// `<out>.previous`.
+pub fn build_database(
+    jobs: &[FeedJob],
+    out: &Path,
+    strict: bool,
+    keep_previous: bool,
+    ui: &Ui,
+) -> Result<Metadata, Failure> {
     let limits = feeds::Limits::default();
     let bar = ui.progress(jobs.len() as u64, "importing feeds");
-    // Feeds import in parallel: each is independent and mostly parsing.
     let results: Vec<Result<Ingest, FeedError>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
-            .map(|(_, path, import)| {
-                let limits = &limits;
-                let bar = &bar;
+            .map(|job| {
+                let (limits, bar) = (&limits, &bar);
                 s.spawn(move || {
-                    let r = import(path, limits);
+                    let r = (job.import)(&job.path, limits);
                     bar.inc(1);
                     r
                 })
@@ -125,11 +156,12 @@ fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
     bar.finish_and_clear();
     let mut builder = Builder::new();
     let mut problems = Vec::new();
-    for ((kind, path, _), result) in jobs.iter().zip(results) {
+    for (job, result) in jobs.iter().zip(results) {
         let ingest = result.map_err(|e| Failure::Input(e.to_string()))?;
         tracing::info!(
-            "{kind} {}: {} records, {} advisories, {} withdrawn, {} skipped, {} malformed",
-            path.display(),
+            "{} {}: {} records, {} advisories, {} withdrawn, {} skipped, {} malformed",
+            job.kind,
+            job.location,
             ingest.records,
             ingest.advisories.len(),
             ingest.withdrawn,
@@ -137,8 +169,8 @@ fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
             ingest.problems.len()
         );
         let source = SourceInfo {
-            kind: kind.to_string(),
-            location: path.display().to_string(),
+            kind: job.kind.to_string(),
+            location: job.location.clone(),
             records: ingest.records,
             advisories: ingest.advisories.len(),
             withdrawn: ingest.withdrawn,
@@ -148,7 +180,7 @@ fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
         problems.extend(ingest.problems);
         builder.add(source, ingest.advisories);
     }
-    if args.strict && !problems.is_empty() {
+    if strict && !problems.is_empty() {
         return Err(Failure::Input(format!(
             "{} (and {} more malformed records)",
             problems[0],
@@ -167,8 +199,16 @@ fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
             tracing::info!("skipped {p}");
         }
     }
+    if keep_previous && out.is_file() {
+        keep_as_previous(out).map_err(|e| {
+            Failure::Input(format!(
+                "{}: keeping the previous database: {e}",
+                out.display()
+            ))
+        })?;
+    }
     let meta = builder
-        .write(&out, now())
+        .write(out, now())
         .map_err(|e| Failure::Input(e.to_string()))?;
     if !ui.is_quiet() {
         eprintln!(
@@ -180,7 +220,21 @@ fn build(args: DbBuildArgs, ui: &Ui) -> Result<i32, Failure> {
             problems.len()
         );
     }
-    Ok(0)
+    Ok(meta)
+}
+
+/// Links the current database to `<db>.previous` (replacing an older one atomically), so the
+/// current file stays in place until the new one is renamed over it.
+fn keep_as_previous(db: &Path) -> std::io::Result<()> {
+    let mut previous = db.as_os_str().to_owned();
+    previous.push(".previous");
+    let mut staging = previous.clone();
+    staging.push(".tmp");
+    let _ = std::fs::remove_file(&staging);
+    if std::fs::hard_link(db, &staging).is_err() {
+        std::fs::copy(db, &staging)?;
+    }
+    std::fs::rename(&staging, &previous)
 }
 
 fn info(args: DbInfoArgs) -> Result<i32, Failure> {

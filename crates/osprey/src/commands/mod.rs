@@ -1,6 +1,7 @@
 //! One module per command family.
 
 mod db;
+mod db_update;
 mod image;
 mod output;
 mod sbom;

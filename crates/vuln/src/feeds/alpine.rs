@@ -25,92 +25,102 @@ pub fn import(path: &Path, limits: &Limits) -> Result<Ingest, FeedError> {
     let mut ingest = Ingest::default();
     for file in files {
         let label = file.display().to_string();
-        let bytes = match read_capped(&file, limits.max_feed_bytes) {
-            Ok(b) => b,
-            Err(e) => {
-                ingest.problem(label, e.reason());
-                continue;
-            }
-        };
-        let doc = match parse(&bytes) {
-            Ok(d) => d,
-            Err(reason) => {
-                ingest.problem(label, reason);
-                continue;
-            }
-        };
-        let release = doc.distroversion.trim();
-        if release.is_empty() {
-            ingest.problem(label, "no distroversion");
-            continue;
-        }
-        let eco = ecosystem::canonical(&format!("Alpine:{release}"));
-        for entry in doc.packages {
-            ingest.records += 1;
-            let name = entry.pkg.name.0.trim();
-            if name.is_empty() {
-                ingest.problem(&label, "a package without a name");
-                continue;
-            }
-            for (fixed, ids) in entry.pkg.secfixes {
-                let ids: Vec<String> = ids
-                    .unwrap_or_default()
-                    .iter()
-                    .flat_map(|s| ids_in(&s.0))
-                    .collect();
-                if fixed.0.trim() == "0" {
-                    ingest.skipped += ids.len();
-                    continue;
-                }
-                if fixed
-                    .0
-                    .trim()
-                    .parse::<crate::version::ApkVersion>()
-                    .is_err()
-                {
-                    ingest.problem(
-                        &label,
-                        format!("{name}: fixed version {:?} is not an apk version", fixed.0),
-                    );
-                    continue;
-                }
-                for id in ids {
-                    let advisory =
-                        by_id
-                            .entry((eco.clone(), id.clone()))
-                            .or_insert_with(|| Advisory {
-                                id: id.clone(),
-                                aliases: Vec::new(),
-                                summary: String::new(),
-                                details: String::new(),
-                                published: None,
-                                modified: None,
-                                ratings: Vec::new(),
-                                references: vec![reference(&id)],
-                                source: "alpine-secdb".into(),
-                                informational: None,
-                                affected: Vec::new(),
-                            });
-                    let range = Range::Ecosystem(vec![
-                        Event::Introduced("0".into()),
-                        Event::Fixed(fixed.0.trim().to_string()),
-                    ]);
-                    match advisory.affected.iter_mut().find(|a| a.name == name) {
-                        Some(a) => a.ranges.push(range),
-                        None => advisory.affected.push(Affected {
-                            ecosystem: eco.clone(),
-                            name: name.to_string(),
-                            ranges: vec![range],
-                            versions: Vec::new(),
-                            ratings: Vec::new(),
-                        }),
-                    }
-                }
-            }
+        match read_capped(&file, limits.max_feed_bytes) {
+            Ok(bytes) => add_document(&label, &bytes, &mut by_id, &mut ingest),
+            Err(e) => ingest.problem(label, e.reason()),
         }
     }
     ingest.advisories = by_id.into_values().collect();
     Ok(ingest)
+}
+
+/// Parses one secdb document (YAML or JSON) into the advisories of its release.
+pub fn parse_document(label: &str, bytes: &[u8]) -> Ingest {
+    let mut by_id = BTreeMap::new();
+    let mut ingest = Ingest::default();
+    add_document(label, bytes, &mut by_id, &mut ingest);
+    ingest.advisories = by_id.into_values().collect();
+    ingest
+}
+
+/// Adds one document's advisories to those gathered so far (one per release and id).
+fn add_document(
+    label: &str,
+    bytes: &[u8],
+    by_id: &mut BTreeMap<(String, String), Advisory>,
+    ingest: &mut Ingest,
+) {
+    let doc = match parse(bytes) {
+        Ok(d) => d,
+        Err(reason) => return ingest.problem(label, reason),
+    };
+    let release = doc.distroversion.trim();
+    if release.is_empty() {
+        return ingest.problem(label, "no distroversion");
+    }
+    let eco = ecosystem::canonical(&format!("Alpine:{release}"));
+    for entry in doc.packages {
+        ingest.records += 1;
+        let name = entry.pkg.name.0.trim();
+        if name.is_empty() {
+            ingest.problem(label, "a package without a name");
+            continue;
+        }
+        for (fixed, ids) in entry.pkg.secfixes {
+            let ids: Vec<String> = ids
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|s| ids_in(&s.0))
+                .collect();
+            if fixed.0.trim() == "0" {
+                ingest.skipped += ids.len();
+                continue;
+            }
+            if fixed
+                .0
+                .trim()
+                .parse::<crate::version::ApkVersion>()
+                .is_err()
+            {
+                ingest.problem(
+                    label,
+                    format!("{name}: fixed version {:?} is not an apk version", fixed.0),
+                );
+                continue;
+            }
+            for id in ids {
+                let advisory = by_id
+                    .entry((eco.clone(), id.clone()))
+                    .or_insert_with(|| Advisory {
+                        id: id.clone(),
+                        aliases: Vec::new(),
+                        summary: String::new(),
+                        details: String::new(),
+                        published: None,
+                        modified: None,
+                        ratings: Vec::new(),
+                        references: vec![reference(&id)],
+                        source: "alpine-secdb".into(),
+                        informational: None,
+                        affected: Vec::new(),
+                    });
+                let range = Range::Ecosystem(vec![
+                    Event::Introduced("0".into()),
+                    Event::Fixed(fixed.0.trim().to_string()),
+                ]);
+                match advisory.affected.iter_mut().find(|a| a.name == name) {
+                    Some(a) => a.ranges.push(range),
+                    None => advisory.affected.push(Affected {
+                        ecosystem: eco.clone(),
+                        name: name.to_string(),
+                        ranges: vec![range],
+                        versions: Vec::new(),
+                        ratings: Vec::new(),
+                    }),
+                }
+            }
+        }
+    }
 }
 
 /// A web page about an id.

@@ -93,7 +93,8 @@ struct Release {
     urgency: Option<String>,
 }
 
-fn tracker_json(label: &str, bytes: &[u8], limits: &Limits, ingest: &mut Ingest) {
+/// Adds the advisories of a tracker JSON export (`tracker/data/json`).
+pub fn tracker_json(label: &str, bytes: &[u8], limits: &Limits, ingest: &mut Ingest) {
     // Packages are parsed one at a time, so one malformed package costs only itself.
     let packages: BTreeMap<String, &RawValue> = match serde_json::from_slice(bytes) {
         Ok(p) => p,
@@ -185,8 +186,8 @@ fn tracker_json(label: &str, bytes: &[u8], limits: &Limits, ingest: &mut Ingest)
     ingest.advisories.extend(by_id.into_values());
 }
 
-/// Parses a DSA or DLA list.
-fn advisory_list(label: &str, bytes: &[u8], limits: &Limits, ingest: &mut Ingest) {
+/// Adds the advisories of a DSA or DLA list.
+pub fn advisory_list(label: &str, bytes: &[u8], limits: &Limits, ingest: &mut Ingest) {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return ingest.problem(label, "not UTF-8 text");
     };

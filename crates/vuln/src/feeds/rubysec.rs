@@ -93,7 +93,8 @@ impl Scalar {
     }
 }
 
-fn parse(bytes: &[u8], file: &Path, limits: &Limits) -> Result<Option<Advisory>, String> {
+/// Parses one advisory file; `Ok(None)` for interpreter advisories (no gem to match).
+pub fn parse(bytes: &[u8], file: &Path, limits: &Limits) -> Result<Option<Advisory>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let raw: Raw = serde_saphyr::from_str(text).map_err(|e| {
         format!(

@@ -375,4 +375,105 @@ mod tests {
             }
         }
     }
+
+    /// Antisymmetry, reflexivity and transitivity of one scheme on three versions, and the
+    /// text surviving a parse.
+    fn total_order(
+        scheme: Scheme,
+        a: &str,
+        b: &str,
+        c: &str,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (Some(x), Some(y), Some(z)) = (
+            Version::parse(scheme, a),
+            Version::parse(scheme, b),
+            Version::parse(scheme, c),
+        ) else {
+            return Ok(());
+        };
+        let xy = x.compare(&y).unwrap();
+        proptest::prop_assert_eq!(
+            y.compare(&x).unwrap(),
+            xy.reverse(),
+            "{:?} antisymmetry {} {}",
+            scheme,
+            a,
+            b
+        );
+        proptest::prop_assert_eq!(x.compare(&x).unwrap(), Ordering::Equal);
+        let yz = y.compare(&z).unwrap();
+        let xz = x.compare(&z).unwrap();
+        if xy != Ordering::Greater && yz != Ordering::Greater {
+            proptest::prop_assert_ne!(
+                xz,
+                Ordering::Greater,
+                "{:?} transitivity {} <= {} <= {}",
+                scheme,
+                a,
+                b,
+                c
+            );
+        }
+        if xy == Ordering::Equal && yz == Ordering::Equal {
+            proptest::prop_assert_eq!(
+                xz,
+                Ordering::Equal,
+                "{:?} equality is transitive {} {} {}",
+                scheme,
+                a,
+                b,
+                c
+            );
+        }
+        Ok(())
+    }
+
+    const APK: &str = "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}[a-c]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]{0,2}){0,2}(~[0-9a-f]{1,4})?(-r[0-9]{1,2})?";
+    const MAVEN: &str = "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}([-.]?(alpha|beta|milestone|rc|cr|snapshot|ga|final|sp|a|b|m|xyz)[0-9]{0,2}){0,2}(-[0-9]{1,2})?";
+    const NUGET: &str = "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}(-[a-zA-Z0-9]{1,5}(\\.[a-zA-Z0-9]{1,5}){0,2})?(\\+[a-z0-9]{1,4})?";
+    const SEMVER: &str = "(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})(-(alpha|beta|rc|0|[1-9][0-9]?)(\\.(0|[1-9]|[a-z][0-9a-z]{0,2})){0,2})?";
+    const DPKG: &str = "([0-9]:)?[0-9]{1,3}(\\.[0-9]{1,3}){0,2}(~[a-z0-9]{1,3})?(\\+[a-z0-9]{1,4})?(-[0-9]{1,2}(\\+deb[0-9]{2}u[0-9])?)?";
+    const PEP440: &str =
+        "([0-9]!)?[0-9]{1,3}(\\.[0-9]{1,3}){0,2}((a|b|rc)[0-9]{1,2})?(\\.post[0-9])?(\\.dev[0-9])?";
+
+    proptest::proptest! {
+        #[test]
+        fn apk_is_a_total_order(a in APK, b in APK, c in APK) {
+            total_order(Scheme::Apk, &a, &b, &c)?;
+            let v: ApkVersion = a.parse().unwrap();
+            proptest::prop_assert_eq!(v.to_string(), a);
+        }
+
+        #[test]
+        fn maven_is_a_total_order(a in MAVEN, b in MAVEN, c in MAVEN) {
+            total_order(Scheme::Maven, &a, &b, &c)?;
+        }
+
+        #[test]
+        fn nuget_is_a_total_order(a in NUGET, b in NUGET, c in NUGET) {
+            total_order(Scheme::NuGet, &a, &b, &c)?;
+            let v: NuGetVersion = a.parse().unwrap();
+            proptest::prop_assert_eq!(v.to_string(), a);
+        }
+
+        #[test]
+        fn semver_npm_go_are_total_orders(a in SEMVER, b in SEMVER, c in SEMVER) {
+            for scheme in [Scheme::Semver, Scheme::Npm, Scheme::Go] {
+                total_order(scheme, &a, &b, &c)?;
+            }
+            // Go reads `v`-prefixed versions the same.
+            proptest::prop_assert_eq!(compare(Scheme::Go, &format!("v{a}"), &a), Some(Ordering::Equal));
+        }
+
+        #[test]
+        fn dpkg_and_rpm_are_total_orders(a in DPKG, b in DPKG, c in DPKG) {
+            total_order(Scheme::Dpkg, &a, &b, &c)?;
+            total_order(Scheme::Rpm, &a, &b, &c)?;
+        }
+
+        #[test]
+        fn pep440_is_a_total_order(a in PEP440, b in PEP440, c in PEP440) {
+            total_order(Scheme::Pep440, &a, &b, &c)?;
+        }
+    }
 }

@@ -46,10 +46,7 @@ pub fn image_scan(args: ScanArgs, ui: &Ui) -> Result<i32, Failure> {
     let inventory = take_inventory(&image, &args.cache, ui)?;
     let subject = Subject {
         target: ImageResource {
-            reference: image
-                .reference
-                .clone()
-                .unwrap_or_else(|| image.source.clone()),
+            reference: image.source.clone(),
             digest: image
                 .manifest_digest
                 .as_ref()
