@@ -38,6 +38,8 @@ impl Severity {
 pub enum SeverityLabel {
     /// Not rated by any source.
     Untriaged,
+    /// Worth recording, not worth alerting on (an audit trail of changes).
+    Info,
     Low,
     Medium,
     High,
@@ -45,8 +47,9 @@ pub enum SeverityLabel {
 }
 
 impl SeverityLabel {
-    pub const ALL: [SeverityLabel; 5] = [
+    pub const ALL: [SeverityLabel; 6] = [
         SeverityLabel::Untriaged,
+        SeverityLabel::Info,
         SeverityLabel::Low,
         SeverityLabel::Medium,
         SeverityLabel::High,
@@ -66,10 +69,35 @@ impl SeverityLabel {
     pub fn as_str(self) -> &'static str {
         match self {
             SeverityLabel::Untriaged => "UNTRIAGED",
+            SeverityLabel::Info => "INFO",
             SeverityLabel::Low => "LOW",
             SeverityLabel::Medium => "MEDIUM",
             SeverityLabel::High => "HIGH",
             SeverityLabel::Critical => "CRITICAL",
+        }
+    }
+
+    /// OCSF `severity_id`.
+    pub fn ocsf_id(self) -> u8 {
+        match self {
+            SeverityLabel::Untriaged => 0,
+            SeverityLabel::Info => 1,
+            SeverityLabel::Low => 2,
+            SeverityLabel::Medium => 3,
+            SeverityLabel::High => 4,
+            SeverityLabel::Critical => 5,
+        }
+    }
+
+    /// OCSF `severity`.
+    pub fn ocsf_name(self) -> &'static str {
+        match self {
+            SeverityLabel::Untriaged => "Unknown",
+            SeverityLabel::Info => "Informational",
+            SeverityLabel::Low => "Low",
+            SeverityLabel::Medium => "Medium",
+            SeverityLabel::High => "High",
+            SeverityLabel::Critical => "Critical",
         }
     }
 
@@ -87,6 +115,7 @@ impl SeverityLabel {
                 "high" | "important" => SeverityLabel::High,
                 "medium" | "moderate" => SeverityLabel::Medium,
                 "low" | "negligible" | "unimportant" | "minor" => SeverityLabel::Low,
+                "info" | "informational" => SeverityLabel::Info,
                 "untriaged" | "unknown" | "none" | "not yet assigned" => SeverityLabel::Untriaged,
                 _ => return None,
             },
@@ -106,7 +135,7 @@ impl FromStr for SeverityLabel {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         SeverityLabel::parse_loose(s).ok_or_else(|| {
             format!(
-                "unknown severity {s:?} (expected one of UNTRIAGED, LOW, MEDIUM, HIGH, CRITICAL)"
+                "unknown severity {s:?} (expected one of UNTRIAGED, INFO, LOW, MEDIUM, HIGH, CRITICAL)"
             )
         })
     }
@@ -177,6 +206,68 @@ pub struct Finding {
     pub first_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+    /// The API call of an audit finding (its latest occurrence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// What the finding rests on: audit event ids, the rule, the list matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitre: Option<Mitre>,
+}
+
+/// A MITRE ATT&CK tactic and technique.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Mitre {
+    /// `TA0004`.
+    pub tactic: String,
+    /// `T1610`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub technique: String,
+}
+
+/// The evidence of a detection.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The rule that fired.
+    pub rule_id: String,
+    /// The detection catalogue rows (`C22`) and managed-service types the rule implements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalogue: Vec<String>,
+    /// Audit event ids of the occurrences (the latest ones when there are many).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit_ids: Vec<String>,
+    /// Name of the threat list that matched, for intel findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threat_list: Option<String>,
+    /// Free-form facts of the detection (`window`, `distinct_count`, `baseline_key`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub additional_info: std::collections::BTreeMap<String, String>,
+}
+
+/// A Kubernetes API call (`KUBERNETES_API_CALL`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Action {
+    pub verb: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_uri: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_ips: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subresource: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_name: String,
+    /// RFC 3339 time of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 fn one() -> u64 {
@@ -204,6 +295,68 @@ pub struct Suppression {
 pub struct Resource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageResource>,
+    /// The cluster, the namespace, the subject and the workload of a Kubernetes finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesResource>,
+}
+
+/// The Kubernetes side of a finding's resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesResource {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<KubernetesUser>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
+}
+
+/// Who made the call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesUser {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonated_user: Option<String>,
+}
+
+/// The workload a call creates, changes or reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// `pods`, `deployments`, …
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<Container>,
+    /// Host paths the pod mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_pid: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_ipc: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_account_name: String,
+}
+
+/// One container of a workload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    /// The image without tag or digest, what suppression rules match on.
+    pub image_prefix: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
 /// A scanned image or file system.

@@ -8,8 +8,9 @@ mod os;
 mod package;
 
 pub use finding::{
-    Cvss, Finding, FixAvailable, ImageResource, Resource, Severity, SeverityLabel, Suppression,
-    VendorSeverity, Vulnerability, VulnerablePackage,
+    Action, Container, Cvss, Evidence, Finding, FixAvailable, ImageResource, KubernetesResource,
+    KubernetesUser, Mitre, Resource, Severity, SeverityLabel, Suppression, VendorSeverity,
+    Vulnerability, VulnerablePackage, Workload,
 };
 pub use os::Os;
 pub use package::{Location, Package, PackageType};

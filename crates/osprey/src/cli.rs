@@ -55,6 +55,91 @@ pub enum Command {
     /// The vulnerability database: build it from feeds, update it, describe it.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Kubernetes audit-log threat detection.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Run the detection catalogue over audit logs: API-server log files (JSON lines),
+    /// webhook EventList batches, EKS CloudWatch exports, AKS diagnostic records, GKE Cloud
+    /// Audit Logs; gzip or not; `-` for standard input.
+    #[command(after_help = AUDIT_ANALYZE_EXAMPLES)]
+    Analyze(AuditAnalyzeArgs),
+}
+
+const AUDIT_ANALYZE_EXAMPLES: &str = "\
+Examples:
+  osprey audit analyze /var/log/kubernetes/audit.log
+  osprey audit analyze audit-*.log.gz --format json -o findings.json
+  osprey audit analyze --follow /var/log/kubernetes/audit.log --threat-list bad-ips.txt
+  kubectl get --raw /... | osprey audit analyze -
+
+Lists: plain text (one IP or CIDR per line), CSV, STIX 2.1 bundles, Tor exit lists.";
+
+#[derive(Debug, Args)]
+pub struct AuditAnalyzeArgs {
+    /// Audit log files (`-` reads standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// Keep reading the (single) file as it grows, across rotation; print findings as they
+    /// appear. Stop with Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// More rule files (a directory of .yaml files, or one file), read after the built-in
+    /// catalogue: new rules, overrides by id, list additions, exceptions, suppressions.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Vec<std::path::PathBuf>,
+    /// Your own threat list (`….MaliciousIPCaller.Custom` findings name it). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub threat_list: Vec<std::path::PathBuf>,
+    /// A threat-intelligence feed (`….MaliciousIPCaller` findings). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub intel_list: Vec<std::path::PathBuf>,
+    /// A Tor exit-node list (`….TorIPCaller` findings). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub tor_list: Vec<std::path::PathBuf>,
+    /// Addresses never reported by the intel rules (wins over every other list). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_list: Vec<std::path::PathBuf>,
+    /// Load learned baselines from FILE when it exists, and save them there at the end.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<std::path::PathBuf>,
+    /// How long baselines of a new cluster only learn, in event time (s, m, h, d).
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub learning_period: String,
+    /// The cluster name for events that do not carry one.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub cluster: String,
+    /// Report findings of at least this severity (INFO, LOW, MEDIUM, HIGH, CRITICAL).
+    #[arg(long, value_name = "LABEL", default_value = "LOW")]
+    pub min_severity: osprey_model::SeverityLabel,
+    /// Also list findings archived by suppression rules.
+    #[arg(long)]
+    pub show_suppressed: bool,
+    /// Exit with N when a reported finding is at or above --fail-on.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub exit_code: i32,
+    /// The severity --exit-code gates on.
+    #[arg(long, value_name = "LABEL", default_value = "HIGH")]
+    pub fail_on: osprey_model::SeverityLabel,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<AuditFormat>,
+    /// Write to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// A summary and one row per finding, most severe first.
+    Table,
+    /// `{"summary": …, "findings": […]}` in Osprey's finding model.
+    Json,
+    /// OCSF Detection Finding (class 2004), one event per finding, as a JSON array.
+    OcsfJson,
 }
 
 const SBOM_EXAMPLES: &str = "\

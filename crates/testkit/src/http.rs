@@ -137,9 +137,7 @@ impl Server {
             while !stopping.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        if let Some(req) = serve(stream, &handler) {
-                            reqs.lock().unwrap().push(req);
-                        }
+                        serve(stream, &handler, &reqs);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -174,7 +172,13 @@ impl Drop for Server {
     }
 }
 
-fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Response) -> Option<Request> {
+/// Serves one request; it is recorded before the response is written, so a client that has
+/// its answer always finds its request in `requests`.
+fn serve(
+    stream: TcpStream,
+    handler: &dyn Fn(&Request) -> Response,
+    requests: &Mutex<Vec<Request>>,
+) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -210,6 +214,7 @@ fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Response) -> Option<Re
         body,
     };
     let resp = handler(&req);
+    requests.lock().unwrap().push(req);
     let mut out = stream;
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -223,7 +228,7 @@ fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Response) -> Option<Re
     out.write_all(head.as_bytes()).ok()?;
     out.write_all(&resp.body).ok()?;
     out.flush().ok()?;
-    Some(req)
+    Some(())
 }
 
 #[cfg(test)]

@@ -184,6 +184,7 @@ fn finding(
         severity,
         resource: Resource {
             image: Some(target.clone()),
+            kubernetes: None,
         },
         vulnerability: Some(Vulnerability {
             id: primary,
@@ -200,6 +201,9 @@ fn finding(
         count: 1,
         first_seen: None,
         last_seen: None,
+        action: None,
+        evidence: None,
+        mitre: None,
     }
 }
 

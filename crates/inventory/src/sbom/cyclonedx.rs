@@ -382,6 +382,7 @@ fn severity_word(label: osprey_model::SeverityLabel) -> &'static str {
         osprey_model::SeverityLabel::Medium => "medium",
         osprey_model::SeverityLabel::Low => "low",
         osprey_model::SeverityLabel::Untriaged => "unknown",
+        osprey_model::SeverityLabel::Info => "info",
     }
 }
 

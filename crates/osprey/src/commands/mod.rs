@@ -1,5 +1,6 @@
 //! One module per command family.
 
+mod audit;
 mod db;
 mod db_update;
 mod image;
@@ -17,5 +18,6 @@ pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
         Command::Image(cmd) => image::run(cmd, ui),
         Command::Sbom(args) => sbom::run(args, ui),
         Command::Db(cmd) => db::run(cmd, ui),
+        Command::Audit(cmd) => audit::run(cmd, ui),
     }
 }

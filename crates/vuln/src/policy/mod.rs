@@ -140,6 +140,7 @@ pub(crate) mod tests {
                     digest: None,
                     os: None,
                 }),
+                kubernetes: None,
             },
             vulnerability: Some(Vulnerability {
                 id: id.into(),
@@ -158,6 +159,9 @@ pub(crate) mod tests {
             count: 1,
             first_seen: None,
             last_seen: None,
+            action: None,
+            evidence: None,
+            mitre: None,
         }
     }
 

@@ -281,8 +281,11 @@ fn document<'a>(
     outcome: &'a Outcome,
     suppressed: &'a [Finding],
 ) -> ScanDocument<'a> {
-    let mut by_severity: BTreeMap<&'static str, usize> =
-        SeverityLabel::ALL.iter().map(|l| (l.as_str(), 0)).collect();
+    let mut by_severity: BTreeMap<&'static str, usize> = SeverityLabel::ALL
+        .iter()
+        .filter(|l| **l != SeverityLabel::Info)
+        .map(|l| (l.as_str(), 0))
+        .collect();
     for f in &outcome.findings {
         *by_severity.entry(f.severity.label.as_str()).or_default() += 1;
     }

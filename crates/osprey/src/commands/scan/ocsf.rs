@@ -24,26 +24,6 @@ pub fn write(
     writeln!(out)
 }
 
-fn severity_id(label: SeverityLabel) -> u8 {
-    match label {
-        SeverityLabel::Untriaged => 0,
-        SeverityLabel::Low => 2,
-        SeverityLabel::Medium => 3,
-        SeverityLabel::High => 4,
-        SeverityLabel::Critical => 5,
-    }
-}
-
-fn severity_name(label: SeverityLabel) -> &'static str {
-    match label {
-        SeverityLabel::Untriaged => "Unknown",
-        SeverityLabel::Low => "Low",
-        SeverityLabel::Medium => "Medium",
-        SeverityLabel::High => "High",
-        SeverityLabel::Critical => "Critical",
-    }
-}
-
 fn event(f: &Finding, subject: &Subject<'_>, time: i64) -> Value {
     let v = f.vulnerability.as_ref().expect("vulnerability findings");
     let (status_id, status) = if f.suppression.is_some() {
@@ -81,7 +61,7 @@ fn event(f: &Finding, subject: &Subject<'_>, time: i64) -> Value {
                 "version": c.version,
                 "vector_string": c.vector,
                 "base_score": c.base_score,
-                "severity": severity_name(SeverityLabel::from_score(c.base_score)),
+                "severity": SeverityLabel::from_score(c.base_score).ocsf_name(),
             })
         })
         .collect();
@@ -97,7 +77,7 @@ fn event(f: &Finding, subject: &Subject<'_>, time: i64) -> Value {
         "cve": cve,
         "title": f.title,
         "desc": f.description,
-        "severity": severity_name(f.severity.label),
+        "severity": f.severity.label.ocsf_name(),
         "references": v.references,
         "related_vulnerabilities": v.aliases,
         "fix_available": v.fix_available != osprey_model::FixAvailable::No,
@@ -122,8 +102,8 @@ fn event(f: &Finding, subject: &Subject<'_>, time: i64) -> Value {
         "type_uid": 200201,
         "type_name": "Vulnerability Finding: Create",
         "time": time,
-        "severity_id": severity_id(f.severity.label),
-        "severity": severity_name(f.severity.label),
+        "severity_id": f.severity.label.ocsf_id(),
+        "severity": f.severity.label.ocsf_name(),
         "status_id": status_id,
         "status": status,
         "metadata": {

@@ -195,7 +195,7 @@ fn level(label: SeverityLabel) -> &'static str {
     match label {
         SeverityLabel::Critical | SeverityLabel::High => "error",
         SeverityLabel::Medium => "warning",
-        SeverityLabel::Low | SeverityLabel::Untriaged => "note",
+        SeverityLabel::Low | SeverityLabel::Info | SeverityLabel::Untriaged => "note",
     }
 }
 

@@ -151,13 +151,18 @@ fn color(label: SeverityLabel) -> Color {
         SeverityLabel::High => Color::DarkRed,
         SeverityLabel::Medium => Color::Yellow,
         SeverityLabel::Low => Color::Blue,
-        SeverityLabel::Untriaged => Color::Grey,
+        SeverityLabel::Info | SeverityLabel::Untriaged => Color::Grey,
     }
 }
 
 fn by_severity(findings: &[Finding]) -> String {
     let mut parts = Vec::new();
-    for label in SeverityLabel::ALL.iter().rev() {
+    // Vulnerabilities are never rated Info (that label is for audit trails).
+    for label in SeverityLabel::ALL
+        .iter()
+        .rev()
+        .filter(|l| **l != SeverityLabel::Info)
+    {
         let n = findings
             .iter()
             .filter(|f| f.severity.label == *label)

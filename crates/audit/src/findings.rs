@@ -1,0 +1,348 @@
+//! Aggregation: detections become findings, and repeated occurrences of the same issue update
+//! one finding (count, first and last seen, the latest details), as the managed service does.
+//! Suppression rules archive new findings that match them; they are kept, marked, and left
+//! out of alerting by the caller.
+
+use std::collections::HashMap;
+
+use osprey_model::{
+    Action, Container, Evidence, Finding, KubernetesResource, KubernetesUser, Mitre, Resource,
+    Severity, Suppression, Workload,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::event::format_time_us;
+use crate::rules::field::{Cx, Val, pod_spec};
+use crate::rules::{Rule, RuleSet};
+
+/// Findings kept by an aggregator.
+pub struct Findings {
+    by_id: HashMap<String, usize>,
+    list: Vec<Finding>,
+    /// Audit ids kept per finding (the latest).
+    pub max_evidence: usize,
+    /// Distinct findings kept; beyond it new issues are counted in `dropped`.
+    pub max_findings: usize,
+    pub dropped: u64,
+}
+
+impl Default for Findings {
+    fn default() -> Self {
+        Findings {
+            by_id: HashMap::new(),
+            list: Vec::new(),
+            max_evidence: 10,
+            max_findings: 100_000,
+            dropped: 0,
+        }
+    }
+}
+
+impl Findings {
+    /// Findings in the order they were first seen.
+    pub fn list(&self) -> &[Finding] {
+        &self.list
+    }
+
+    pub fn into_list(self) -> Vec<Finding> {
+        self.list
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Records one detection; returns whether it is archived by a suppression rule.
+    pub fn record(
+        &mut self,
+        rule: &Rule,
+        severity: Severity,
+        cx: &Cx<'_, '_>,
+        rules: &RuleSet,
+        info: Vec<(String, String)>,
+    ) -> bool {
+        let e = cx.event;
+        let mut key = String::new();
+        for f in &rule.group_by {
+            cx.each(f, &mut |v| {
+                match v {
+                    Val::Str(s) => key.push_str(&s),
+                    Val::Num(n) => key.push_str(&n.to_string()),
+                    Val::Bool(b) => key.push_str(if b { "true" } else { "false" }),
+                    Val::Compound(c) => key.push_str(&c.to_string()),
+                }
+                key.push(',');
+                false
+            });
+            key.push('\0');
+        }
+        let id =
+            hex::encode(&Sha256::digest(format!("audit\0{}\0{key}", rule.def.id).as_bytes())[..16]);
+        let time = e.time_us.map(format_time_us);
+        let audit_id = e.audit_id.to_string();
+        if let Some(&i) = self.by_id.get(&id) {
+            let f = &mut self.list[i];
+            let ev = f.evidence.get_or_insert_with(Evidence::default);
+            // The same request seen at two stages (exec: ResponseStarted, then Complete).
+            if !audit_id.is_empty() && ev.audit_ids.contains(&audit_id) {
+                return f.suppression.is_some();
+            }
+            if !audit_id.is_empty() {
+                ev.audit_ids.push(audit_id);
+                if ev.audit_ids.len() > self.max_evidence {
+                    ev.audit_ids.remove(0);
+                }
+            }
+            ev.additional_info.extend(info);
+            f.count += 1;
+            if severity.label > f.severity.label {
+                f.severity = severity;
+            }
+            if let Some(t) = time {
+                if f.first_seen.as_ref().is_none_or(|first| t < *first) {
+                    f.first_seen = Some(t.clone());
+                }
+                if f.last_seen.as_ref().is_none_or(|last| t > *last) {
+                    f.last_seen = Some(t);
+                }
+            }
+            // The latest occurrence's details replace the earlier ones.
+            f.action = Some(action(cx));
+            f.resource = resource(cx);
+            return f.suppression.is_some();
+        }
+        if self.list.len() >= self.max_findings {
+            self.dropped += 1;
+            return false;
+        }
+        let suppression = rules
+            .suppressions
+            .iter()
+            .find(|s| s.applies(&rule.def.kind, cx))
+            .map(|s| Suppression {
+                by: "suppression-rule".into(),
+                source: s.name.clone(),
+                status: "archived".into(),
+                justification: None,
+                reason: s.reason.clone(),
+            });
+        let archived = suppression.is_some();
+        let threat_list = match rule.def.kind.as_str() {
+            k if k.ends_with(".Custom") => cx.intel.custom.map(str::to_string),
+            k if k.contains("MaliciousIPCaller") => cx.intel.threat.map(str::to_string),
+            _ => None,
+        };
+        let user = &e.user.username;
+        let what = match (
+            e.object_ref.namespace.is_empty(),
+            e.object_ref.name.is_empty(),
+        ) {
+            (_, true) => e.resource_path().into_owned(),
+            (true, false) => format!("{} {}", e.resource_path(), e.object_ref.name),
+            (false, false) => format!(
+                "{} {}/{}",
+                e.resource_path(),
+                e.object_ref.namespace,
+                e.object_ref.name
+            ),
+        };
+        let mut description = rule.def.description.trim().to_string();
+        if !description.is_empty() {
+            description.push(' ');
+        }
+        description.push_str(&format!(
+            "{} called {} {}",
+            if user.is_empty() {
+                "An unknown user"
+            } else {
+                user
+            },
+            e.verb,
+            if what.is_empty() {
+                e.request_uri.to_string()
+            } else {
+                what
+            }
+        ));
+        if let Some(ip) = e.source_ips.first() {
+            description.push_str(&format!(" from {ip}"));
+        }
+        description.push('.');
+        let finding = Finding {
+            id: id.clone(),
+            kind: rule.def.kind.clone(),
+            title: rule.def.title.clone(),
+            description,
+            severity,
+            resource: resource(cx),
+            vulnerability: None,
+            suppression,
+            count: 1,
+            first_seen: time.clone(),
+            last_seen: time,
+            action: Some(action(cx)),
+            evidence: Some(Evidence {
+                rule_id: rule.def.id.clone(),
+                catalogue: rule.def.catalogue.clone(),
+                audit_ids: if audit_id.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![audit_id]
+                },
+                threat_list,
+                additional_info: info.into_iter().collect(),
+            }),
+            mitre: rule.def.mitre.as_ref().map(|m| Mitre {
+                tactic: m.tactic.clone(),
+                technique: m.technique.clone(),
+            }),
+        };
+        self.by_id.insert(id, self.list.len());
+        self.list.push(finding);
+        archived
+    }
+}
+
+fn action(cx: &Cx<'_, '_>) -> Action {
+    let e = cx.event;
+    Action {
+        verb: e.verb.to_string(),
+        request_uri: e.request_uri.to_string(),
+        source_ips: e.source_ips.iter().map(|s| s.to_string()).collect(),
+        user_agent: e.user_agent.to_string(),
+        status_code: e.code,
+        namespace: e.object_ref.namespace.to_string(),
+        resource: e.object_ref.resource.to_string(),
+        subresource: e.object_ref.subresource.to_string(),
+        resource_name: e.object_ref.name.to_string(),
+        time: e.time_us.map(format_time_us),
+    }
+}
+
+fn resource(cx: &Cx<'_, '_>) -> Resource {
+    let e = cx.event;
+    let user = (!e.user.username.is_empty()).then(|| KubernetesUser {
+        username: e.user.username.to_string(),
+        uid: e.user.uid.to_string(),
+        groups: e.user.groups.iter().map(|g| g.to_string()).collect(),
+        impersonated_user: e.impersonated_user.as_ref().map(|u| u.username.to_string()),
+    });
+    Resource {
+        image: None,
+        kubernetes: Some(KubernetesResource {
+            cluster: e.cluster.to_string(),
+            namespace: e.object_ref.namespace.to_string(),
+            user,
+            workload: workload(cx),
+        }),
+    }
+}
+
+/// The workload a call is about: what a create/patch of a pod or controller carries, or the
+/// pod an exec/attach/port-forward reaches.
+fn workload(cx: &Cx<'_, '_>) -> Option<Workload> {
+    let e = cx.event;
+    let kind = e.object_ref.resource.as_ref();
+    let is_workload = matches!(
+        kind,
+        "pods"
+            | "deployments"
+            | "replicasets"
+            | "statefulsets"
+            | "daemonsets"
+            | "jobs"
+            | "cronjobs"
+            | "replicationcontrollers"
+    );
+    if !is_workload {
+        return None;
+    }
+    let meta = e.request().and_then(|r| r.get("metadata"));
+    let str_at = |v: Option<&Value>, k: &str| {
+        v.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut name = e.object_ref.name.to_string();
+    if name.is_empty() {
+        name = str_at(meta, "name");
+    }
+    if name.is_empty() {
+        name = str_at(meta, "generateName");
+    }
+    let mut w = Workload {
+        kind: kind.to_string(),
+        name,
+        uid: str_at(meta, "uid"),
+        ..Workload::default()
+    };
+    if let Some(spec) = pod_spec(e) {
+        for list in ["initContainers", "containers", "ephemeralContainers"] {
+            for c in spec
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let image = str_at(Some(c), "image");
+                w.containers.push(Container {
+                    name: str_at(Some(c), "name"),
+                    image_prefix: image_prefix(&image).to_string(),
+                    image,
+                    privileged: c
+                        .pointer("/securityContext/privileged")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                });
+            }
+        }
+        for v in spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = v.pointer("/hostPath/path").and_then(Value::as_str) {
+                w.host_paths.push(p.to_string());
+            }
+        }
+        let flag = |k: &str| spec.get(k).and_then(Value::as_bool).unwrap_or(false);
+        w.host_network = flag("hostNetwork");
+        w.host_pid = flag("hostPID");
+        w.host_ipc = flag("hostIPC");
+        w.service_account_name = str_at(Some(spec), "serviceAccountName");
+    }
+    Some(w)
+}
+
+/// `registry.example/team/app:1.2@sha256:…` → `registry.example/team/app`.
+pub fn image_prefix(image: &str) -> &str {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rfind(':') {
+        // A colon after the last slash is a tag; before it, a registry port.
+        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
+        _ => no_digest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_prefix;
+
+    #[test]
+    fn image_prefixes() {
+        assert_eq!(image_prefix("nginx"), "nginx");
+        assert_eq!(image_prefix("nginx:1.25"), "nginx");
+        assert_eq!(
+            image_prefix("reg:5000/team/app:1@sha256:ab"),
+            "reg:5000/team/app"
+        );
+        assert_eq!(image_prefix("reg:5000/team/app"), "reg:5000/team/app");
+    }
+}

@@ -1,0 +1,516 @@
+//! `osprey audit analyze`: audit logs in, findings out.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use comfy_table::{Cell, Color, Table, presets::NOTHING};
+use osprey_audit::event::reader::{ReadStats, Reader, ReaderLimits};
+use osprey_audit::event::{Decoder, Event};
+use osprey_audit::intel::{IpList, ListKind, ListLimits};
+use osprey_audit::rules::duration_us;
+use osprey_audit::{Engine, EngineOptions, Findings, Intel, Loader};
+use osprey_model::{Finding, SeverityLabel};
+use serde_json::json;
+
+use super::output::{emit, put_table, stdout_is_terminal};
+use crate::cli::{AuditAnalyzeArgs, AuditCommand, AuditFormat};
+use crate::exit::Failure;
+use crate::ui::Ui;
+
+pub fn run(cmd: AuditCommand, ui: &Ui) -> Result<i32, Failure> {
+    match cmd {
+        AuditCommand::Analyze(args) => analyze(args, ui),
+    }
+}
+
+/// What was read from one input.
+struct InputSummary {
+    name: String,
+    stats: ReadStats,
+}
+
+fn analyze(args: AuditAnalyzeArgs, ui: &Ui) -> Result<i32, Failure> {
+    let mut engine = build_engine(&args)?;
+    if let Some(path) = &args.baseline
+        && path.exists()
+    {
+        let text =
+            std::fs::read(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        engine.state.baselines = serde_json::from_slice(&text).map_err(|e| {
+            Failure::Input(format!(
+                "{}: not an Osprey baseline file: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let mut findings = Findings::default();
+    let format = args.format.unwrap_or(if stdout_is_terminal() {
+        AuditFormat::Table
+    } else {
+        AuditFormat::Json
+    });
+
+    if args.follow {
+        return follow(&args, engine, findings, format, ui);
+    }
+
+    let mut inputs = Vec::new();
+    for file in &args.files {
+        let summary = read_input(file, &args.cluster, &mut engine, &mut findings)?;
+        if summary.stats.events == 0 && summary.stats.malformed > 0 {
+            let first = &summary.stats.examples[0];
+            return Err(Failure::Input(format!(
+                "{}: no audit events: line {}: {}",
+                summary.name, first.line, first.reason
+            )));
+        }
+        report_malformed(ui, &summary);
+        if summary.stats.events == 0 {
+            ui.warn(&format!("{}: no audit events", summary.name));
+        }
+        inputs.push(summary);
+    }
+    save_baseline(&args, &engine)?;
+
+    let dropped = findings.dropped;
+    let all = findings.into_list();
+    let (mut shown, suppressed): (Vec<Finding>, Vec<Finding>) =
+        all.into_iter().partition(|f| f.suppression.is_none());
+    shown.retain(|f| f.severity.label >= args.min_severity);
+    sort_findings(&mut shown);
+    let suppressed = if args.show_suppressed {
+        suppressed
+    } else {
+        Vec::new()
+    };
+    let summary = summary_json(&inputs, &engine, &shown, dropped);
+    emit(args.output.as_deref(), |out| match format {
+        AuditFormat::Json => {
+            let doc = json!({
+                "summary": summary,
+                "findings": shown,
+                "suppressed": suppressed,
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)
+        }
+        AuditFormat::OcsfJson => {
+            let events: Vec<_> = shown.iter().chain(&suppressed).map(ocsf_event).collect();
+            serde_json::to_writer_pretty(&mut *out, &events)?;
+            writeln!(out)
+        }
+        AuditFormat::Table => write_table(out, &inputs, &engine, &shown, &suppressed),
+    })?;
+    let gate = args.exit_code != 0 && shown.iter().any(|f| f.severity.label >= args.fail_on);
+    Ok(if gate { args.exit_code } else { 0 })
+}
+
+fn build_engine(args: &AuditAnalyzeArgs) -> Result<Engine, Failure> {
+    let mut loader = Loader::builtin();
+    for dir in &args.rules {
+        loader
+            .add_path(dir)
+            .map_err(|e| Failure::Input(e.to_string()))?;
+    }
+    let rules = loader
+        .compile()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let mut intel = Intel::default();
+    let limits = ListLimits::default();
+    for (files, kind) in [
+        (&args.trusted_list, ListKind::Trusted),
+        (&args.threat_list, ListKind::Custom),
+        (&args.intel_list, ListKind::Threat),
+        (&args.tor_list, ListKind::Tor),
+    ] {
+        for f in files {
+            intel.add(IpList::load(f, kind, &limits).map_err(|e| Failure::Input(e.to_string()))?);
+        }
+    }
+    let learning_period_us = duration_us(&args.learning_period)
+        .map_err(|e| Failure::Input(format!("--learning-period: {e}")))?;
+    Ok(Engine::new(
+        rules,
+        intel,
+        EngineOptions {
+            learning_period_us,
+            ..EngineOptions::default()
+        },
+    ))
+}
+
+fn input_name(file: &Path) -> String {
+    if file == Path::new("-") {
+        "standard input".into()
+    } else {
+        file.display().to_string()
+    }
+}
+
+fn read_input(
+    file: &Path,
+    cluster: &str,
+    engine: &mut Engine,
+    findings: &mut Findings,
+) -> Result<InputSummary, Failure> {
+    let name = input_name(file);
+    let mut reader = Reader::new(Decoder::default(), ReaderLimits::default());
+    let mut sink = |e: Event<'_>| {
+        let e = with_cluster(e, cluster);
+        engine.process(&e, findings);
+    };
+    let result = if file == Path::new("-") {
+        reader.read_all(std::io::stdin().lock(), &mut sink)
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+        reader.read_all(f, &mut sink)
+    };
+    result.map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    Ok(InputSummary {
+        name,
+        stats: reader.stats,
+    })
+}
+
+/// Names the cluster of an event that does not say (the event is shortened to the name's
+/// lifetime; events are covariant).
+fn with_cluster<'s>(mut e: Event<'s>, cluster: &'s str) -> Event<'s> {
+    if e.cluster.is_empty() {
+        e.cluster = Cow::Borrowed(cluster);
+    }
+    e
+}
+
+fn report_malformed(ui: &Ui, s: &InputSummary) {
+    for m in s.stats.examples.iter().take(5) {
+        ui.warn(&format!(
+            "{}: line {}: skipped: {}",
+            s.name, m.line, m.reason
+        ));
+    }
+    if s.stats.malformed > 5 {
+        ui.warn(&format!(
+            "{}: {} malformed inputs skipped in all",
+            s.name, s.stats.malformed
+        ));
+    }
+}
+
+fn save_baseline(args: &AuditAnalyzeArgs, engine: &Engine) -> Result<(), Failure> {
+    if let Some(path) = &args.baseline {
+        emit(Some(path), |out| {
+            serde_json::to_writer(&mut *out, &engine.state.baselines)?;
+            writeln!(out)
+        })?;
+    }
+    Ok(())
+}
+
+/// `--follow`: findings are printed as they are first seen, one JSON object (or table line)
+/// each; the process runs until it is stopped.
+fn follow(
+    args: &AuditAnalyzeArgs,
+    mut engine: Engine,
+    mut findings: Findings,
+    format: AuditFormat,
+    ui: &Ui,
+) -> Result<i32, Failure> {
+    let [file] = args.files.as_slice() else {
+        return Err(Failure::Input("--follow reads exactly one file".into()));
+    };
+    if file == &PathBuf::from("-") {
+        return Err(Failure::Input(
+            "--follow needs a file, not standard input".into(),
+        ));
+    }
+    let stop = AtomicBool::new(false);
+    let mut reader = Reader::new(Decoder::default(), ReaderLimits::default());
+    let mut out = std::io::stdout().lock();
+    let mut printed = 0usize;
+    let mut write_error = None;
+    let min = args.min_severity;
+    let cluster = args.cluster.as_str();
+    let mut sink = |e: Event<'_>| {
+        let e = with_cluster(e, cluster);
+        engine.process(&e, &mut findings);
+        for f in &findings.list()[printed..] {
+            if f.severity.label < min || f.suppression.is_some() || write_error.is_some() {
+                continue;
+            }
+            let r = match format {
+                AuditFormat::Table => writeln!(
+                    out,
+                    "{} {:<8} {} {} ({})",
+                    f.first_seen.as_deref().unwrap_or("-"),
+                    f.severity.label,
+                    f.kind,
+                    f.description,
+                    f.evidence
+                        .as_ref()
+                        .map(|e| e.rule_id.as_str())
+                        .unwrap_or("")
+                ),
+                AuditFormat::Json => serde_json::to_writer(&mut out, f)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| writeln!(out)),
+                AuditFormat::OcsfJson => serde_json::to_writer(&mut out, &ocsf_event(f))
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| writeln!(out)),
+            }
+            .and_then(|()| out.flush());
+            if let Err(e) = r {
+                write_error = Some(e);
+            }
+        }
+        printed = findings.len();
+    };
+    reader
+        .follow(file, Duration::from_millis(250), &stop, &mut sink)
+        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    let summary = InputSummary {
+        name: input_name(file),
+        stats: reader.stats,
+    };
+    report_malformed(ui, &summary);
+    save_baseline(args, &engine)?;
+    Ok(0)
+}
+
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .label
+            .cmp(&a.severity.label)
+            .then_with(|| a.first_seen.cmp(&b.first_seen))
+            .then_with(|| a.kind.cmp(&b.kind))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+fn by_severity(findings: &[Finding]) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for label in SeverityLabel::ALL.iter().rev() {
+        let n = findings
+            .iter()
+            .filter(|f| f.severity.label == *label)
+            .count();
+        if n > 0 {
+            m.insert(label.as_str().to_string(), json!(n));
+        }
+    }
+    m
+}
+
+fn summary_json(
+    inputs: &[InputSummary],
+    engine: &Engine,
+    shown: &[Finding],
+    dropped: u64,
+) -> serde_json::Value {
+    json!({
+        "inputs": inputs.iter().map(|i| json!({
+            "name": i.name,
+            "bytes": i.stats.bytes,
+            "events": i.stats.events,
+            "malformed": i.stats.malformed,
+            "malformed_examples": i.stats.examples.iter().map(|m| json!({"line": m.line, "reason": m.reason})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "events": inputs.iter().map(|i| i.stats.events).sum::<u64>(),
+        "malformed": inputs.iter().map(|i| i.stats.malformed).sum::<u64>(),
+        "rules": engine.rules.rules.len(),
+        "detections": engine.stats.detections,
+        "suppressed": engine.stats.suppressed,
+        "findings": shown.len(),
+        "findings_by_severity": by_severity(shown),
+        "findings_dropped": dropped,
+    })
+}
+
+fn colour(label: SeverityLabel) -> Color {
+    match label {
+        SeverityLabel::Critical => Color::Red,
+        SeverityLabel::High => Color::DarkRed,
+        SeverityLabel::Medium => Color::Yellow,
+        SeverityLabel::Low => Color::Blue,
+        SeverityLabel::Info | SeverityLabel::Untriaged => Color::Grey,
+    }
+}
+
+fn write_table(
+    out: &mut dyn Write,
+    inputs: &[InputSummary],
+    engine: &Engine,
+    shown: &[Finding],
+    suppressed: &[Finding],
+) -> std::io::Result<()> {
+    let events: u64 = inputs.iter().map(|i| i.stats.events).sum();
+    let malformed: u64 = inputs.iter().map(|i| i.stats.malformed).sum();
+    let sev = by_severity(shown)
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(
+        out,
+        "{events} events read, {malformed} malformed; {} rules; {} findings{}{}",
+        engine.rules.rules.len(),
+        shown.len(),
+        if sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({sev})")
+        },
+        if engine.stats.suppressed > 0 {
+            format!(
+                ", {} detections archived by suppression rules",
+                engine.stats.suppressed
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    let colour_on = std::env::var_os("NO_COLOR").is_none() && stdout_is_terminal();
+    for (title, list) in [("", shown), ("Suppressed:", suppressed)] {
+        if list.is_empty() {
+            continue;
+        }
+        let mut t = Table::new();
+        t.load_preset(NOTHING);
+        t.set_header([
+            "SEVERITY",
+            "TYPE",
+            "COUNT",
+            "USER",
+            "RESOURCE",
+            "RULE",
+            "LAST SEEN",
+        ]);
+        for f in list {
+            let k8s = f.resource.kubernetes.as_ref();
+            let user = k8s
+                .and_then(|k| k.user.as_ref())
+                .map(|u| u.username.as_str())
+                .unwrap_or("-");
+            let action = f.action.as_ref();
+            let res = action
+                .map(|a| {
+                    let mut r = a.resource.clone();
+                    if !a.subresource.is_empty() {
+                        r = format!("{r}/{}", a.subresource);
+                    }
+                    match (a.namespace.as_str(), a.resource_name.as_str()) {
+                        ("", "") => r,
+                        ("", n) => format!("{r} {n}"),
+                        (ns, "") => format!("{r} in {ns}"),
+                        (ns, n) => format!("{r} {ns}/{n}"),
+                    }
+                })
+                .unwrap_or_default();
+            let rule = f
+                .evidence
+                .as_ref()
+                .map(|e| {
+                    if e.catalogue.is_empty() {
+                        e.rule_id.clone()
+                    } else {
+                        format!("{} [{}]", e.rule_id, e.catalogue.join(","))
+                    }
+                })
+                .unwrap_or_default();
+            let mut sev = Cell::new(f.severity.label.as_str());
+            if colour_on {
+                sev = sev.fg(colour(f.severity.label));
+            }
+            t.add_row(vec![
+                sev,
+                Cell::new(&f.kind),
+                Cell::new(f.count),
+                Cell::new(user),
+                Cell::new(res),
+                Cell::new(rule),
+                Cell::new(f.last_seen.as_deref().unwrap_or("-")),
+            ]);
+        }
+        writeln!(out)?;
+        put_table(out, title, &t)?;
+    }
+    Ok(())
+}
+
+/// One OCSF Detection Finding (class 2004).
+fn ocsf_event(f: &Finding) -> serde_json::Value {
+    let time = f
+        .last_seen
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
+        .unwrap_or(0);
+    let k8s = f.resource.kubernetes.as_ref();
+    let action = f.action.as_ref();
+    let evidence = f.evidence.as_ref();
+    json!({
+        "class_uid": 2004,
+        "class_name": "Detection Finding",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "activity_id": if f.count > 1 { 2 } else { 1 },
+        "activity_name": if f.count > 1 { "Update" } else { "Create" },
+        "type_uid": if f.count > 1 { 200402 } else { 200401 },
+        "time": time,
+        "severity_id": f.severity.label.ocsf_id(),
+        "severity": f.severity.label.ocsf_name(),
+        "status_id": if f.suppression.is_some() { 3 } else { 1 },
+        "status": if f.suppression.is_some() { "Suppressed" } else { "New" },
+        "count": f.count,
+        "message": f.title,
+        "finding_info": {
+            "uid": f.id,
+            "title": f.title,
+            "desc": f.description,
+            "types": [f.kind],
+            "first_seen_time_dt": f.first_seen,
+            "last_seen_time_dt": f.last_seen,
+            "analytic": {
+                "uid": evidence.map(|e| e.rule_id.clone()),
+                "name": evidence.map(|e| e.rule_id.clone()),
+                "type_id": 1,
+                "type": "Rule",
+                "category": evidence.map(|e| e.catalogue.join(",")),
+            },
+            "attacks": f.mitre.as_ref().map(|m| vec![json!({
+                "tactic": {"uid": m.tactic},
+                "technique": {"uid": m.technique},
+                "version": "14.1",
+            })]).unwrap_or_default(),
+        },
+        "actor": k8s.and_then(|k| k.user.as_ref()).map(|u| json!({
+            "user": {"name": u.username, "uid": u.uid, "groups": u.groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>()},
+        })),
+        "src_endpoint": action.and_then(|a| a.source_ips.first()).map(|ip| json!({"ip": ip})),
+        "api": action.map(|a| json!({
+            "operation": a.verb,
+            "request": {"uid": evidence.and_then(|e| e.audit_ids.last().cloned())},
+            "response": {"code": a.status_code},
+        })),
+        "http_request": action.map(|a| json!({"url": {"path": a.request_uri}, "user_agent": a.user_agent})),
+        "resources": [{
+            "type": action.map(|a| a.resource.clone()),
+            "name": action.map(|a| a.resource_name.clone()),
+            "namespace": k8s.map(|k| k.namespace.clone()),
+            "cloud_partition": null,
+            "group": {"name": k8s.map(|k| k.cluster.clone())},
+        }],
+        "evidences": [{"data": evidence}],
+        "metadata": {
+            "version": "1.3.0",
+            "product": {"name": "Osprey", "vendor_name": "Osprey", "version": env!("CARGO_PKG_VERSION")},
+        },
+        "unmapped": {"osprey": f},
+    })
+}
