@@ -214,6 +214,12 @@ fn action(cx: &Cx<'_, '_>) -> Action {
         verb: e.verb.to_string(),
         request_uri: e.request_uri.to_string(),
         source_ips: e.source_ips.iter().map(|s| s.to_string()).collect(),
+        source_asn: cx.intel.asn.map(|a| a.number),
+        source_asn_org: cx
+            .intel
+            .asn
+            .map(|a| a.organization.to_string())
+            .unwrap_or_default(),
         user_agent: e.user_agent.to_string(),
         status_code: e.code,
         namespace: e.object_ref.namespace.to_string(),

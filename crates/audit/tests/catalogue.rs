@@ -35,6 +35,9 @@ struct Case {
     /// Learning period in seconds (baseline cases).
     #[serde(default)]
     learning: Option<i64>,
+    /// Load MaxMind's test ASN database.
+    #[serde(default)]
+    asn: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -237,6 +240,11 @@ fn run(case: &Case) -> Vec<osprey_model::Finding> {
         .unwrap();
         list.kind = kind;
         intel.add(list);
+    }
+    if case.asn {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/GeoLite2-ASN-Test.mmdb");
+        intel.set_asn_db(osprey_audit::intel::AsnDb::open(&path, &ListLimits::default()).unwrap());
     }
     let options = EngineOptions {
         learning_period_us: case.learning.unwrap_or(7 * 86_400) * 1_000_000,

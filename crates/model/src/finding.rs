@@ -253,6 +253,11 @@ pub struct Action {
     pub request_uri: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_ips: Vec<String>,
+    /// The caller's autonomous system, when an ASN database is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_asn: Option<u32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_asn_org: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user_agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

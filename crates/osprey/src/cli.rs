@@ -67,6 +67,45 @@ pub enum AuditCommand {
     /// Audit Logs; gzip or not; `-` for standard input.
     #[command(after_help = AUDIT_ANALYZE_EXAMPLES)]
     Analyze(AuditAnalyzeArgs),
+    /// Generate realistic audit traffic of a cluster (kubelet leases and status, leader
+    /// election, controller watches, token refreshes, CI rollouts, developers, monitoring) as
+    /// JSON lines, optionally with attack stories injected half-way.
+    #[command(after_help = AUDIT_SIMULATE_EXAMPLES)]
+    Simulate(AuditSimulateArgs),
+}
+
+const AUDIT_SIMULATE_EXAMPLES: &str = "\
+Examples:
+  osprey audit simulate --nodes 50 --duration 24h -o day.jsonl
+  osprey audit simulate --nodes 3 --duration 1h --attack anonymous-admin | osprey audit analyze -
+  osprey audit simulate --duration 10m --rate 20000 -o load.jsonl
+
+Attacks: anonymous-admin, token-theft, crypto-miner.";
+
+#[derive(Debug, Args)]
+pub struct AuditSimulateArgs {
+    /// Nodes in the cluster.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub nodes: usize,
+    /// Simulated time (s, m, h, d).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub duration: String,
+    /// Average events per simulated second (the cluster's own traffic is topped up with
+    /// controller reads to reach it).
+    #[arg(long, value_name = "EVENTS_PER_S")]
+    pub rate: Option<f64>,
+    /// Inject an attack story half-way (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub attack: Vec<String>,
+    /// Seed of the generator (the same seed gives the same traffic).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start time (RFC 3339; default 2026-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Write to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 const AUDIT_ANALYZE_EXAMPLES: &str = "\
@@ -103,6 +142,9 @@ pub struct AuditAnalyzeArgs {
     /// Addresses never reported by the intel rules (wins over every other list). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub trusted_list: Vec<std::path::PathBuf>,
+    /// A MaxMind ASN (or ISP) database: callers' networks for baselines and findings.
+    #[arg(long, value_name = "FILE")]
+    pub asn_db: Option<std::path::PathBuf>,
     /// Load learned baselines from FILE when it exists, and save them there at the end.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<std::path::PathBuf>,

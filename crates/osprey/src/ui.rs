@@ -29,6 +29,13 @@ impl Ui {
         eprintln!("osprey: error: {}", one_line(msg));
     }
 
+    /// A line of information on stderr (not shown with `-q`).
+    pub fn note(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("osprey: {}", one_line(msg));
+        }
+    }
+
     pub fn warn(&self, msg: &str) {
         if !self.quiet {
             eprintln!("osprey: warning: {}", one_line(msg));

@@ -52,6 +52,53 @@ pub struct MatchReport {
     pub lookups: usize,
 }
 
+/// A lookup key (ecosystem, name) and what the database holds for it.
+type Prefetched = ((String, String), Vec<Advisory>);
+
+/// Looks up every distinct key of `packages` on scoped worker threads.
+fn prefetch<R: ReadAt>(
+    db: &Database<R>,
+    packages: &[Package],
+    os: Option<&Os>,
+) -> Result<HashMap<(String, String), Vec<Advisory>>, DbError> {
+    let mut keys: Vec<(String, String)> = packages
+        .iter()
+        .filter_map(|p| ecosystem::lookup_key(p, os))
+        .filter(|k| db.metadata().covers(&k.0))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if workers < 2 || keys.len() < 64 {
+        return Ok(HashMap::new());
+    }
+    let chunk = keys.len().div_ceil(workers);
+    let parts: Vec<Result<Vec<Prefetched>, DbError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = keys
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|k| Ok((k.clone(), db.lookup(&k.0, &k.1)?)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = HashMap::with_capacity(keys.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// Matches `packages` (of an image whose OS is `os`) against `db`.
 pub fn match_packages<R: ReadAt>(
     db: &Database<R>,
@@ -61,6 +108,9 @@ pub fn match_packages<R: ReadAt>(
 ) -> Result<MatchReport, DbError> {
     let mut report = MatchReport::default();
     let mut cache: HashMap<(String, String), Rc<Vec<Rc<Advisory>>>> = HashMap::new();
+    // Lookups (read, unpack, decode a block) are independent and dominate the time: do them
+    // first, on every core, then evaluate in package order.
+    let mut prefetched = prefetch(db, packages, os)?;
     for (index, package) in packages.iter().enumerate() {
         let Some(key) = ecosystem::lookup_key(package, os) else {
             report.unkeyed += 1;
@@ -73,11 +123,11 @@ pub fn match_packages<R: ReadAt>(
         let advisories = match cache.get(&key) {
             Some(a) => Rc::clone(a),
             None => {
-                let found: Vec<Rc<Advisory>> = db
-                    .lookup(&key.0, &key.1)?
-                    .into_iter()
-                    .map(Rc::new)
-                    .collect();
+                let looked_up = match prefetched.remove(&key) {
+                    Some(found) => found,
+                    None => db.lookup(&key.0, &key.1)?,
+                };
+                let found: Vec<Rc<Advisory>> = looked_up.into_iter().map(Rc::new).collect();
                 report.lookups += 1;
                 let found = Rc::new(found);
                 cache.insert(key.clone(), Rc::clone(&found));

@@ -259,7 +259,8 @@ impl Reader {
             doc.bytes.extend_from_slice(line);
             doc.bytes.push(b'\n');
             if doc.depth.scan(line) {
-                self.decode(&doc.bytes, doc.start_line, sink);
+                let (events, errors) = self.decode(&doc.bytes, sink);
+                self.record(events, errors, doc.start_line);
             } else {
                 self.doc = Some(doc);
             }
@@ -269,47 +270,68 @@ impl Reader {
         if trimmed.is_empty() {
             return;
         }
-        let mut depth = Depth::default();
-        if matches!(trimmed[0], b'{' | b'[') && !depth.scan(trimmed) {
-            // An opened document that goes on over the next lines.
-            let mut bytes = trimmed.to_vec();
-            bytes.push(b'\n');
-            self.doc = Some(PendingDocument {
-                start_line: self.line,
-                bytes,
-                depth,
-            });
+        let opens = matches!(trimmed[0], b'{' | b'[');
+        let closes = matches!(trimmed[trimmed.len() - 1], b'}' | b']');
+        // The fast path: a line that looks whole is decoded without a separate scan; only a
+        // line that cannot be whole, or fails to decode, is checked for an opened document.
+        if opens && !closes && self.start_document(trimmed) {
             return;
         }
-        self.decode(trimmed, self.line, sink);
+        let (events, errors) = self.decode(trimmed, sink);
+        if events == 0 && !errors.is_empty() && opens && self.start_document(trimmed) {
+            return;
+        }
+        self.record(events, errors, self.line);
     }
 
-    fn decode<F: FnMut(Event<'_>)>(&mut self, doc: &[u8], line: u64, sink: &mut F) {
-        let doc = doc.trim_ascii();
-        let mut events = 0;
-        let mut errors = Vec::new();
-        if doc.first() == Some(&b'[') {
-            // A JSON array of events or batches.
-            match serde_json::from_slice::<Vec<&RawValue>>(doc) {
-                Ok(items) => {
-                    for item in items {
-                        let d = self.decoder.decode(item.get().as_bytes(), sink);
-                        events += d.events;
-                        errors.extend(d.errors);
-                    }
-                }
-                Err(e) => errors.push(DecodeError::Json(e.to_string())),
-            }
-        } else {
-            let d = self.decoder.decode(doc, sink);
-            events = d.events;
-            errors = d.errors;
+    /// Starts a multi-line document when `first` opens one it does not close.
+    fn start_document(&mut self, first: &[u8]) -> bool {
+        let mut depth = Depth::default();
+        if depth.scan(first) {
+            return false;
         }
+        let mut bytes = first.to_vec();
+        bytes.push(b'\n');
+        self.doc = Some(PendingDocument {
+            start_line: self.line,
+            bytes,
+            depth,
+        });
+        true
+    }
+
+    fn record(&mut self, events: usize, errors: Vec<DecodeError>, line: u64) {
         self.stats.events += events as u64;
         for e in errors {
             self.stats
                 .malformed(line, e.to_string(), self.limits.max_examples);
         }
+    }
+
+    fn decode<F: FnMut(Event<'_>)>(
+        &mut self,
+        doc: &[u8],
+        sink: &mut F,
+    ) -> (usize, Vec<DecodeError>) {
+        let doc = doc.trim_ascii();
+        if doc.first() != Some(&b'[') {
+            let d = self.decoder.decode(doc, sink);
+            return (d.events, d.errors);
+        }
+        // A JSON array of events or batches.
+        let mut events = 0;
+        let mut errors = Vec::new();
+        match serde_json::from_slice::<Vec<&RawValue>>(doc) {
+            Ok(items) => {
+                for item in items {
+                    let d = self.decoder.decode(item.get().as_bytes(), sink);
+                    events += d.events;
+                    errors.extend(d.errors);
+                }
+            }
+            Err(e) => errors.push(DecodeError::Json(e.to_string())),
+        }
+        (events, errors)
     }
 }
 

@@ -11,6 +11,8 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 
+use maxminddb::geoip2;
+
 use ipnet::IpNet;
 
 /// What a list is for.
@@ -281,10 +283,76 @@ fn stix(label: &str, text: &str, limits: &ListLimits) -> Result<Vec<IpNet>, List
     Ok(nets)
 }
 
+/// A MaxMind ASN database (GeoLite2-ASN, GeoIP2-ISP): which network an address belongs to,
+/// for baselines keyed on where callers come from.
+pub struct AsnDb {
+    reader: maxminddb::Reader<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AsnDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AsnDb({})", self.reader.metadata().database_type)
+    }
+}
+
+/// The network of an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asn<'a> {
+    pub number: u32,
+    pub organization: &'a str,
+}
+
+impl AsnDb {
+    pub fn open(path: &Path, limits: &ListLimits) -> Result<AsnDb, ListError> {
+        let p = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|source| ListError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        // ASN databases are ~10 MB; an ISP one a little more.
+        if meta.len() > limits.max_bytes * 4 {
+            return Err(ListError::TooLarge {
+                path: p,
+                limit: limits.max_bytes * 4,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|source| ListError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        AsnDb::from_bytes(&p, bytes)
+    }
+
+    pub fn from_bytes(label: &str, bytes: Vec<u8>) -> Result<AsnDb, ListError> {
+        let reader = maxminddb::Reader::from_source(bytes).map_err(|e| ListError::Format {
+            path: label.to_string(),
+            reason: format!("not a MaxMind database: {e}"),
+        })?;
+        let kind = reader.metadata().database_type.clone();
+        if !(kind.contains("ASN") || kind.contains("ISP")) {
+            return Err(ListError::Format {
+                path: label.to_string(),
+                reason: format!("a {kind} database, not an ASN or ISP one"),
+            });
+        }
+        Ok(AsnDb { reader })
+    }
+
+    pub fn lookup(&self, ip: IpAddr) -> Option<Asn<'_>> {
+        let found = self.reader.lookup(ip).ok()?;
+        let asn: geoip2::Asn<'_> = found.decode().ok()??;
+        Some(Asn {
+            number: asn.autonomous_system_number?,
+            organization: asn.autonomous_system_organization.unwrap_or(""),
+        })
+    }
+}
+
 /// Every list the detectors consult.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Intel {
     lists: Vec<IpList>,
+    asn: Option<AsnDb>,
 }
 
 /// What the lists say about one address.
@@ -296,9 +364,15 @@ pub struct IntelHit<'i> {
     pub custom: Option<&'i str>,
     pub tor: bool,
     pub trusted: bool,
+    /// The caller's network, when an ASN database is loaded.
+    pub asn: Option<Asn<'i>>,
 }
 
 impl Intel {
+    pub fn set_asn_db(&mut self, db: AsnDb) {
+        self.asn = Some(db);
+    }
+
     pub fn add(&mut self, list: IpList) {
         self.lists.push(list);
     }
@@ -308,13 +382,14 @@ impl Intel {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lists.is_empty()
+        self.lists.is_empty() && self.asn.is_none()
     }
 
     /// Looks an address up in every list. A trusted address is on no other list.
     pub fn lookup(&self, ip: Option<IpAddr>) -> IntelHit<'_> {
         let mut hit = IntelHit::default();
         let Some(ip) = ip else { return hit };
+        hit.asn = self.asn.as_ref().and_then(|db| db.lookup(ip));
         // Loopback and private addresses are never intel hits.
         if is_internal(ip) {
             return hit;
@@ -494,6 +569,30 @@ mod tests {
         let h = intel.lookup(Some(ip("198.51.100.1")));
         assert_eq!((h.threat, h.trusted), (None, true));
         assert!(intel.lookup(Some(ip("10.0.0.1"))).threat.is_none());
+    }
+
+    #[test]
+    fn asn_database() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/GeoLite2-ASN-Test.mmdb");
+        let db = AsnDb::open(&path, &ListLimits::default()).unwrap();
+        assert_eq!(
+            db.lookup(ip("1.128.0.1")),
+            Some(Asn {
+                number: 1221,
+                organization: "Telstra Pty Ltd"
+            })
+        );
+        assert_eq!(db.lookup(ip("12.81.96.5")).map(|a| a.number), Some(7018));
+        assert_eq!(db.lookup(ip("10.0.0.1")), None);
+        let mut intel = Intel::default();
+        intel.set_asn_db(db);
+        assert_eq!(intel.lookup(Some(ip("1.0.0.7"))).asn.unwrap().number, 15169);
+        let e = AsnDb::from_bytes("x.mmdb", b"not a database".to_vec()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("x.mmdb: not a MaxMind database"),
+            "{e}"
+        );
     }
 
     #[test]

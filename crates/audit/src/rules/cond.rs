@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aho_corasick::AhoCorasick;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ipnet::IpNet;
 
@@ -31,9 +32,10 @@ pub enum Test {
     Num(CmpOp, f64),
     StartsWith(Box<[Box<str>]>),
     EndsWith(Box<[Box<str>]>),
-    Contains(Box<[Box<str>]>),
-    /// Needles are lower case; haystacks are compared ASCII-case-insensitively.
-    IContains(Box<[Box<str>]>),
+    /// Substrings, found in one pass whatever their number (Aho-Corasick).
+    Contains(AhoCorasick),
+    /// The same, ASCII-case-insensitively.
+    IContains(AhoCorasick),
     Glob(GlobSet),
     Cidr(IpSet),
     PathPrefix(Box<[Box<str>]>),
@@ -102,18 +104,18 @@ pub fn compile(e: &Expr, names: &Names) -> Result<Cond, String> {
 
 fn compile_in(e: &Expr, names: &Names, expanding: &mut Vec<String>) -> Result<Cond, String> {
     Ok(match e {
-        Expr::And(parts) => Cond::And(
+        Expr::And(parts) => Cond::And(cheapest_first(
             parts
                 .iter()
                 .map(|p| compile_in(p, names, expanding))
                 .collect::<Result<_, _>>()?,
-        ),
-        Expr::Or(parts) => Cond::Or(
+        )),
+        Expr::Or(parts) => Cond::Or(cheapest_first(
             parts
                 .iter()
                 .map(|p| compile_in(p, names, expanding))
                 .collect::<Result<_, _>>()?,
-        ),
+        )),
         Expr::Not(inner) => Cond::Not(Box::new(compile_in(inner, names, expanding)?)),
         Expr::Const(b) => Cond::Const(*b),
         Expr::Name(n) => {
@@ -160,6 +162,14 @@ fn compile_in(e: &Expr, names: &Names, expanding: &mut Vec<String>) -> Result<Co
     })
 }
 
+/// Conditions have no side effects, so the parts of `and`/`or` are evaluated cheapest first:
+/// a verb or resource comparison settles most events before a body is parsed or a list of
+/// substrings searched.
+fn cheapest_first(mut parts: Vec<Cond>) -> Box<[Cond]> {
+    parts.sort_by_key(Cond::cost);
+    parts.into_boxed_slice()
+}
+
 /// Values with list names replaced by the lists' items.
 fn expand(value: &[Item], names: &Names) -> Vec<String> {
     let mut out = Vec::new();
@@ -193,10 +203,17 @@ fn test(op: CmpOp, items: Vec<String>) -> Result<Test, String> {
         }
         CmpOp::StartsWith => Test::StartsWith(boxed(items)),
         CmpOp::EndsWith => Test::EndsWith(boxed(items)),
-        CmpOp::Contains => Test::Contains(boxed(items)),
-        CmpOp::IContains => Test::IContains(boxed(
-            items.into_iter().map(|s| s.to_ascii_lowercase()).collect(),
-        )),
+        CmpOp::Contains | CmpOp::IContains => {
+            let ac = AhoCorasick::builder()
+                .ascii_case_insensitive(op == CmpOp::IContains)
+                .build(&items)
+                .map_err(|e| format!("cannot search for {items:?}: {e}"))?;
+            if op == CmpOp::IContains {
+                Test::IContains(ac)
+            } else {
+                Test::Contains(ac)
+            }
+        }
         CmpOp::PathPrefix => Test::PathPrefix(boxed(
             items
                 .into_iter()
@@ -232,11 +249,6 @@ fn test(op: CmpOp, items: Vec<String>) -> Result<Test, String> {
     })
 }
 
-fn icontains(hay: &str, needle: &str) -> bool {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-}
-
 fn path_prefix(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return path == "/";
@@ -256,8 +268,7 @@ impl Test {
             Test::Num(..) => false,
             Test::StartsWith(p) => p.iter().any(|p| s.starts_with(p.as_ref())),
             Test::EndsWith(p) => p.iter().any(|p| s.ends_with(p.as_ref())),
-            Test::Contains(p) => p.iter().any(|p| s.contains(p.as_ref())),
-            Test::IContains(p) => p.iter().any(|p| icontains(s, p)),
+            Test::Contains(ac) | Test::IContains(ac) => ac.is_match(s),
             Test::Glob(g) => g.is_match(s),
             Test::Cidr(set) => s
                 .parse::<std::net::IpAddr>()
@@ -345,6 +356,28 @@ impl Cond {
         }
     }
 
+    /// A rough cost of evaluating the condition, for ordering conjuncts.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Cond::Const(_) => 0,
+            Cond::And(p) | Cond::Or(p) => p.iter().map(Cond::cost).sum::<u32>() + 1,
+            Cond::Not(c) => c.cost(),
+            Cond::Exists(f) => field_cost(f),
+            Cond::Test(f, t) => {
+                field_cost(f)
+                    + match t {
+                        Test::Eq(_) | Test::Num(..) => 1,
+                        Test::StartsWith(p) | Test::EndsWith(p) | Test::PathPrefix(p) => {
+                            1 + p.len() as u32 / 4
+                        }
+                        Test::Contains(_) | Test::IContains(_) | Test::Glob(_) => 4,
+                        Test::Cidr(_) => 6,
+                    }
+            }
+            Cond::Any(..) | Cond::All(..) => 60,
+        }
+    }
+
     /// Whether evaluating the condition reads a request or response body.
     pub fn reads_body(&self) -> bool {
         match self {
@@ -354,6 +387,16 @@ impl Cond {
             Cond::Test(f, _) | Cond::Exists(f) => f.reads_body(),
             Cond::Any(..) | Cond::All(..) => true,
         }
+    }
+}
+
+fn field_cost(f: &Field) -> u32 {
+    match f {
+        Field::Request(_) | Field::Response(_) | Field::Pod(_) | Field::PodContainers(_) => 40,
+        Field::It(_) => 3,
+        Field::UriParam(_) | Field::ResourcePath => 8,
+        Field::UserGroups | Field::ImpersonatedGroups | Field::SourceIps => 2,
+        _ => 1,
     }
 }
 

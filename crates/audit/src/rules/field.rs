@@ -29,6 +29,9 @@ pub enum Field {
     ImpersonatedGroups,
     SourceIp,
     SourceIps,
+    /// The caller's autonomous system number and organization (with an ASN database).
+    SourceAsn,
+    SourceAsnOrg,
     UserAgent,
     Uri,
     UriPath,
@@ -111,6 +114,8 @@ impl Field {
             "impersonated.groups" => Field::ImpersonatedGroups,
             "source.ip" => Field::SourceIp,
             "source.ips" => Field::SourceIps,
+            "source.asn" => Field::SourceAsn,
+            "source.asn_org" => Field::SourceAsnOrg,
             "ua" | "user_agent" => Field::UserAgent,
             "uri" => Field::Uri,
             "uri.path" => Field::UriPath,
@@ -198,6 +203,11 @@ impl<'c, 'e> Cx<'c, 'e> {
                 .is_some_and(|u| u.groups.iter().any(|g| one(g, f))),
             Field::SourceIp => e.source_ips.first().is_some_and(|s| one(s, f)),
             Field::SourceIps => e.source_ips.iter().any(|s| one(s, f)),
+            Field::SourceAsn => self
+                .intel
+                .asn
+                .is_some_and(|a| f(Val::Num(f64::from(a.number)))),
+            Field::SourceAsnOrg => self.intel.asn.is_some_and(|a| one(a.organization, f)),
             Field::UserAgent => one(&e.user_agent, f),
             Field::Uri => one(&e.request_uri, f),
             Field::UriPath => one(e.request_uri.split('?').next().unwrap_or_default(), f),

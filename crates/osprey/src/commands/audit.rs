@@ -6,24 +6,76 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use comfy_table::{Cell, Color, Table, presets::NOTHING};
+use comfy_table::{Cell, Table, presets::NOTHING};
 use osprey_audit::event::reader::{ReadStats, Reader, ReaderLimits};
 use osprey_audit::event::{Decoder, Event};
-use osprey_audit::intel::{IpList, ListKind, ListLimits};
+use osprey_audit::intel::{AsnDb, IpList, ListKind, ListLimits};
 use osprey_audit::rules::duration_us;
+use osprey_audit::simulate::{Attack, SimConfig};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, Loader};
 use osprey_model::{Finding, SeverityLabel};
 use serde_json::json;
 
 use super::output::{emit, put_table, stdout_is_terminal};
-use crate::cli::{AuditAnalyzeArgs, AuditCommand, AuditFormat};
+use super::scan::table::color;
+use crate::cli::{AuditAnalyzeArgs, AuditCommand, AuditFormat, AuditSimulateArgs};
 use crate::exit::Failure;
 use crate::ui::Ui;
 
 pub fn run(cmd: AuditCommand, ui: &Ui) -> Result<i32, Failure> {
     match cmd {
         AuditCommand::Analyze(args) => analyze(args, ui),
+        AuditCommand::Simulate(args) => simulate(args, ui),
     }
+}
+
+fn simulate(args: AuditSimulateArgs, ui: &Ui) -> Result<i32, Failure> {
+    let duration_us =
+        duration_us(&args.duration).map_err(|e| Failure::Input(format!("--duration: {e}")))?;
+    let mut attacks = Vec::new();
+    for name in &args.attack {
+        attacks.push(Attack::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = Attack::ALL.iter().map(|(n, _)| *n).collect();
+            Failure::Input(format!(
+                "--attack {name}: unknown attack (known: {})",
+                known.join(", ")
+            ))
+        })?);
+    }
+    if args.nodes == 0 || args.nodes > 100_000 {
+        return Err(Failure::Input(format!(
+            "--nodes {}: expected 1 to 100000",
+            args.nodes
+        )));
+    }
+    if let Some(r) = args.rate
+        && !(r.is_finite() && r > 0.0 && r <= 10_000_000.0)
+    {
+        return Err(Failure::Input(format!(
+            "--rate {r}: expected a number of events per second up to 10000000"
+        )));
+    }
+    let mut config = SimConfig {
+        nodes: args.nodes,
+        duration_s: (duration_us / 1_000_000) as u64,
+        rate: args.rate,
+        attacks,
+        seed: args.seed,
+        ..SimConfig::default()
+    };
+    if let Some(start) = &args.start {
+        let t: jiff::Timestamp = start
+            .parse()
+            .map_err(|e| Failure::Input(format!("--start {start}: {e}")))?;
+        config.start_s = t.as_second();
+    }
+    let mut events = 0;
+    emit(args.output.as_deref(), |out| {
+        events = osprey_audit::simulate::simulate(&config, out)?;
+        Ok(())
+    })?;
+    ui.note(&format!("simulated {events} events"));
+    Ok(0)
 }
 
 /// What was read from one input.
@@ -129,6 +181,9 @@ fn build_engine(args: &AuditAnalyzeArgs) -> Result<Engine, Failure> {
         for f in files {
             intel.add(IpList::load(f, kind, &limits).map_err(|e| Failure::Input(e.to_string()))?);
         }
+    }
+    if let Some(path) = &args.asn_db {
+        intel.set_asn_db(AsnDb::open(path, &limits).map_err(|e| Failure::Input(e.to_string()))?);
     }
     let learning_period_us = duration_us(&args.learning_period)
         .map_err(|e| Failure::Input(format!("--learning-period: {e}")))?;
@@ -332,16 +387,6 @@ fn summary_json(
     })
 }
 
-fn colour(label: SeverityLabel) -> Color {
-    match label {
-        SeverityLabel::Critical => Color::Red,
-        SeverityLabel::High => Color::DarkRed,
-        SeverityLabel::Medium => Color::Yellow,
-        SeverityLabel::Low => Color::Blue,
-        SeverityLabel::Info | SeverityLabel::Untriaged => Color::Grey,
-    }
-}
-
 fn write_table(
     out: &mut dyn Write,
     inputs: &[InputSummary],
@@ -425,7 +470,7 @@ fn write_table(
                 .unwrap_or_default();
             let mut sev = Cell::new(f.severity.label.as_str());
             if colour_on {
-                sev = sev.fg(colour(f.severity.label));
+                sev = sev.fg(color(f.severity.label));
             }
             t.add_row(vec![
                 sev,

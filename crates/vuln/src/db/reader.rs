@@ -224,7 +224,23 @@ impl<R: ReadAt> Database<R> {
                 path: self.label.clone(),
                 source: e,
             })?;
-        let raw = zstd::bulk::decompress(&packed, entry.raw_len as usize)
+        // A decompression context costs an allocation of ~100 KiB to set up: one per thread,
+        // reused across lookups (measured: a third of a 2,500-package match).
+        thread_local! {
+            static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let raw = DCTX
+            .with(|cell| {
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(zstd::bulk::Decompressor::new()?);
+                }
+                match slot.as_mut() {
+                    Some(d) => d.decompress(&packed, entry.raw_len as usize),
+                    None => Err(std::io::Error::other("no decompressor")),
+                }
+            })
             .map_err(|e| corrupt(format!("block at {}: {e}", entry.offset)))?;
         if raw.len() != entry.raw_len as usize {
             return Err(corrupt(format!(

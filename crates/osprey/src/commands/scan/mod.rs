@@ -3,7 +3,7 @@
 
 mod ocsf;
 mod sarif;
-mod table;
+pub(crate) mod table;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -145,7 +145,8 @@ fn group_of(subject: &Subject<'_>, p: &VulnerablePackage) -> String {
     }
 }
 
-fn color(label: SeverityLabel) -> Color {
+/// The colour of a severity on a terminal (shared by every table).
+pub(crate) fn color(label: SeverityLabel) -> Color {
     match label {
         SeverityLabel::Critical => Color::Red,
         SeverityLabel::High => Color::DarkRed,
