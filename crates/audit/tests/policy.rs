@@ -78,3 +78,15 @@ fn bodies_where_rules_read_them_and_nowhere_near_secrets() {
         );
     }
 }
+
+#[test]
+fn the_webhook_config_points_at_the_listener() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/audit-webhook.yaml");
+    let c: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(c["kind"], "Config");
+    let server = c["clusters"][0]["cluster"]["server"].as_str().unwrap();
+    assert!(server.ends_with("/k8s-audit"), "{server}");
+    assert_eq!(c["current-context"], c["contexts"][0]["name"]);
+    assert!(c["users"][0]["user"]["token"].is_string());
+}

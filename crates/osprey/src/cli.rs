@@ -113,15 +113,28 @@ Examples:
   osprey audit analyze /var/log/kubernetes/audit.log
   osprey audit analyze audit-*.log.gz --format json -o findings.json
   osprey audit analyze --follow /var/log/kubernetes/audit.log --threat-list bad-ips.txt
-  kubectl get --raw /... | osprey audit analyze -
+  osprey audit analyze --listen 127.0.0.1:9765 --ingest-token \"$TOKEN\"   (webhook backend)
 
 Lists: plain text (one IP or CIDR per line), CSV, STIX 2.1 bundles, Tor exit lists.";
 
 #[derive(Debug, Args)]
 pub struct AuditAnalyzeArgs {
     /// Audit log files (`-` reads standard input).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "listen", value_name = "FILE")]
     pub files: Vec<std::path::PathBuf>,
+    /// Receive the API server's audit webhook batches (EventList JSON, POST to /k8s-audit) on
+    /// ADDR instead of reading files; findings are printed as they appear. Stop with Ctrl-C.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["files", "follow"])]
+    pub listen: Option<String>,
+    /// With --listen: the bearer token the webhook must present (its kubeconfig's `token`).
+    #[arg(
+        long,
+        env = "OSPREY_INGEST_TOKEN",
+        value_name = "TOKEN",
+        requires = "listen",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<String>,
     /// Keep reading the (single) file as it grows, across rotation; print findings as they
     /// appear. Stop with Ctrl-C.
     #[arg(long)]

@@ -323,3 +323,105 @@ fn baselines_survive_between_runs() {
     let second = analyze_json(&args);
     assert_eq!(anomalies(&second), 0);
 }
+
+/// Sends one HTTP/1.1 POST and returns the status code.
+fn post(addr: &str, path: &str, token: &str, body: &[u8]) -> u16 {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn webhook_batches_are_analysed_as_they_arrive() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("osprey"))
+        .args([
+            "audit",
+            "analyze",
+            "--listen",
+            "127.0.0.1:0",
+            "--format",
+            "json",
+        ])
+        .args(["--cluster", "prod-1", "--baseline"])
+        .arg(&baseline)
+        .env("OSPREY_INGEST_TOKEN", "s3cret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("osprey: listening on http://")
+        .and_then(|r| r.strip_suffix("/k8s-audit"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+
+    let story =
+        std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl")).unwrap();
+    let events: Vec<&str> = story.lines().collect();
+    assert_eq!(post(&addr, "/k8s-audit", "wrong", b"{}"), 401);
+    for batch in events.chunks(40) {
+        let body = format!(
+            "{{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{{}},\"items\":[{}]}}",
+            batch.join(",")
+        );
+        assert_eq!(post(&addr, "/k8s-audit", "s3cret", body.as_bytes()), 200);
+    }
+    assert_eq!(post(&addr, "/k8s-audit", "s3cret", b"{\"kind\": 0}"), 400);
+
+    // Ctrl-C stops it cleanly and saves the baselines.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let findings: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(findings.len() >= 15, "{}", findings.len());
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["type"] == "Policy:Kubernetes/AnonymousAccessGranted")
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["resource"]["kubernetes"]["cluster"] == "prod-1")
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(
+        rest.contains("received 111 events (2 batches rejected)"),
+        "{rest}"
+    );
+    let saved: Value = serde_json::from_slice(&std::fs::read(&baseline).unwrap()).unwrap();
+    assert!(saved["clusters"]["prod-1"].is_object());
+}

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use comfy_table::{Cell, Table, presets::NOTHING};
@@ -107,6 +108,9 @@ fn analyze(args: AuditAnalyzeArgs, ui: &Ui) -> Result<i32, Failure> {
 
     if args.follow {
         return follow(&args, engine, findings, format, ui);
+    }
+    if let Some(addr) = &args.listen {
+        return listen(&args, addr, engine, findings, format, ui);
     }
 
     let mut inputs = Vec::new();
@@ -283,44 +287,17 @@ fn follow(
     }
     let stop = AtomicBool::new(false);
     let mut reader = Reader::new(Decoder::default(), ReaderLimits::default());
-    let mut out = std::io::stdout().lock();
-    let mut printed = 0usize;
+    let mut printer = Printer::new(format, args.min_severity);
     let mut write_error = None;
-    let min = args.min_severity;
     let cluster = args.cluster.as_str();
     let mut sink = |e: Event<'_>| {
         let e = with_cluster(e, cluster);
         engine.process(&e, &mut findings);
-        for f in &findings.list()[printed..] {
-            if f.severity.label < min || f.suppression.is_some() || write_error.is_some() {
-                continue;
-            }
-            let r = match format {
-                AuditFormat::Table => writeln!(
-                    out,
-                    "{} {:<8} {} {} ({})",
-                    f.first_seen.as_deref().unwrap_or("-"),
-                    f.severity.label,
-                    f.kind,
-                    f.description,
-                    f.evidence
-                        .as_ref()
-                        .map(|e| e.rule_id.as_str())
-                        .unwrap_or("")
-                ),
-                AuditFormat::Json => serde_json::to_writer(&mut out, f)
-                    .map_err(std::io::Error::other)
-                    .and_then(|()| writeln!(out)),
-                AuditFormat::OcsfJson => serde_json::to_writer(&mut out, &ocsf_event(f))
-                    .map_err(std::io::Error::other)
-                    .and_then(|()| writeln!(out)),
-            }
-            .and_then(|()| out.flush());
-            if let Err(e) = r {
-                write_error = Some(e);
-            }
+        if write_error.is_none()
+            && let Err(e) = printer.print_new(&findings, &mut std::io::stdout().lock())
+        {
+            write_error = Some(e);
         }
-        printed = findings.len();
     };
     reader
         .follow(file, Duration::from_millis(250), &stop, &mut sink)
@@ -335,6 +312,186 @@ fn follow(
     report_malformed(ui, &summary);
     save_baseline(args, &engine)?;
     Ok(0)
+}
+
+/// Prints findings as they are first seen (`--follow`, `--listen`): one line each.
+struct Printer {
+    printed: usize,
+    format: AuditFormat,
+    min: SeverityLabel,
+}
+
+impl Printer {
+    fn new(format: AuditFormat, min: SeverityLabel) -> Printer {
+        Printer {
+            printed: 0,
+            format,
+            min,
+        }
+    }
+
+    fn print_new(&mut self, findings: &Findings, out: &mut dyn Write) -> std::io::Result<()> {
+        let new = &findings.list()[self.printed..];
+        self.printed = findings.len();
+        for f in new {
+            if f.severity.label < self.min || f.suppression.is_some() {
+                continue;
+            }
+            match self.format {
+                AuditFormat::Table => writeln!(
+                    out,
+                    "{} {:<8} {} {} ({})",
+                    f.first_seen.as_deref().unwrap_or("-"),
+                    f.severity.label,
+                    f.kind,
+                    f.description,
+                    f.evidence
+                        .as_ref()
+                        .map(|e| e.rule_id.as_str())
+                        .unwrap_or("")
+                )?,
+                AuditFormat::Json => {
+                    serde_json::to_writer(&mut *out, f)?;
+                    writeln!(out)?;
+                }
+                AuditFormat::OcsfJson => {
+                    serde_json::to_writer(&mut *out, &ocsf_event(f))?;
+                    writeln!(out)?;
+                }
+            }
+        }
+        out.flush()
+    }
+}
+
+/// The largest webhook batch accepted (the API server truncates batches at 10 MiB).
+const MAX_BATCH: usize = 12 << 20;
+
+struct Receiver {
+    engine: Engine,
+    findings: Findings,
+    printer: Printer,
+    token: Option<String>,
+    cluster: String,
+    events: u64,
+    rejected: u64,
+}
+
+/// `--listen`: the API server's webhook backend posts `EventList` batches; each is analysed
+/// before it is answered, so a batch answered 200 has been through every rule.
+fn listen(
+    args: &AuditAnalyzeArgs,
+    addr: &str,
+    engine: Engine,
+    findings: Findings,
+    format: AuditFormat,
+    ui: &Ui,
+) -> Result<i32, Failure> {
+    use axum::Router;
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::post;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(format!("starting the listener: {e}")))?;
+    let state = Arc::new(Mutex::new(Receiver {
+        engine,
+        findings,
+        printer: Printer::new(format, args.min_severity),
+        token: args.ingest_token.clone(),
+        cluster: args.cluster.clone(),
+        events: 0,
+        rejected: 0,
+    }));
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Input(format!("--listen {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        ui.note(&format!("listening on http://{local}/k8s-audit"));
+        let app = Router::new()
+            .route("/k8s-audit", post(receive))
+            .route("/v1/audit", post(receive))
+            .layer(DefaultBodyLimit::max(MAX_BATCH))
+            .with_state(Arc::clone(&state));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| Failure::Internal(format!("listener: {e}")))
+    })?;
+    let receiver = state
+        .lock()
+        .map_err(|_| Failure::Internal("the receiver failed".into()))?;
+    ui.note(&format!(
+        "received {} events ({} batches rejected), {} findings",
+        receiver.events,
+        receiver.rejected,
+        receiver.findings.len()
+    ));
+    save_baseline(args, &receiver.engine)?;
+    Ok(0)
+}
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<Arc<Mutex<Receiver>>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let Ok(mut guard) = state.lock() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "receiver failed\n".into(),
+        );
+    };
+    let r = &mut *guard;
+    if let Some(token) = &r.token {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            r.rejected += 1;
+            return (
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token\n".into(),
+            );
+        }
+    }
+    let Receiver {
+        engine,
+        findings,
+        printer,
+        cluster,
+        events,
+        rejected,
+        ..
+    } = r;
+    let decoded = Decoder::default().decode(&body, &mut |e: Event<'_>| {
+        let e = with_cluster(e, cluster);
+        engine.process(&e, findings);
+    });
+    *events += decoded.events as u64;
+    if let Err(e) = printer.print_new(findings, &mut std::io::stdout().lock()) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("writing findings: {e}\n"),
+        );
+    }
+    match decoded.errors.first() {
+        Some(e) if decoded.events == 0 => {
+            *rejected += 1;
+            (StatusCode::BAD_REQUEST, format!("{e}\n"))
+        }
+        _ => (
+            StatusCode::OK,
+            format!("{{\"events\":{}}}\n", decoded.events),
+        ),
+    }
 }
 
 fn sort_findings(findings: &mut [Finding]) {
