@@ -201,6 +201,7 @@ impl Findings {
                 tactic: m.tactic.clone(),
                 technique: m.technique.clone(),
             }),
+            malware: None,
         };
         self.by_id.insert(id, self.list.len());
         self.list.push(finding);

@@ -33,10 +33,13 @@ impl Severity {
 }
 
 /// Severity labels, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SeverityLabel {
     /// Not rated by any source.
+    #[default]
     Untriaged,
     /// Worth recording, not worth alerting on (an audit trail of changes).
     Info,
@@ -214,6 +217,53 @@ pub struct Finding {
     pub evidence: Option<Evidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mitre: Option<Mitre>,
+    /// The scan behind a malware finding: its threats, files and coverage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malware: Option<MalwareScan>,
+}
+
+/// A malware scan's details, after the managed service's scan finding.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MalwareScan {
+    pub scan_id: String,
+    /// `ON_DEMAND`, `TRIGGERED` or `SCHEDULED`.
+    pub scan_type: String,
+    /// The finding that started a triggered scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_finding_id: Option<String>,
+    /// What was scanned, as given (`dir:/srv`, an image reference, `disk:vol.qcow2`).
+    pub source: String,
+    /// The most frequent threats first.
+    pub threats: Vec<Threat>,
+    pub files_scanned: u64,
+    pub bytes_scanned: u64,
+    pub archives_opened: u64,
+    /// Files and members not scanned, by reason.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub skipped: std::collections::BTreeMap<String, u64>,
+}
+
+/// One threat of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Threat {
+    pub name: String,
+    pub severity: SeverityLabel,
+    /// Files it was found in.
+    pub count: u64,
+    /// `yara` or `hash`, and the rule or list.
+    pub detected_by: String,
+    /// Up to a handful of the files.
+    pub files: Vec<ThreatFile>,
+}
+
+/// A file a threat was found in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ThreatFile {
+    /// Inside archives: `archive.zip!member`.
+    pub path: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
 }
 
 /// A MITRE ATT&CK tactic and technique.

@@ -58,6 +58,57 @@ pub enum Command {
     /// Kubernetes audit-log threat detection.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Malware scanning with YARA rules and hash lists, inside archives.
+    #[command(subcommand)]
+    Malware(MalwareCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MalwareCommand {
+    /// Scan a directory tree or a file (archives and compressed files are opened: zip/jar/war,
+    /// tar, gzip, bzip2, xz, zstd, .deb), with YARA rules and hash lists.
+    #[command(after_help = MALWARE_SCAN_EXAMPLES)]
+    Scan(MalwareScanArgs),
+}
+
+const MALWARE_SCAN_EXAMPLES: &str = "\
+Examples:
+  osprey malware scan dir:/srv/www
+  osprey malware scan upload.zip --rules signature-base/yara --hashes hash-iocs.txt
+  osprey malware scan dir:/mnt/snapshot --hashes main.hsb --format json -o scan.json
+
+Sources: dir:PATH, or a path (a directory, or a file). EICAR is detected by a built-in rule.";
+
+#[derive(Debug, Args)]
+pub struct MalwareScanArgs {
+    /// What to scan: `dir:PATH` or a path.
+    pub source: String,
+    /// YARA rules: a file, a directory of .yar/.yara files, or a .zip of them. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<std::path::PathBuf>,
+    /// Hash lists: plain (`hash;name`), CSV, ClamAV .hdb/.hsb. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub hashes: Vec<std::path::PathBuf>,
+    /// Leave out the built-in EICAR rule.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
+    /// Exit with N when something is found.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub exit_code: i32,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<MalwareFormat>,
+    /// Write to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MalwareFormat {
+    /// A summary and one row per detection.
+    Table,
+    /// `{"summary", "finding", "detections", "skipped"}`.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -204,6 +204,7 @@ fn finding(
         action: None,
         evidence: None,
         mitre: None,
+        malware: None,
     }
 }
 

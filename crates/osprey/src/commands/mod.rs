@@ -4,6 +4,7 @@ mod audit;
 mod db;
 mod db_update;
 mod image;
+mod malware;
 mod output;
 mod sbom;
 mod scan;
@@ -19,5 +20,6 @@ pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
         Command::Sbom(args) => sbom::run(args, ui),
         Command::Db(cmd) => db::run(cmd, ui),
         Command::Audit(cmd) => audit::run(cmd, ui),
+        Command::Malware(cmd) => malware::run(cmd, ui),
     }
 }

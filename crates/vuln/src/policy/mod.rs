@@ -162,6 +162,7 @@ pub(crate) mod tests {
             action: None,
             evidence: None,
             mitre: None,
+            malware: None,
         }
     }
 
