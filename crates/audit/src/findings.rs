@@ -180,7 +180,6 @@ impl Findings {
             description,
             severity,
             resource: resource(cx),
-            vulnerability: None,
             suppression,
             count: 1,
             first_seen: time.clone(),
@@ -201,7 +200,7 @@ impl Findings {
                 tactic: m.tactic.clone(),
                 technique: m.technique.clone(),
             }),
-            malware: None,
+            ..Finding::default()
         };
         self.by_id.insert(id, self.list.len());
         self.list.push(finding);

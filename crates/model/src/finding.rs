@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is: a label, and the score it came from when there is one.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Severity {
     pub label: SeverityLabel,
     /// 1.0–10.0 (a CVSS base score for vulnerabilities); absent when only a label is known.
@@ -181,8 +181,8 @@ impl FixAvailable {
     }
 }
 
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One finding. `Finding::default()` has every optional part empty, for struct-update syntax.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable: the same issue on the same resource always gets the same id.
     pub id: String,

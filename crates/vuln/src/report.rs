@@ -197,14 +197,8 @@ fn finding(
             published,
             modified,
         }),
-        suppression: None,
         count: 1,
-        first_seen: None,
-        last_seen: None,
-        action: None,
-        evidence: None,
-        mitre: None,
-        malware: None,
+        ..Finding::default()
     }
 }
 

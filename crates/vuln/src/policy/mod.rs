@@ -155,14 +155,8 @@ pub(crate) mod tests {
                 published: None,
                 modified: None,
             }),
-            suppression: None,
             count: 1,
-            first_seen: None,
-            last_seen: None,
-            action: None,
-            evidence: None,
-            mitre: None,
-            malware: None,
+            ..Finding::default()
         }
     }
 
