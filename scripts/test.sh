@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Osprey's whole test suite on a Debian machine with Rust installed:
-#   1. installs the Debian packages the tests run (a real OCI registry, image tools, ClamAV's
+#   1. installs the Debian packages the tests run (a real OCI registry, image tools, disk tools
+#      (mke2fs, sfdisk, qemu-img), ClamAV's
 #      harmless test files);
 #   2. builds the benchmark images of ../shared/bench/build-images.sh once per machine
 #      (cached in ~/.cache/osprey-bench), when that script is available;
@@ -12,7 +13,7 @@ cd "$root"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(docker-registry skopeo umoci clamav-testfiles)
+packages=(docker-registry skopeo umoci clamav-testfiles e2fsprogs fdisk qemu-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

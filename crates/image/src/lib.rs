@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 mod digest;
 mod error;
 mod image;
@@ -24,6 +25,7 @@ pub mod sources;
 pub mod spec;
 mod tree;
 
+pub use cache::{LayerCache, LayerKey};
 pub use digest::Digest;
 pub use error::{ImageError, Result};
 pub use image::{Image, OpenOptions};

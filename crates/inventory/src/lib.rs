@@ -26,10 +26,10 @@ use osprey_image::{Image, ImageError, Notice};
 use osprey_model::{Os, Package};
 
 pub use analysis::{Fact, LayerAnalysis};
-pub use cache::Cache;
 pub use catalogers::{cataloger_names, parse_file};
 pub use limits::InventoryLimits;
 pub use os::parse_os_release;
+pub use osprey_image::LayerCache as Cache;
 
 /// How to take an inventory.
 #[derive(Debug, Clone, Default)]
@@ -104,15 +104,11 @@ pub fn inventory_with(
     progress: impl Fn(usize) + Sync,
 ) -> Result<Inventory, InventoryError> {
     let budget = osprey_image::WalkBudget::new();
-    let fingerprint = cache::fingerprint(&options.limits, image.limits());
+    let version = cache::version(&options.limits, image.limits());
     let analyses = image.map_layers(|index| {
-        let layer = &image.layers[index];
-        let key = layer.diff_id.as_ref().map(|diff_id| cache::LayerKey {
-            diff_id,
-            blob: layer.digest.as_ref(),
-        });
+        let key = osprey_image::LayerKey::of(&image.layers[index]);
         let cached = match (&options.cache, &key) {
-            (Some(c), Some(k)) => c.get(k, &fingerprint),
+            (Some(c), Some(k)) => c.get::<analysis::LayerAnalysis>(cache::ENGINE, &version, k),
             _ => None,
         };
         let result = match cached {
@@ -123,7 +119,7 @@ pub fn inventory_with(
             None => {
                 let a = analysis::analyze_layer(image, index, &budget, &options.limits)?;
                 if let (Some(c), Some(k)) = (&options.cache, &key) {
-                    c.put(k, &fingerprint, &a);
+                    c.put(cache::ENGINE, &version, k, &a);
                 }
                 (a, false)
             }

@@ -241,6 +241,9 @@ pub struct MalwareScan {
     /// Files and members not scanned, by reason.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub skipped: std::collections::BTreeMap<String, u64>,
+    /// Disk scans: every volume, scanned or skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<ScannedVolume>,
 }
 
 /// One threat of a scan.
@@ -264,6 +267,26 @@ pub struct ThreatFile {
     pub sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<usize>,
+    /// The later layer that deleted or replaced the file: present in `layer`, not in the
+    /// final image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_in_layer: Option<usize>,
+    /// The disk partition (1-based) of a disk scan's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<usize>,
+}
+
+/// A volume of a disk scan: scanned, or skipped with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScannedVolume {
+    /// `disk` or `partition N`.
+    pub name: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<String>,
+    pub scanned: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_reason: Option<String>,
 }
 
 /// A MITRE ATT&CK tactic and technique.

@@ -9,8 +9,8 @@ mod package;
 
 pub use finding::{
     Action, Container, Cvss, Evidence, Finding, FixAvailable, ImageResource, KubernetesResource,
-    KubernetesUser, MalwareScan, Mitre, Resource, Severity, SeverityLabel, Suppression, Threat,
-    ThreatFile, VendorSeverity, Vulnerability, VulnerablePackage, Workload,
+    KubernetesUser, MalwareScan, Mitre, Resource, ScannedVolume, Severity, SeverityLabel,
+    Suppression, Threat, ThreatFile, VendorSeverity, Vulnerability, VulnerablePackage, Workload,
 };
 pub use os::Os;
 pub use package::{Location, Package, PackageType};

@@ -75,15 +75,21 @@ const MALWARE_SCAN_EXAMPLES: &str = "\
 Examples:
   osprey malware scan dir:/srv/www
   osprey malware scan upload.zip --rules signature-base/yara --hashes hash-iocs.txt
-  osprey malware scan dir:/mnt/snapshot --hashes main.hsb --format json -o scan.json
+  osprey malware scan registry:registry.example.com/shop/web:1.4 --rules rules.zip
+  osprey malware scan oci-dir:build/image --workload prod/shop/pods/web-1
+  osprey malware scan disk:snapshot.qcow2 --hashes main.hsb --format json -o scan.json
 
-Sources: dir:PATH, or a path (a directory, or a file). EICAR is detected by a built-in rule.";
+Sources: dir:PATH; an image (registry:REF, docker-archive:PATH, oci-dir:PATH, oci-archive:PATH),
+scanned layer by layer with results cached per layer; disk:PATH, a raw or qcow2 disk image (MBR,
+GPT or no partition table; ext2/3/4 read without mounting); or a path (a directory, an image
+archive, or any other file). Archives inside are opened. EICAR is detected by a built-in rule.";
 
 #[derive(Debug, Args)]
 pub struct MalwareScanArgs {
-    /// What to scan: `dir:PATH` or a path.
+    /// What to scan: dir:PATH, an image source, disk:PATH, or a path.
     pub source: String,
     /// YARA rules: a file, a directory of .yar/.yara files, or a .zip of them. Repeatable.
+    /// Compiled rules are cached under the cache directory.
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<std::path::PathBuf>,
     /// Hash lists: plain (`hash;name`), CSV, ClamAV .hdb/.hsb. Repeatable.
@@ -92,6 +98,10 @@ pub struct MalwareScanArgs {
     /// Leave out the built-in EICAR rule.
     #[arg(long)]
     pub no_builtin_rules: bool,
+    /// The Kubernetes workload running the scanned image, [CLUSTER/]NAMESPACE/KIND/NAME: the
+    /// finding becomes Execution:Kubernetes/… and names it.
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<String>,
     /// Exit with N when something is found.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub exit_code: i32,
@@ -101,6 +111,10 @@ pub struct MalwareScanArgs {
     /// Write to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -280,7 +294,7 @@ pub struct SbomArgs {
 /// The per-layer analysis cache.
 #[derive(Debug, Args)]
 pub struct CacheArgs {
-    /// Cache of per-layer analyses, keyed by layer diff-id (default: $OSPREY_CACHE_DIR,
+    /// Cache of per-layer results, keyed by layer digests (default: $OSPREY_CACHE_DIR,
     /// else $XDG_CACHE_HOME/osprey, else ~/.cache/osprey).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<std::path::PathBuf>,

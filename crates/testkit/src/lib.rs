@@ -16,3 +16,6 @@ pub mod registry;
 pub mod schemas;
 pub mod token;
 pub mod tools;
+
+/// EICAR's anti-malware test file: harmless, and detected by every engine.
+pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
