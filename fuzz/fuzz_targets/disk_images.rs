@@ -3,28 +3,14 @@
 //! limits; a damaged image is an error or counted skips.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+#[path = "shared/malware_engine.rs"]
+mod malware_engine;
+
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use osprey_malware::disk::scan_disk;
-use osprey_malware::{Engine, HashIocs, Limits, RuleLoader};
-
-fn engine() -> &'static Engine {
-    static E: OnceLock<Engine> = OnceLock::new();
-    E.get_or_init(|| Engine {
-        rules: Some(RuleLoader::with_builtin().compile().unwrap()),
-        hashes: HashIocs::default(),
-        limits: Limits {
-            max_file_bytes: 8 << 20,
-            max_archive_bytes: 16 << 20,
-            max_scan_extracted_bytes: 32 << 20,
-            file_timeout: Duration::from_secs(2),
-            ..Limits::default()
-        },
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
-    let _ = scan_disk(engine(), Arc::new(data.to_vec()), "fuzz");
+    let _ = scan_disk(malware_engine::engine(), Arc::new(data.to_vec()), "fuzz");
 });
