@@ -103,12 +103,17 @@ impl LayerCache {
 }
 
 fn write_atomically<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let json = serde_json::to_vec(value)?;
+    write_file_atomically(path, &zstd::encode_all(&json[..], 3)?)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory (created when
+/// missing) and a rename, so readers never see a partial file. Shared by every cache.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache paths have a directory");
     std::fs::create_dir_all(dir)?;
-    let json = serde_json::to_vec(value)?;
-    let compressed = zstd::encode_all(&json[..], 3)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, &compressed)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
