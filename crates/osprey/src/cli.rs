@@ -61,6 +61,67 @@ pub enum Command {
     /// Malware scanning with YARA rules and hash lists, inside archives.
     #[command(subcommand)]
     Malware(MalwareCommand),
+    /// The platform: audit webhook, detection, findings API, tenants and tokens.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  osprey serve --data /var/lib/osprey
+  osprey serve --data /var/lib/osprey --database postgres://osprey@db:5432/osprey --listen 0.0.0.0:8080
+
+The first start on an empty store creates the organization's administrator tenant and writes an
+admin token to DATA/admin-token (mode 0600). Clusters post audit events to
+/v1/clusters/{id}/audit with their ingest token; findings are at /v1/findings.";
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Data directory: the embedded SQLite database (unless --database) and the admin token.
+    #[arg(long, value_name = "DIR", default_value = "osprey-data")]
+    pub data: std::path::PathBuf,
+    /// PostgreSQL instead of the embedded SQLite (postgres://user@host:5432/db).
+    #[arg(long, value_name = "URL", env = "OSPREY_DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Audit events waiting for detection beyond which the webhook answers 429.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub max_pending_events: i64,
+    /// Days raw audit events are kept after detection.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub audit_retention_days: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint an API token offline (printed once on stdout; the store keeps only its hash).
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Tenant name (the administrator tenant is "admin").
+    #[arg(long)]
+    pub tenant: String,
+    /// admin, analyst or viewer.
+    #[arg(long)]
+    pub role: String,
+    /// A name to recognise the token by.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -324,24 +324,8 @@ fn baselines_survive_between_runs() {
     assert_eq!(anomalies(&second), 0);
 }
 
-/// Sends one HTTP/1.1 POST and returns the status code.
 fn post(addr: &str, path: &str, token: &str, body: &[u8]) -> u16 {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    common::http(addr, "POST", path, Some(token), body).0
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod malware;
 mod output;
 mod sbom;
 mod scan;
+mod serve;
 
 use crate::cli::Command;
 use crate::exit::Failure;
@@ -21,5 +22,7 @@ pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
         Command::Db(cmd) => db::run(cmd, ui),
         Command::Audit(cmd) => audit::run(cmd, ui),
         Command::Malware(cmd) => malware::run(cmd, ui),
+        Command::Serve(args) => serve::serve(args, ui),
+        Command::Token(cmd) => serve::token(cmd, ui),
     }
 }

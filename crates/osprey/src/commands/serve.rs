@@ -1,0 +1,179 @@
+//! `osprey serve` and `osprey token create`.
+
+use std::time::Duration;
+
+use osprey_server::{Options, bootstrap, serve as serve_http, start};
+use osprey_store::{Role, Store};
+
+use crate::cli::{ServeArgs, StoreArgs, TokenCommand, TokenCreateArgs};
+use crate::exit::Failure;
+use crate::ui::Ui;
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(format!("starting the runtime: {e}")))
+}
+
+async fn open_store(args: &StoreArgs) -> Result<Store, Failure> {
+    match &args.database {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Store::open_postgres(url)
+                .await
+                .map_err(|e| Failure::Input(format!("--database {}: {e}", redact(url))))
+        }
+        Some(url) => Err(Failure::Input(format!(
+            "--database {}: expected a postgres:// URL (without it, the embedded SQLite in --data is used)",
+            redact(url)
+        ))),
+        None => Store::open_sqlite(&args.data)
+            .await
+            .map_err(|e| Failure::Input(format!("--data {}: {e}", args.data.display()))),
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
+    if args.max_pending_events < 1 {
+        return Err(Failure::Input(
+            "--max-pending-events: expected at least 1".into(),
+        ));
+    }
+    runtime()?.block_on(async {
+        let store = open_store(&args.store).await?;
+        if let Some(path) = bootstrap(&store, &args.store.data)
+            .await
+            .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
+        {
+            eprintln!(
+                "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
+                path.display()
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| Failure::Input(format!("--listen {}: {e}", args.listen)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let options = Options {
+            max_pending_events: args.max_pending_events,
+            audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
+            ..Options::default()
+        };
+        let running = start(store, options)
+            .await
+            .map_err(|e| Failure::Internal(format!("starting: {e}")))?;
+        eprintln!("osprey: listening on http://{local} (API under /v1, health at /healthz, metrics at /metrics)");
+        serve_http(listener, running, shutdown_signal())
+            .await
+            .map_err(|e| Failure::Internal(format!("serving: {e}")))?;
+        ui.note("stopped: every accepted batch is stored");
+        Ok(0)
+    })
+}
+
+pub fn token(cmd: TokenCommand, ui: &Ui) -> Result<i32, Failure> {
+    let TokenCommand::Create(args) = cmd;
+    create_token(args, ui)
+}
+
+fn create_token(args: TokenCreateArgs, _ui: &Ui) -> Result<i32, Failure> {
+    let role = match Role::parse(&args.role) {
+        Some(Role::Ingest) | None => {
+            return Err(Failure::Input(format!(
+                "--role {}: expected admin, analyst or viewer (ingest tokens come with their cluster)",
+                args.role
+            )));
+        }
+        Some(r) => r,
+    };
+    runtime()?.block_on(async {
+        let store = open_store(&args.store).await?;
+        let result = async {
+            if let Some(path) = bootstrap(&store, &args.store.data)
+                .await
+                .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
+            {
+                eprintln!(
+                    "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
+                    path.display()
+                );
+            }
+            let tenant = store
+                .tenant_by_name(&args.tenant)
+                .await
+                .map_err(|e| Failure::Internal(e.to_string()))?
+                .ok_or_else(|| Failure::Input(format!("--tenant {}: no such tenant", args.tenant)))?;
+            let (info, secret) = store
+                .create_token(&tenant.id, &args.name, role, None)
+                .await
+                .map_err(|e| Failure::Input(format!("--name {}: {e}", args.name)))?;
+            store
+                .log_action(
+                    &tenant.id,
+                    "cli",
+                    "token.create",
+                    &info.id,
+                    serde_json::json!({ "tenant": tenant.id, "role": role, "name": info.name }),
+                )
+                .await
+                .map_err(|e| Failure::Internal(e.to_string()))?;
+            println!("{secret}");
+            Ok(0)
+        }
+        .await;
+        tokio::time::timeout(Duration::from_secs(5), store.close()).await.ok();
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+}

@@ -1,0 +1,528 @@
+//! The JSON API: tenants, tokens, clusters, findings and the administrative log.
+//!
+//! Tenancy is enforced here, per route: a member's caller sees and changes only its tenant's
+//! data; the organization's administrator tenant sees all. Something that exists but belongs to
+//! another tenant answers 404, the same as something that does not exist.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use osprey_store::{
+    FindingFilter, FindingSort, FindingUpdate, Principal, Role, TenantKind, Workflow,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+async fn log(app: &App, p: &Principal, action: &str, target: &str, detail: Value) -> ApiResult<()> {
+    app.store
+        .log_action(&p.tenant_id, &p.token_id, action, target, detail)
+        .await?;
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
+    serde_json::to_value(v)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// A JSON body, with a one-line error naming what is wrong when it does not parse.
+pub struct Body<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    name: String,
+}
+
+pub async fn create_tenant(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Body(body): Body<NewTenant>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = caller.require(Role::Admin)?;
+    if !p.is_org_admin() {
+        return Err(ApiError::forbidden(
+            "only the organization's administrator tenant creates tenants",
+        ));
+    }
+    let t = app
+        .store
+        .create_tenant(&body.name, TenantKind::Member)
+        .await?;
+    log(&app, p, "tenant.create", &t.id, json!({ "name": t.name })).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": t.id, "name": t.name, "kind": t.kind })),
+    ))
+}
+
+pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let scope = caller.scope();
+    let tenants: Vec<_> = app
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .filter(|t| scope.as_ref().is_none_or(|s| *s == t.id))
+        .collect();
+    Ok(Json(json!({ "tenants": tenants })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Tenant name or id; the caller's own when absent.
+    #[serde(default)]
+    tenant: Option<String>,
+    role: String,
+    name: String,
+}
+
+/// A tenant the caller may manage, by name or id.
+async fn managed_tenant(app: &App, caller: &Caller, tenant: Option<&str>) -> ApiResult<String> {
+    let p = caller.require(Role::Admin)?;
+    let Some(t) = tenant else {
+        return Ok(p.tenant_id.clone());
+    };
+    let found = match app.store.tenant_by_name(t).await? {
+        Some(t) => Some(t),
+        None => app.store.tenant(t).await?,
+    };
+    match found {
+        Some(t) if caller.owns(&t.id) => Ok(t.id),
+        _ => Err(ApiError::not_found(format!("tenant {t:?}"))),
+    }
+}
+
+pub async fn create_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Body(body): Body<NewToken>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "role {:?}: expected admin, analyst or viewer",
+            body.role
+        ))
+    })?;
+    if role == Role::Ingest {
+        return Err(ApiError::bad_request(
+            "ingest tokens come with their cluster (POST /v1/clusters)",
+        ));
+    }
+    let (info, secret) = app
+        .store
+        .create_token(&tenant_id, &body.name, role, None)
+        .await?;
+    log(
+        &app,
+        &caller.0,
+        "token.create",
+        &info.id,
+        json!({ "tenant": tenant_id, "role": role, "name": info.name }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": info.id, "token": secret, "tenant": tenant_id, "role": role })),
+    ))
+}
+
+pub async fn list_tokens(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let tokens = app.store.tokens(caller.scope().as_deref()).await?;
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+pub async fn revoke_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    match app.store.token(&id).await? {
+        Some(t) if caller.owns(&t.tenant_id) => {
+            app.store.revoke_token(&id).await?;
+            log(
+                &app,
+                &caller.0,
+                "token.revoke",
+                &id,
+                json!({ "tenant": t.tenant_id }),
+            )
+            .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::not_found(format!("token {id}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCluster {
+    name: String,
+    /// For the organization's administrator: create it for this member (name or id).
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+pub async fn create_cluster(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Body(body): Body<NewCluster>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
+    let (c, secret) = app.store.create_cluster(&tenant_id, &body.name).await?;
+    log(
+        &app,
+        &caller.0,
+        "cluster.create",
+        &c.id,
+        json!({ "tenant": tenant_id, "name": c.name }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": c.id, "name": c.name, "tenant": c.tenant_id, "ingest_token": secret })),
+    ))
+}
+
+pub async fn list_clusters(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let clusters = app.store.clusters(caller.scope().as_deref()).await?;
+    Ok(Json(json!({ "clusters": clusters })))
+}
+
+pub async fn get_cluster(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    match app.store.cluster(&id).await? {
+        Some(c) if caller.owns(&c.tenant_id) => {
+            let (batches, events) = app.store.audit_batch_count(Some(&c.id)).await?;
+            let mut v = to_json(&c)?;
+            v["audit"] = json!({ "batches_kept": batches, "events_kept": events });
+            Ok(Json(v))
+        }
+        _ => Err(ApiError::not_found(format!("cluster {id}"))),
+    }
+}
+
+/// Query parameters of `GET /v1/findings`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsQuery {
+    cluster: Option<String>,
+    namespace: Option<String>,
+    resource: Option<String>,
+    /// Comma-separated types; a trailing `*` matches a prefix.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// A score (1.0–10.0) or a label (low, medium, high, critical).
+    severity_min: Option<String>,
+    severity_max: Option<String>,
+    state: Option<String>,
+    workflow: Option<String>,
+    /// RFC 3339, on the time last seen.
+    since: Option<String>,
+    until: Option<String>,
+    q: Option<String>,
+    sample: Option<bool>,
+    /// updated (default), severity, first_seen, last_seen, count.
+    sort: Option<String>,
+    /// desc (default) or asc.
+    order: Option<String>,
+    limit: Option<i64>,
+    page_token: Option<String>,
+}
+
+fn severity_value(name: &str, text: &str) -> ApiResult<f64> {
+    let v = match text.to_ascii_lowercase().as_str() {
+        "low" => 1.0,
+        "medium" => 4.0,
+        "high" => 7.0,
+        "critical" => 9.0,
+        other => other
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (0.0..=10.0).contains(v))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name} {text:?}: expected a score 0-10 or low, medium, high, critical"
+                ))
+            })?,
+    };
+    Ok(v)
+}
+
+fn time_value(name: &str, text: &str) -> ApiResult<i64> {
+    jiff::Timestamp::from_str(text)
+        .map(|t| t.as_millisecond())
+        .map_err(|_| ApiError::bad_request(format!("{name} {text:?}: expected an RFC 3339 time")))
+}
+
+impl FindingsQuery {
+    pub fn filter(&self, caller: &Caller) -> ApiResult<FindingFilter> {
+        let state = match self.state.as_deref() {
+            None | Some("active") | Some("archived") => self.state.clone(),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "state {other:?}: expected active or archived"
+                )));
+            }
+        };
+        let workflow = self
+            .workflow
+            .as_deref()
+            .map(|w| {
+                Workflow::parse(w).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "workflow {w:?}: expected new, acknowledged or resolved"
+                    ))
+                })
+            })
+            .transpose()?;
+        let sort = match self.sort.as_deref() {
+            None => FindingSort::Updated,
+            Some(s) => FindingSort::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "sort {s:?}: expected updated, severity, first_seen, last_seen or count"
+                ))
+            })?,
+        };
+        let ascending = match self.order.as_deref() {
+            None | Some("desc") => false,
+            Some("asc") => true,
+            Some(o) => {
+                return Err(ApiError::bad_request(format!(
+                    "order {o:?}: expected asc or desc"
+                )));
+            }
+        };
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit {limit}: expected 1 to 1000"
+            )));
+        }
+        Ok(FindingFilter {
+            tenant_id: caller.scope(),
+            cluster_id: self.cluster.clone(),
+            namespace: self.namespace.clone(),
+            resource: self.resource.clone(),
+            types: self
+                .kind
+                .as_deref()
+                .map(|t| {
+                    t.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            severity_min: self
+                .severity_min
+                .as_deref()
+                .map(|s| severity_value("severity_min", s))
+                .transpose()?,
+            severity_max: self
+                .severity_max
+                .as_deref()
+                .map(|s| severity_value("severity_max", s))
+                .transpose()?,
+            state,
+            workflow,
+            since_ms: self
+                .since
+                .as_deref()
+                .map(|t| time_value("since", t))
+                .transpose()?,
+            until_ms: self
+                .until
+                .as_deref()
+                .map(|t| time_value("until", t))
+                .transpose()?,
+            text: self.q.clone().filter(|q| !q.is_empty()),
+            sample: self.sample,
+            sort,
+            ascending,
+            limit,
+            page_token: self.page_token.clone(),
+        })
+    }
+}
+
+/// Query parameters, with a one-line error naming the parameter that does not parse.
+pub struct Params<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+pub async fn list_findings(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Params(q): Params<FindingsQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let page = app.store.findings(&q.filter(&caller)?).await?;
+    Ok(Json(
+        json!({ "findings": page.findings, "next_page_token": page.next_page_token }),
+    ))
+}
+
+async fn readable_finding(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<osprey_store::StoredFinding> {
+    match app.store.finding(id).await? {
+        Some(f) if caller.owns(&f.tenant_id) => Ok(f),
+        _ => Err(ApiError::not_found(format!("finding {id}"))),
+    }
+}
+
+pub async fn get_finding(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let f = readable_finding(&app, &caller, &id).await?;
+    Ok(Json(to_json(&f)?))
+}
+
+pub async fn finding_history(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    readable_finding(&app, &caller, &id).await?;
+    let history = app.store.finding_history(&id).await?;
+    Ok(Json(json!({ "history": history })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingChange {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    workflow: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn update_finding(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<FindingChange>,
+) -> ApiResult<Json<Value>> {
+    let p = caller.require(Role::Analyst)?;
+    readable_finding(&app, &caller, &id).await?;
+    let archived = match body.state.as_deref() {
+        None => None,
+        Some("archived") => Some(true),
+        Some("active") => Some(false),
+        Some(s) => {
+            return Err(ApiError::bad_request(format!(
+                "state {s:?}: expected active or archived"
+            )));
+        }
+    };
+    let workflow = body
+        .workflow
+        .as_deref()
+        .map(|w| {
+            Workflow::parse(w).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "workflow {w:?}: expected new, acknowledged or resolved"
+                ))
+            })
+        })
+        .transpose()?;
+    if let Some(n) = &body.note
+        && (n.trim().is_empty() || n.len() > 10_000)
+    {
+        return Err(ApiError::bad_request(
+            "note: expected 1 to 10,000 bytes of text",
+        ));
+    }
+    if archived.is_none() && workflow.is_none() && body.note.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: give state, workflow or note",
+        ));
+    }
+    let update = FindingUpdate {
+        archived,
+        workflow,
+        note: body.note,
+    };
+    let f = app.store.update_finding(&id, &update, &p.token_id).await?;
+    Ok(Json(to_json(&f)?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn admin_log(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Params(q): Params<LogQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = app
+        .store
+        .admin_log(caller.scope().as_deref(), q.before, limit)
+        .await?;
+    Ok(Json(json!({ "entries": entries })))
+}

@@ -1,0 +1,261 @@
+//! `osprey serve`: the platform as one process — the audit webhook, detection behind it, the
+//! findings API, tenants and tokens — over the store (embedded SQLite or PostgreSQL).
+//!
+//! The ingest path follows source → detect → sink with acknowledgement only once durable:
+//! [`ingest`] keeps batches (group commit) and answers; [`detector`] reads them behind it on its
+//! own thread; [`api`] serves what it found. Handlers run the engines only through
+//! `spawn_blocking` or the detector's thread, never on the async workers.
+
+pub mod api;
+pub mod auth;
+pub mod detector;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use osprey_audit::RuleSet;
+use osprey_store::{Role, Store, StoreError, TenantKind};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::metrics::Metrics;
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Audit events kept but not yet detected beyond which the webhook answers 429.
+    pub max_pending_events: i64,
+    /// Batches waiting for the writer beyond which the webhook answers 429.
+    pub write_queue: usize,
+    /// Retry-After of a 429, in seconds.
+    pub retry_after_secs: u64,
+    /// zstd level of kept batches.
+    pub compression_level: i32,
+    /// How long raw audit batches are kept (once detection has passed them).
+    pub audit_retention: std::time::Duration,
+    /// How long an audit event is remembered as detected: a retry arriving later than this
+    /// would be detected again.
+    pub dedupe_window: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_pending_events: 2_000_000,
+            write_queue: 256,
+            retry_after_secs: 2,
+            compression_level: 1,
+            audit_retention: std::time::Duration::from_secs(7 * 86_400),
+            dedupe_window: std::time::Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct App {
+    pub store: Store,
+    pub options: Options,
+    pub metrics: Metrics,
+    pub writer: ingest::WriteQueue,
+    /// Events kept and not yet through detection.
+    pub pending_events: AtomicI64,
+    pub detector_wake: Notify,
+}
+
+/// A started server's background work; [`Running::stop`] ends it in order.
+pub struct Running {
+    pub app: Arc<App>,
+    writer: tokio::task::JoinHandle<()>,
+    detector: std::thread::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+/// Starts the writer and the detector over a store.
+pub async fn start(store: Store, options: Options) -> Result<Running, StoreError> {
+    let (tx, rx) = mpsc::channel(options.write_queue);
+    let app = Arc::new(App {
+        store,
+        options,
+        metrics: Metrics::new(),
+        writer: tx,
+        pending_events: AtomicI64::new(0),
+        detector_wake: Notify::new(),
+    });
+    let detector = detector::Detector::load(Arc::clone(&app), RuleSet::builtin()).await?;
+    let (stop, stop_rx) = watch::channel(false);
+    let writer = tokio::spawn(ingest::run_writer(Arc::clone(&app), rx, stop_rx.clone()));
+    let handle = tokio::runtime::Handle::current();
+    let detector = std::thread::Builder::new()
+        .name("osprey-detector".into())
+        .spawn(move || handle.block_on(detector.run(stop_rx)))
+        .map_err(|e| StoreError::Invalid(format!("starting the detector thread: {e}")))?;
+    Ok(Running {
+        app,
+        writer,
+        detector,
+        stop,
+    })
+}
+
+impl Running {
+    /// After the HTTP server stopped taking requests: the writer drains what was accepted,
+    /// the detector finishes its round and saves its baselines.
+    pub async fn stop(self) {
+        let Running {
+            app,
+            writer,
+            detector,
+            stop,
+        } = self;
+        // No request is in flight any more: every accepted batch has been committed.
+        let _ = stop.send(true);
+        let _ = writer.await;
+        let _ = tokio::task::spawn_blocking(move || detector.join()).await;
+        drop(app);
+    }
+}
+
+/// Every route.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route(
+            "/v1/tenants",
+            post(api::create_tenant).get(api::list_tenants),
+        )
+        .route("/v1/tokens", post(api::create_token).get(api::list_tokens))
+        .route("/v1/tokens/{id}", axum::routing::delete(api::revoke_token))
+        .route(
+            "/v1/clusters",
+            post(api::create_cluster).get(api::list_clusters),
+        )
+        .route("/v1/clusters/{id}", get(api::get_cluster))
+        .route(
+            "/v1/clusters/{id}/audit",
+            post(ingest::receive).layer(DefaultBodyLimit::max(ingest::MAX_BATCH_BYTES)),
+        )
+        .route("/v1/findings", get(api::list_findings))
+        .route(
+            "/v1/findings/{id}",
+            get(api::get_finding).patch(api::update_finding),
+        )
+        .route("/v1/findings/{id}/history", get(api::finding_history))
+        .route("/v1/admin-log", get(api::admin_log))
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .with_state(app)
+}
+
+async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
+    if app.writer.is_closed() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the audit writer stopped\n",
+        );
+    }
+    if !app.store.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer\n",
+        );
+    }
+    (StatusCode::OK, "ready\n")
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    // Writer and detector both move the backlog; the gauge reads it when asked.
+    app.metrics.detector_lag_events.set(
+        app.pending_events
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+}
+
+/// Serves until `shutdown` resolves, then stops taking requests, finishes those in flight and
+/// stops the background work.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    running: Running,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(Arc::clone(&running.app));
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    running.stop().await;
+    result
+}
+
+/// The file a first start writes the administrator's token to.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// On an empty store: creates the organization's administrator tenant and an admin token,
+/// written to `DATA/admin-token` (mode 0600). Returns the file when it did.
+pub async fn bootstrap(
+    store: &Store,
+    data_dir: &Path,
+) -> Result<Option<std::path::PathBuf>, String> {
+    if store
+        .administrator()
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let tenant = store
+        .create_tenant("admin", TenantKind::Administrator)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (info, secret) = store
+        .create_token(&tenant.id, "bootstrap", Role::Admin, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    store
+        .log_action(
+            &tenant.id,
+            "server",
+            "organization.create",
+            &tenant.id,
+            serde_json::json!({ "admin_token": info.id }),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(path))
+}
+
+/// Writes a secret readable by its owner only.
+pub fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options.open(path)?;
+    writeln!(f, "{secret}")?;
+    f.sync_all()
+}

@@ -1,0 +1,110 @@
+//! Prometheus metrics at `/metrics`.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub events_ingested: Counter,
+    pub batches_ingested: Counter,
+    /// By reason: `auth`, `invalid`, `overload`, `storage`.
+    pub batches_rejected: Family<Labels, Counter>,
+    pub ingest_commit_seconds: Histogram,
+    pub detector_lag_events: Gauge<i64, AtomicI64>,
+    pub events_detected: Counter,
+    pub duplicate_events: Counter,
+    /// New findings, by severity label.
+    pub findings_created: Family<Labels, Counter>,
+    pub finding_occurrences: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("osprey");
+        let m = Metrics {
+            events_ingested: Counter::default(),
+            batches_ingested: Counter::default(),
+            batches_rejected: Family::default(),
+            ingest_commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            detector_lag_events: Gauge::default(),
+            events_detected: Counter::default(),
+            duplicate_events: Counter::default(),
+            findings_created: Family::default(),
+            finding_occurrences: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "audit_events_ingested",
+            "Audit events accepted by the webhook (durable)",
+            m.events_ingested.clone(),
+        );
+        registry.register(
+            "audit_batches_ingested",
+            "Webhook batches accepted",
+            m.batches_ingested.clone(),
+        );
+        registry.register(
+            "audit_batches_rejected",
+            "Webhook batches refused, by reason",
+            m.batches_rejected.clone(),
+        );
+        registry.register(
+            "audit_ingest_commit_seconds",
+            "Time to make a group of batches durable",
+            m.ingest_commit_seconds.clone(),
+        );
+        registry.register(
+            "detector_lag_events",
+            "Audit events kept but not yet through detection",
+            m.detector_lag_events.clone(),
+        );
+        registry.register(
+            "audit_events_detected",
+            "Audit events run through the detection engine",
+            m.events_detected.clone(),
+        );
+        registry.register(
+            "audit_events_duplicate",
+            "Audit events skipped as retries of events already detected",
+            m.duplicate_events.clone(),
+        );
+        registry.register(
+            "findings_created",
+            "New findings, by severity",
+            m.findings_created.clone(),
+        );
+        registry.register(
+            "finding_occurrences",
+            "Occurrences recorded on findings (new and repeated)",
+            m.finding_occurrences.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn reject(&self, reason: &str) {
+        self.batches_rejected
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,617 @@
+//! Every API route on both backends (SQLite and the PostgreSQL CI runs), the webhook path from
+//! batch to finding, replay without duplicates, and tenancy across every route.
+
+mod common;
+
+use common::{BACKENDS, TestServer, story_batches};
+use osprey_server::Options;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn types(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attack_story_through_the_webhook_on_both_backends() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend, Options::default()).await;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(s.data_dir().join("admin-token"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{backend:?}");
+        }
+        let (_, a_admin) = s.member("team-a").await;
+        let (cluster, ingest) = s.cluster(&a_admin, "prod").await;
+        let batches = story_batches(20);
+        let mut events = 0;
+        for b in &batches {
+            let (st, v, _) = s
+                .post_raw(&format!("/v1/clusters/{cluster}/audit"), &ingest, b.clone())
+                .await;
+            assert_eq!(st, StatusCode::OK, "{backend:?} {v}");
+            events += v["events"].as_u64().unwrap();
+        }
+        assert_eq!(events, 111);
+        s.wait_detected().await;
+
+        let viewer = s.token("team-a", "viewer").await;
+        let (st, page) = s.get("/v1/findings?limit=100", &viewer).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        let found = types(&page);
+        for kind in [
+            "Policy:Kubernetes/AnonymousAccessGranted",
+            "PrivilegeEscalation:Kubernetes/PrivilegedContainerLaunched",
+            "Execution:Kubernetes/ExecInPod",
+            "CredentialAccess:Kubernetes/SecretsDump",
+        ] {
+            assert!(
+                found.iter().any(|t| t == kind),
+                "{backend:?}: no {kind} in {found:?}"
+            );
+        }
+        let exec = page["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["type"] == "Execution:Kubernetes/ExecInPod")
+            .unwrap();
+        assert_eq!(
+            exec["count"], 1,
+            "the exec logged at two stages is one occurrence"
+        );
+        assert_eq!(exec["resource"]["kubernetes"]["cluster"], "prod");
+        assert_eq!(exec["cluster_id"], cluster.as_str());
+        assert_eq!(exec["state"], "active");
+        assert_eq!(exec["workflow"], "new");
+
+        // A replay of every batch (the API server retrying) adds nothing.
+        let before: Vec<(String, u64)> = page["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        for b in &batches {
+            let (st, v, _) = s
+                .post_raw(&format!("/v1/clusters/{cluster}/audit"), &ingest, b.clone())
+                .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+        s.wait_detected().await;
+        let (_, again) = s.get("/v1/findings?limit=100", &viewer).await;
+        let mut after: Vec<(String, u64)> = again["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let mut before_sorted = before.clone();
+        before_sorted.sort();
+        after.sort();
+        assert_eq!(
+            before_sorted, after,
+            "{backend:?}: a replayed batch changed findings"
+        );
+        let (_, m) = s.call(Method::GET, "/metrics", None, None).await;
+        let m = m.as_str().unwrap().to_string();
+        assert!(m.contains("osprey_audit_events_ingested_total 222"), "{m}");
+        assert!(m.contains("osprey_audit_events_duplicate_total 111"), "{m}");
+
+        // Filters, sorting, pagination.
+        let (_, high) = s
+            .get("/v1/findings?severity_min=high&limit=100", &viewer)
+            .await;
+        assert!(
+            high["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["severity"]["score"].as_f64().unwrap() >= 7.0)
+        );
+        assert!(!high["findings"].as_array().unwrap().is_empty());
+        let (_, only) = s.get("/v1/findings?type=Execution:*", &viewer).await;
+        assert!(
+            types(&only).iter().all(|t| t.starts_with("Execution:")) && !types(&only).is_empty()
+        );
+        let (_, by_cluster) = s
+            .get(
+                &format!("/v1/findings?cluster={cluster}&limit=100"),
+                &viewer,
+            )
+            .await;
+        assert_eq!(types(&by_cluster).len(), found.len());
+        let mut paged = Vec::new();
+        let mut url = "/v1/findings?limit=2&sort=severity".to_string();
+        loop {
+            let (st, p) = s.get(&url, &viewer).await;
+            assert_eq!(st, StatusCode::OK, "{p}");
+            paged.extend(
+                p["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["id"].as_str().unwrap().to_string()),
+            );
+            match p["next_page_token"].as_str() {
+                Some(t) => url = format!("/v1/findings?limit=2&sort=severity&page_token={t}"),
+                None => break,
+            }
+        }
+        let mut all_ids: Vec<String> = before.iter().map(|b| b.0.clone()).collect();
+        all_ids.sort();
+        paged.sort();
+        assert_eq!(paged, all_ids, "pages cover every finding once");
+        for bad in [
+            "severity_min=extreme",
+            "state=gone",
+            "limit=0",
+            "sort=color",
+            "since=yesterday",
+            "bogus=1",
+            "page_token=xyz",
+        ] {
+            let (st, e) = s.get(&format!("/v1/findings?{bad}"), &viewer).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {e}");
+            assert!(
+                e["error"].as_str().is_some_and(|m| !m.contains('\n')),
+                "{bad}: {e}"
+            );
+        }
+
+        // Get, work, history.
+        let id = exec["id"].as_str().unwrap();
+        let (st, one) = s.get(&format!("/v1/findings/{id}"), &viewer).await;
+        assert_eq!(
+            (st, one["type"].as_str()),
+            (StatusCode::OK, Some("Execution:Kubernetes/ExecInPod"))
+        );
+        let (st, _) = s
+            .call(
+                Method::PATCH,
+                &format!("/v1/findings/{id}"),
+                Some(&viewer),
+                Some(json!({"state": "archived"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "a viewer cannot change findings");
+        let analyst = s.token("team-a", "analyst").await;
+        let (st, changed) = s
+            .call(Method::PATCH, &format!("/v1/findings/{id}"), Some(&analyst), Some(json!({"state": "archived", "workflow": "acknowledged", "note": "debug pod of the on-call"})))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{changed}");
+        assert_eq!(
+            (changed["state"].as_str(), changed["workflow"].as_str()),
+            (Some("archived"), Some("acknowledged"))
+        );
+        let (_, archived) = s.get("/v1/findings?state=archived", &viewer).await;
+        assert_eq!(types(&archived), ["Execution:Kubernetes/ExecInPod"]);
+        let (_, hist) = s.get(&format!("/v1/findings/{id}/history"), &viewer).await;
+        let changes: Vec<&str> = hist["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["change"].as_str().unwrap())
+            .collect();
+        assert_eq!(changes, ["created", "archived", "workflow", "note"]);
+        let (st, _) = s
+            .call(
+                Method::PATCH,
+                &format!("/v1/findings/{id}"),
+                Some(&analyst),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = s.get("/v1/findings/0000", &viewer).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_tokens_clusters_and_the_admin_log() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend, Options::default()).await;
+        let (a_id, a_admin) = s.member("team-a").await;
+        let (st, e) = s
+            .post("/v1/tenants", &s.admin, json!({ "name": "team-a" }))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{e}");
+        let (st, e) = s
+            .post("/v1/tenants", &a_admin, json!({ "name": "team-z" }))
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::FORBIDDEN,
+            "a member cannot create tenants: {e}"
+        );
+        let (st, e) = s.post("/v1/tenants", &s.admin, json!({ "nom": "x" })).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(e["error"].as_str().unwrap().contains("nom"), "{e}");
+        let (st, e) = s
+            .call(Method::POST, "/v1/tenants", Some(&s.admin), None)
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+
+        let (_, all) = s.get("/v1/tenants", &s.admin).await;
+        assert_eq!(all["tenants"].as_array().unwrap().len(), 2);
+        let (_, own) = s.get("/v1/tenants", &a_admin).await;
+        assert_eq!(own["tenants"].as_array().unwrap().len(), 1);
+        assert_eq!(own["tenants"][0]["id"], a_id.as_str());
+
+        // Tokens: a member admin mints for its own tenant only.
+        let (st, t) = s
+            .post(
+                "/v1/tokens",
+                &a_admin,
+                json!({ "role": "viewer", "name": "dash" }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{t}");
+        let dash = t["token"].as_str().unwrap().to_string();
+        let (st, _) = s
+            .post(
+                "/v1/tokens",
+                &a_admin,
+                json!({ "tenant": "admin", "role": "admin", "name": "x" }),
+            )
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::NOT_FOUND,
+            "a member cannot mint for the administrator"
+        );
+        let (st, _) = s
+            .post(
+                "/v1/tokens",
+                &a_admin,
+                json!({ "role": "ingest", "name": "x" }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = s
+            .post(
+                "/v1/tokens",
+                &a_admin,
+                json!({ "role": "root", "name": "x" }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = s
+            .post(
+                "/v1/tokens",
+                &dash,
+                json!({ "role": "viewer", "name": "x" }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "a viewer cannot mint tokens");
+        let (_, listed) = s.get("/v1/tokens", &a_admin).await;
+        assert!(
+            listed["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["tenant_id"] == a_id.as_str() && t.get("hash").is_none())
+        );
+        let (st, _) = s.get("/v1/tenants", &dash).await;
+        assert_eq!(st, StatusCode::OK);
+        let dash_id = t["id"].as_str().unwrap();
+        let (st, _) = s
+            .call(
+                Method::DELETE,
+                &format!("/v1/tokens/{dash_id}"),
+                Some(&a_admin),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, e) = s.get("/v1/tenants", &dash).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "revoked: {e}");
+        let (st, _) = s.call(Method::GET, "/v1/tenants", None, None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (st, _) = s.get("/v1/tenants", "osp_not-a-token").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+        // Clusters; the administrator may create one for a member.
+        let (cluster, ingest) = s.cluster(&a_admin, "prod").await;
+        let (st, _) = s
+            .post("/v1/clusters", &a_admin, json!({ "name": "prod" }))
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        let (st, c) = s
+            .post(
+                "/v1/clusters",
+                &s.admin,
+                json!({ "name": "staging", "tenant": "team-a" }),
+            )
+            .await;
+        assert_eq!(
+            (st, c["tenant"].as_str()),
+            (StatusCode::CREATED, Some(a_id.as_str()))
+        );
+        let (_, list) = s.get("/v1/clusters", &a_admin).await;
+        assert_eq!(list["clusters"].as_array().unwrap().len(), 2);
+        let (st, one) = s.get(&format!("/v1/clusters/{cluster}"), &a_admin).await;
+        assert_eq!(
+            (st, one["audit"]["events_kept"].as_i64()),
+            (StatusCode::OK, Some(0))
+        );
+
+        // Ingest: only the cluster's own ingest token, only audit events.
+        let batch = story_batches(5).remove(0);
+        let url = format!("/v1/clusters/{cluster}/audit");
+        let (st, _, _) = s.post_raw(&url, &a_admin, batch.clone()).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "an admin token does not ingest");
+        let (_, other_ingest) = s.cluster(&a_admin, "dev").await;
+        let (st, _, _) = s.post_raw(&url, &other_ingest, batch.clone()).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "another cluster's ingest token");
+        let (st, e, _) = s
+            .post_raw(
+                &url,
+                &ingest,
+                b"{\"kind\":\"EventList\",\"items\":[{\"hello\":1}]}".to_vec(),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            e["error"].as_str().unwrap().contains("no audit event"),
+            "{e}"
+        );
+        let (st, _, _) = s.post_raw(&url, &ingest, b"not json".to_vec()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _, _) = s
+            .post_raw(&url, &ingest, vec![b' '; 11 * 1024 * 1024])
+            .await;
+        assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+        let (st, _) = s.get("/v1/findings", &ingest).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "an ingest token reads nothing");
+        let (st, v, _) = s.post_raw(&url, &ingest, batch).await;
+        assert_eq!((st, v["events"].as_u64()), (StatusCode::OK, Some(5)));
+
+        // Health and metrics need no token; everything else does.
+        let (st, _) = s.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = s.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(st, StatusCode::OK);
+        let (_, m) = s.call(Method::GET, "/metrics", None, None).await;
+        let m = m.as_str().unwrap();
+        assert!(m.contains("osprey_audit_events_ingested_total 5"), "{m}");
+        assert!(
+            m.contains("osprey_audit_batches_rejected_total{reason=\"auth\"} 2"),
+            "{m}"
+        );
+        assert!(
+            m.contains("osprey_audit_batches_rejected_total{reason=\"invalid\"} 2"),
+            "{m}"
+        );
+        let (st, _) = s.get("/v1/nothing-here", &s.admin).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+
+        // Every administrative action is in the log; a member sees its own part.
+        let (st, log) = s.get("/v1/admin-log", &s.admin).await;
+        assert_eq!(st, StatusCode::OK);
+        let actions: Vec<&str> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        for a in [
+            "organization.create",
+            "tenant.create",
+            "token.create",
+            "token.revoke",
+            "cluster.create",
+        ] {
+            assert!(actions.contains(&a), "{a} missing from {actions:?}");
+        }
+        let (_, mine) = s.get("/v1/admin-log", &a_admin).await;
+        assert!(
+            mine["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["tenant_id"] == a_id.as_str())
+        );
+        assert!(!mine["entries"].as_array().unwrap().is_empty());
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_answers_429_with_retry_after() {
+    for backend in BACKENDS {
+        // Any backlog at all is too much: every batch is refused before it is read.
+        let options = Options {
+            max_pending_events: -1,
+            retry_after_secs: 7,
+            ..Options::default()
+        };
+        let s = TestServer::start(backend, options).await;
+        let (_, a_admin) = s.member("team-a").await;
+        let (cluster, ingest) = s.cluster(&a_admin, "prod").await;
+        let (st, e, retry) = s
+            .post_raw(
+                &format!("/v1/clusters/{cluster}/audit"),
+                &ingest,
+                story_batches(10).remove(0),
+            )
+            .await;
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{e}");
+        assert_eq!(retry.as_deref(), Some("7"));
+        let (_, one) = s.get(&format!("/v1/clusters/{cluster}"), &a_admin).await;
+        assert_eq!(
+            one["audit"]["events_kept"], 0,
+            "nothing kept for a refused batch"
+        );
+        s.stop().await;
+    }
+}
+
+/// Member B, with every role, against member A's things through every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_reaches_nothing_of_another_member() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend, Options::default()).await;
+        let (_, a_admin) = s.member("team-a").await;
+        let (_, b_admin) = s.member("team-b").await;
+        let (a_cluster, a_ingest) = s.cluster(&a_admin, "prod-a").await;
+        let (b_cluster, b_ingest) = s.cluster(&b_admin, "prod-b").await;
+        for b in story_batches(20) {
+            assert_eq!(
+                s.post_raw(&format!("/v1/clusters/{a_cluster}/audit"), &a_ingest, b)
+                    .await
+                    .0,
+                StatusCode::OK
+            );
+        }
+        s.wait_detected().await;
+        let (_, a_page) = s.get("/v1/findings?limit=1", &a_admin).await;
+        let a_finding = a_page["findings"][0]["id"]
+            .as_str()
+            .expect("A has findings")
+            .to_string();
+        let (_, a_tokens) = s.get("/v1/tokens", &a_admin).await;
+        let a_token = a_tokens["tokens"][0]["id"].as_str().unwrap().to_string();
+        let (_, a_log) = s.get("/v1/admin-log", &a_admin).await;
+        assert!(!a_log["entries"].as_array().unwrap().is_empty());
+
+        let b_tokens = [
+            ("admin", b_admin.clone()),
+            ("analyst", s.token("team-b", "analyst").await),
+            ("viewer", s.token("team-b", "viewer").await),
+            ("ingest", b_ingest.clone()),
+        ];
+        let batch = story_batches(5).remove(0);
+        // (method, path, body): each must neither show nor change A's data.
+        let routes: Vec<(Method, String, Option<Value>)> = vec![
+            (Method::GET, format!("/v1/findings/{a_finding}"), None),
+            (
+                Method::GET,
+                format!("/v1/findings/{a_finding}/history"),
+                None,
+            ),
+            (
+                Method::PATCH,
+                format!("/v1/findings/{a_finding}"),
+                Some(json!({"state": "archived", "note": "x"})),
+            ),
+            (Method::GET, format!("/v1/clusters/{a_cluster}"), None),
+            (Method::DELETE, format!("/v1/tokens/{a_token}"), None),
+            (
+                Method::POST,
+                "/v1/tokens".into(),
+                Some(json!({"tenant": "team-a", "role": "admin", "name": "x"})),
+            ),
+            (
+                Method::POST,
+                "/v1/clusters".into(),
+                Some(json!({"tenant": "team-a", "name": "x"})),
+            ),
+        ];
+        for (role, token) in &b_tokens {
+            for (method, path, body) in &routes {
+                let (st, v) = s
+                    .call(method.clone(), path, Some(token), body.clone())
+                    .await;
+                assert!(
+                    st == StatusCode::NOT_FOUND || st == StatusCode::FORBIDDEN,
+                    "{backend:?} B {role} {method} {path}: {st} {v}"
+                );
+            }
+            // Ingest into A's cluster.
+            let (st, _, _) = s
+                .post_raw(
+                    &format!("/v1/clusters/{a_cluster}/audit"),
+                    token,
+                    batch.clone(),
+                )
+                .await;
+            assert!(
+                st == StatusCode::FORBIDDEN,
+                "{backend:?} B {role} ingest into A: {st}"
+            );
+            // Listings show none of A's data.
+            for path in [
+                "/v1/findings?limit=1000",
+                &format!("/v1/findings?cluster={a_cluster}"),
+                "/v1/clusters",
+                "/v1/tenants",
+                "/v1/tokens",
+                "/v1/admin-log",
+            ] {
+                let (st, v) = s.get(path, token).await;
+                if st == StatusCode::OK {
+                    let text = v.to_string();
+                    assert!(
+                        !text.contains(&a_cluster)
+                            && !text.contains(&a_finding)
+                            && !text.contains("team-a")
+                            && !text.contains(&a_token),
+                        "{backend:?} B {role} {path} shows A's data: {text}"
+                    );
+                } else {
+                    assert!(
+                        st == StatusCode::FORBIDDEN,
+                        "{backend:?} B {role} {path}: {st}"
+                    );
+                }
+            }
+        }
+        // A's data is unchanged, and B's ingest token still works for B.
+        let (_, f) = s.get(&format!("/v1/findings/{a_finding}"), &a_admin).await;
+        assert_eq!(f["state"], "active");
+        let (_, hist) = s
+            .get(&format!("/v1/findings/{a_finding}/history"), &a_admin)
+            .await;
+        assert!(
+            hist["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["actor"] == "detector"),
+            "only detection touched A's finding: {hist}"
+        );
+        let (_, toks) = s.get("/v1/tokens", &a_admin).await;
+        assert!(
+            toks["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t.get("revoked_ms").is_none())
+        );
+        assert_eq!(
+            s.post_raw(&format!("/v1/clusters/{b_cluster}/audit"), &b_ingest, batch)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        // The organization's administrator sees both.
+        s.wait_detected().await;
+        let (_, all) = s.get("/v1/clusters", &s.admin).await;
+        assert_eq!(all["clusters"].as_array().unwrap().len(), 2);
+        let (st, _) = s.get(&format!("/v1/findings/{a_finding}"), &s.admin).await;
+        assert_eq!(st, StatusCode::OK);
+        s.stop().await;
+    }
+}

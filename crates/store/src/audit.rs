@@ -1,0 +1,230 @@
+//! Raw audit events as received, the set of events already through detection, and small named
+//! state documents (the detector's cursor, learned baselines).
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Backend, Result, Store, now_ms};
+
+/// A webhook batch to keep: the EventList as received, zstd-compressed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewAuditBatch {
+    pub cluster_id: String,
+    pub received_ms: i64,
+    pub events: i64,
+    pub body: Vec<u8>,
+}
+
+/// A kept batch, in arrival order.
+#[derive(Debug, Clone)]
+pub struct AuditBatch {
+    pub seq: i64,
+    pub cluster_id: String,
+    pub received_ms: i64,
+    pub events: i64,
+    pub body: Vec<u8>,
+}
+
+/// Rows per multi-row insert: under SQLite's default limit of 32,766 bound parameters.
+const KEYS_PER_STATEMENT: usize = 5_000;
+
+impl Store {
+    /// Keeps several batches in one transaction; when it returns they are on disk. Returns
+    /// their sequence numbers, in order.
+    pub async fn append_audit_batches(&self, batches: &[NewAuditBatch]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Sequence numbers must become visible in order, or the detector's cursor could
+            // pass a batch still being committed: appends take turns (SQLite has one writer
+            // anyway).
+            sqlx::query("SELECT pg_advisory_xact_lock(7079710111)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut seqs = Vec::with_capacity(batches.len());
+        for b in batches {
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO audit_batches (cluster_id, received_ms, events, body) VALUES ($1, $2, $3, $4) RETURNING seq",
+            )
+            .bind(&b.cluster_id)
+            .bind(b.received_ms)
+            .bind(b.events)
+            .bind(&b.body)
+            .fetch_one(&mut *tx)
+            .await?;
+            seqs.push(seq);
+        }
+        tx.commit().await?;
+        Ok(seqs)
+    }
+
+    /// Batches after `cursor`, oldest first, at most `limit`.
+    pub async fn audit_batches_after(&self, cursor: i64, limit: i64) -> Result<Vec<AuditBatch>> {
+        let rows = sqlx::query(
+            "SELECT seq, cluster_id, received_ms, events, body FROM audit_batches
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditBatch {
+                    seq: r.try_get("seq")?,
+                    cluster_id: r.try_get("cluster_id")?,
+                    received_ms: r.try_get("received_ms")?,
+                    events: r.try_get("events")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Events kept after `cursor` and not yet through detection.
+    pub async fn audit_events_after(&self, cursor: i64) -> Result<i64> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(events) AS BIGINT) FROM audit_batches WHERE seq > $1",
+        )
+        .bind(cursor)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// Every batch kept for a cluster, oldest first (for export and tests).
+    pub async fn audit_batch_count(&self, cluster_id: Option<&str>) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(events), 0) AS BIGINT) AS events FROM audit_batches
+             WHERE ($1 IS NULL OR cluster_id = $1)",
+        )
+        .bind(cluster_id.map(str::to_string))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("events")?))
+    }
+
+    /// Drops raw batches received before `before_ms` that detection has passed.
+    pub async fn purge_audit_batches(&self, before_ms: i64, cursor: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM audit_batches WHERE received_ms < $1 AND seq <= $2")
+            .bind(before_ms)
+            .bind(cursor)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Forgets event keys seen before `before_ms` (a retry older than that is not expected).
+    pub async fn purge_seen_events(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM audit_seen WHERE seen_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Reads a named state document.
+    pub async fn state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Named state documents whose key starts with `prefix`.
+    pub async fn states(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows =
+            sqlx::query("SELECT key, value FROM state WHERE key LIKE $1 ESCAPE '\\' ORDER BY key")
+                .bind(format!("{}%", like_escape(prefix)))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    pub async fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
+        put_state(&self.pool, key, value).await
+    }
+}
+
+/// A detection round: the events it claims and the findings it writes commit together with
+/// the cursor, so a crash in between repeats the round instead of losing or doubling it.
+pub struct DetectionRound<'s> {
+    pub(crate) tx: sqlx::Transaction<'s, sqlx::Any>,
+}
+
+impl Store {
+    pub async fn begin_round(&self) -> Result<DetectionRound<'static>> {
+        Ok(DetectionRound {
+            tx: self.pool.begin().await?,
+        })
+    }
+}
+
+impl DetectionRound<'_> {
+    /// Marks events as seen; returns those that were not seen before (the others are retries).
+    pub async fn claim_events(
+        &mut self,
+        cluster_id: &str,
+        keys: &[String],
+        seen_ms: i64,
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut fresh = std::collections::HashSet::with_capacity(keys.len());
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let mut sql =
+                String::from("INSERT INTO audit_seen (cluster_id, event_key, seen_ms) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("($1, ${}, $2)", i + 3));
+            }
+            sql.push_str(" ON CONFLICT (cluster_id, event_key) DO NOTHING RETURNING event_key");
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
+                .bind(cluster_id)
+                .bind(seen_ms);
+            for k in chunk {
+                q = q.bind(k);
+            }
+            fresh.extend(q.fetch_all(&mut *self.tx).await?);
+        }
+        Ok(fresh)
+    }
+
+    pub async fn put_state(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        put_state(&mut *self.tx, key, value).await
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn put_state<'e, E>(db: E, key: &str, value: &[u8]) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO state (key, value, updated_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

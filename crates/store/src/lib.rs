@@ -1,0 +1,238 @@
+//! Osprey's storage: one interface over two real backends, embedded SQLite (the default, one
+//! file in the data directory, WAL) and PostgreSQL (shared state for several servers).
+//!
+//! Both run the same portable SQL through sqlx's `Any` driver (`$n` parameters, `ON CONFLICT`,
+//! `RETURNING`); only the schema differs per dialect (`migrations/sqlite`, `migrations/postgres`)
+//! and the few statements whose semantics differ say so where they are. Times are Unix
+//! milliseconds, documents are JSON text, so every value is one of the driver's portable types.
+
+mod audit;
+mod findings;
+mod tenants;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
+
+pub use audit::{AuditBatch, NewAuditBatch};
+pub use findings::{
+    FindingFilter, FindingPage, FindingRecord, FindingSort, FindingUpdate, HistoryEntry,
+    StoredFinding, Upserted, Workflow,
+};
+pub use tenants::{
+    AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
+};
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("stored document {what}: {error}")]
+    Corrupt { what: String, error: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store: a connection pool and the backend it talks to.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The SQLite file inside a data directory.
+pub const SQLITE_FILE: &str = "osprey.db";
+
+impl Store {
+    /// Opens (creating when missing) the SQLite database in `dir` and migrates it.
+    pub async fn open_sqlite(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Invalid(format!("data directory {}: {e}", dir.display())))?;
+        let path = dir.join(SQLITE_FILE);
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // FULL: a commit is on disk when it returns (WAL fsync), which the webhook's
+                    // "durable before 200" rests on. busy_timeout: writers queue instead of failing.
+                    conn.execute("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        // WAL is a property of the file: readers never block the writer.
+        pool.execute("PRAGMA journal_mode = WAL").await?;
+        let store = Store {
+            pool,
+            backend: Backend::Sqlite,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL (`postgres://…`) and migrates the schema.
+    pub async fn open_postgres(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        let store = Store {
+            pool,
+            backend: Backend::Postgres,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Runs one statement as given (tests and maintenance).
+    #[doc(hidden)]
+    pub async fn raw_execute(&self, sql: &'static str) -> Result<u64> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Closes every connection (after the last writer finished).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let sets: &[(i64, &str, &'static str)] = match self.backend {
+            Backend::Sqlite => &[(
+                1,
+                "init",
+                include_str!("../migrations/sqlite/0001_init.sql"),
+            )],
+            Backend::Postgres => &[(
+                1,
+                "init",
+                include_str!("../migrations/postgres/0001_init.sql"),
+            )],
+        };
+        let migrations = sets
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        // The migrator takes an advisory lock on PostgreSQL, so servers starting together
+        // migrate once.
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new random identifier: 16 bytes, hex.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    fill_random(&mut b);
+    hex::encode(b)
+}
+
+fn fill_random(buf: &mut [u8]) {
+    // The OS generator failing is not something to carry on from: ids and tokens would repeat.
+    getrandom::fill(buf).expect("the operating system's random generator failed");
+}
+
+/// Maps a unique-constraint violation to a conflict naming `what`.
+fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
+        _ => StoreError::Database(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_hex() {
+        let a = new_id();
+        let b = new_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
+
+/// Scratch databases for tests of this crate and of the server.
+pub mod testing {
+    use sqlx::{AssertSqlSafe, Connection};
+
+    use crate::{Result, Store, new_id};
+
+    /// The PostgreSQL server tests use: `OSPREY_TEST_DATABASE_URL`, else the local one CI runs.
+    pub fn postgres_url() -> String {
+        std::env::var("OSPREY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    /// A URL whose connections live in a new, empty schema of the test database.
+    pub async fn scratch_postgres_url() -> Result<String> {
+        sqlx::any::install_default_drivers();
+        let base = postgres_url();
+        let schema = format!("osprey_test_{}", new_id());
+        let mut conn = sqlx::AnyConnection::connect(&base).await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Ok(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+    }
+
+    /// A migrated store in a new schema.
+    pub async fn scratch_postgres() -> Result<Store> {
+        Store::open_postgres(&scratch_postgres_url().await?).await
+    }
+}

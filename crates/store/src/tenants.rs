@@ -1,0 +1,471 @@
+//! Tenants, clusters, API tokens and the log of administrative actions.
+//!
+//! An organization is one store: one administrator tenant and any number of member tenants.
+//! Tokens are random secrets shown once; the store keeps only their SHA-256 (a lookup hash is
+//! enough for 256-bit random secrets: there is nothing to brute-force).
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError, conflict, fill_random, new_id, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantKind {
+    /// Sees and manages every member's data.
+    Administrator,
+    Member,
+}
+
+impl TenantKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TenantKind::Administrator => "administrator",
+            TenantKind::Member => "member",
+        }
+    }
+    fn parse(s: &str) -> Result<TenantKind> {
+        match s {
+            "administrator" => Ok(TenantKind::Administrator),
+            "member" => Ok(TenantKind::Member),
+            _ => Err(corrupt("tenant kind", s)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub kind: TenantKind,
+    pub created_ms: i64,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Posts audit events for one cluster; reads nothing.
+    Ingest,
+    /// Reads.
+    Viewer,
+    /// Reads and works findings (state, workflow, notes), requests scans.
+    Analyst,
+    /// Everything in its tenant (and, in the administrator tenant, in every member).
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "ingest" => Role::Ingest,
+            "viewer" => Role::Viewer,
+            "analyst" => Role::Analyst,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_ms: Option<i64>,
+}
+
+/// Who is calling: a valid, unrevoked token and its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub tenant_kind: TenantKind,
+    pub role: Role,
+    /// Ingest tokens write to this cluster only.
+    pub cluster_id: Option<String>,
+}
+
+impl Principal {
+    /// Whether this caller sees every member's data.
+    pub fn is_org_admin(&self) -> bool {
+        self.tenant_kind == TenantKind::Administrator
+    }
+
+    /// Whether this caller may read data owned by `tenant_id`.
+    pub fn can_read(&self, tenant_id: &str) -> bool {
+        self.role >= Role::Viewer && (self.is_org_admin() || self.tenant_id == tenant_id)
+    }
+}
+
+/// One line of the administrative audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminAction {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub tenant_id: String,
+    /// The token id that acted, or `cli` for offline commands.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+/// A new token secret: `osp_` and 32 random bytes, base64url.
+pub fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    fill_random(&mut b);
+    format!(
+        "osp_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    )
+}
+
+/// What the store keeps of a secret.
+pub fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        error: format!("unexpected value {value:?}"),
+    }
+}
+
+fn tenant_row(r: &AnyRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        kind: TenantKind::parse(&r.try_get::<String, _>("kind")?)?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+fn token_row(r: &AnyRow) -> Result<TokenInfo> {
+    let role: String = r.try_get("role")?;
+    Ok(TokenInfo {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("token role", &role))?,
+        cluster_id: r.try_get("cluster_id")?,
+        created_ms: r.try_get("created_ms")?,
+        revoked_ms: r.try_get("revoked_ms")?,
+    })
+}
+
+fn cluster_row(r: &AnyRow) -> Result<Cluster> {
+    Ok(Cluster {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+impl Store {
+    pub async fn create_tenant(&self, name: &str, kind: TenantKind) -> Result<Tenant> {
+        validate_name("tenant name", name)?;
+        let t = Tenant {
+            id: new_id(),
+            name: name.to_string(),
+            kind,
+            created_ms: now_ms(),
+        };
+        sqlx::query("INSERT INTO tenants (id, name, kind, created_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(kind.as_str())
+            .bind(t.created_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, || format!("tenant {name:?}")))?;
+        Ok(t)
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let rows =
+            sqlx::query("SELECT id, name, kind, created_ms FROM tenants ORDER BY created_ms, id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(tenant_row).collect()
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name, kind, created_ms FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_row).transpose()
+    }
+
+    pub async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name, kind, created_ms FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_row).transpose()
+    }
+
+    /// The organization's administrator tenant, when the store has been set up.
+    pub async fn administrator(&self) -> Result<Option<Tenant>> {
+        let row = sqlx::query(
+            "SELECT id, name, kind, created_ms FROM tenants WHERE kind = 'administrator' ORDER BY created_ms LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tenant_row).transpose()
+    }
+
+    /// Mints a token; the secret is returned once and never stored.
+    pub async fn create_token(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        role: Role,
+        cluster_id: Option<&str>,
+    ) -> Result<(TokenInfo, String)> {
+        validate_name("token name", name)?;
+        if role == Role::Ingest && cluster_id.is_none() {
+            return Err(StoreError::Invalid(
+                "an ingest token belongs to a cluster".into(),
+            ));
+        }
+        let secret = new_secret();
+        let info = TokenInfo {
+            id: new_id(),
+            tenant_id: tenant_id.to_string(),
+            name: name.to_string(),
+            role,
+            cluster_id: cluster_id.map(str::to_string),
+            created_ms: now_ms(),
+            revoked_ms: None,
+        };
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, name, role, cluster_id, hash, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&info.id)
+        .bind(&info.tenant_id)
+        .bind(&info.name)
+        .bind(role.as_str())
+        .bind(info.cluster_id.clone())
+        .bind(hash_token(&secret))
+        .bind(info.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok((info, secret))
+    }
+
+    /// The caller a secret stands for, unless it is unknown or revoked.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>> {
+        let row = sqlx::query(
+            "SELECT t.id AS token_id, t.role, t.cluster_id, n.id AS tenant_id, n.name, n.kind
+             FROM tokens t JOIN tenants n ON n.id = t.tenant_id
+             WHERE t.hash = $1 AND t.revoked_ms IS NULL",
+        )
+        .bind(hash_token(secret))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let role: String = r.try_get("role")?;
+        Ok(Some(Principal {
+            token_id: r.try_get("token_id")?,
+            tenant_id: r.try_get("tenant_id")?,
+            tenant_name: r.try_get("name")?,
+            tenant_kind: TenantKind::parse(&r.try_get::<String, _>("kind")?)?,
+            role: Role::parse(&role).ok_or_else(|| corrupt("token role", &role))?,
+            cluster_id: r.try_get("cluster_id")?,
+        }))
+    }
+
+    /// Tokens of one tenant, or of every tenant.
+    pub async fn tokens(&self, tenant_id: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, name, role, cluster_id, created_ms, revoked_ms FROM tokens
+             WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_ms, id",
+        )
+        .bind(tenant_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_row).collect()
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenInfo>> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id, name, role, cluster_id, created_ms, revoked_ms FROM tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    /// Revokes a token; revoking twice keeps the first time.
+    pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 && self.token(id).await?.is_none() {
+            return Err(StoreError::NotFound(format!("token {id}")));
+        }
+        Ok(())
+    }
+
+    /// Registers a cluster and mints its ingest token.
+    pub async fn create_cluster(&self, tenant_id: &str, name: &str) -> Result<(Cluster, String)> {
+        validate_name("cluster name", name)?;
+        let c = Cluster {
+            id: new_id(),
+            tenant_id: tenant_id.to_string(),
+            name: name.to_string(),
+            created_ms: now_ms(),
+        };
+        sqlx::query(
+            "INSERT INTO clusters (id, tenant_id, name, created_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&c.id)
+        .bind(&c.tenant_id)
+        .bind(&c.name)
+        .bind(c.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("cluster {name:?}")))?;
+        let (_, secret) = self
+            .create_token(
+                tenant_id,
+                &format!("ingest {name}"),
+                Role::Ingest,
+                Some(&c.id),
+            )
+            .await?;
+        Ok((c, secret))
+    }
+
+    pub async fn cluster(&self, id: &str) -> Result<Option<Cluster>> {
+        let row = sqlx::query("SELECT id, tenant_id, name, created_ms FROM clusters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(cluster_row).transpose()
+    }
+
+    /// Clusters of one tenant, or of every tenant.
+    pub async fn clusters(&self, tenant_id: Option<&str>) -> Result<Vec<Cluster>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, name, created_ms FROM clusters
+             WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_ms, id",
+        )
+        .bind(tenant_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cluster_row).collect()
+    }
+
+    /// Appends to the administrative log.
+    pub async fn log_action(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO admin_log (at_ms, tenant_id, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(now_ms())
+        .bind(tenant_id)
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The administrative log, newest first, of one tenant or of all.
+    pub async fn admin_log(
+        &self,
+        tenant_id: Option<&str>,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AdminAction>> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, tenant_id, actor, action, target, detail FROM admin_log
+             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR seq < $2)
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(tenant_id.map(str::to_string))
+        .bind(before_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(AdminAction {
+                    seq: r.try_get("seq")?,
+                    at_ms: r.try_get("at_ms")?,
+                    tenant_id: r.try_get("tenant_id")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt {
+                        what: "admin log detail".into(),
+                        error: e.to_string(),
+                    })?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Names are shown in consoles and logs: printable, not blank, at most 200 characters.
+fn validate_name(what: &str, name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(StoreError::Invalid(format!("{what} is empty")));
+    }
+    if name.chars().count() > 200 {
+        return Err(StoreError::Invalid(format!(
+            "{what} is longer than 200 characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "{what} contains control characters"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! The store's behaviour, the same on both backends: every test runs on a fresh SQLite data
+//! directory and on a fresh schema of the PostgreSQL server CI runs (127.0.0.1:5432).
+
+use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity};
+use osprey_store::{
+    FindingFilter, FindingRecord, FindingSort, FindingUpdate, NewAuditBatch, Role, Store,
+    StoreError, TenantKind, Workflow, testing,
+};
+
+async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    test(Store::open_sqlite(dir.path()).await.expect("sqlite store")).await;
+    let pg = testing::scratch_postgres()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (database test) is part of the test setup");
+    test(pg).await;
+}
+
+fn finding(id: &str, kind: &str, score: f64, cluster: &str, ns: &str, last: &str) -> Finding {
+    Finding {
+        id: id.into(),
+        kind: kind.into(),
+        title: format!("{kind} in {ns}"),
+        severity: Severity::from_score(score),
+        count: 1,
+        first_seen: Some(last.into()),
+        last_seen: Some(last.into()),
+        resource: Resource {
+            kubernetes: Some(KubernetesResource {
+                cluster: cluster.into(),
+                namespace: ns.into(),
+                ..KubernetesResource::default()
+            }),
+            ..Resource::default()
+        },
+        evidence: Some(Evidence {
+            rule_id: "r".into(),
+            audit_ids: vec![format!("{id}-a")],
+            ..Evidence::default()
+        }),
+        ..Finding::default()
+    }
+}
+
+fn record(f: Finding, tenant: &str, cluster: &str) -> FindingRecord {
+    FindingRecord {
+        finding: f,
+        tenant_id: tenant.into(),
+        cluster_id: Some(cluster.into()),
+        source: "audit".into(),
+        sample: false,
+    }
+}
+
+#[tokio::test]
+async fn tenants_tokens_and_clusters() {
+    each_backend(|s| async move {
+        let admin = s
+            .create_tenant("org", TenantKind::Administrator)
+            .await
+            .unwrap();
+        let member = s.create_tenant("team-a", TenantKind::Member).await.unwrap();
+        assert!(matches!(
+            s.create_tenant("team-a", TenantKind::Member).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.create_tenant(" ", TenantKind::Member).await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(s.administrator().await.unwrap().unwrap().id, admin.id);
+        assert_eq!(s.tenants().await.unwrap().len(), 2);
+
+        let (info, secret) = s
+            .create_token(&member.id, "ci", Role::Analyst, None)
+            .await
+            .unwrap();
+        assert!(secret.starts_with("osp_") && secret.len() > 40);
+        let p = s.authenticate(&secret).await.unwrap().expect("valid token");
+        assert_eq!(
+            (p.tenant_id.as_str(), p.role),
+            (member.id.as_str(), Role::Analyst)
+        );
+        assert!(!p.is_org_admin());
+        assert!(s.authenticate("osp_wrong").await.unwrap().is_none());
+        s.revoke_token(&info.id).await.unwrap();
+        assert!(s.authenticate(&secret).await.unwrap().is_none(), "revoked");
+        assert!(matches!(
+            s.revoke_token("nope").await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let (cluster, ingest) = s.create_cluster(&member.id, "prod").await.unwrap();
+        let p = s.authenticate(&ingest).await.unwrap().unwrap();
+        assert_eq!(p.role, Role::Ingest);
+        assert_eq!(p.cluster_id.as_deref(), Some(cluster.id.as_str()));
+        assert!(matches!(
+            s.create_cluster(&member.id, "prod").await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.create_cluster(&admin.id, "prod")
+            .await
+            .expect("names are per tenant");
+        assert_eq!(s.clusters(Some(&member.id)).await.unwrap().len(), 1);
+        assert_eq!(s.clusters(None).await.unwrap().len(), 2);
+        assert_eq!(s.tokens(Some(&member.id)).await.unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_admin_log_is_append_only() {
+    each_backend(|s| async move {
+        let t = s
+            .create_tenant("org", TenantKind::Administrator)
+            .await
+            .unwrap();
+        s.log_action(
+            &t.id,
+            "cli",
+            "tenant.create",
+            "org",
+            serde_json::json!({"kind": "administrator"}),
+        )
+        .await
+        .unwrap();
+        s.log_action(&t.id, "tok", "token.create", "ci", serde_json::json!({}))
+            .await
+            .unwrap();
+        let log = s.admin_log(None, None, 10).await.unwrap();
+        assert_eq!(
+            log.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+            ["token.create", "tenant.create"]
+        );
+        assert_eq!(log[1].detail["kind"], "administrator");
+        let pool_err = s.raw_execute("DELETE FROM admin_log").await;
+        assert!(pool_err.is_err(), "deleting from the admin log must fail");
+        let pool_err = s.raw_execute("UPDATE admin_log SET action = 'x'").await;
+        assert!(pool_err.is_err(), "changing the admin log must fail");
+        assert_eq!(s.admin_log(None, None, 10).await.unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_batches_keep_order_and_retries_are_claimed_once() {
+    each_backend(|s| async move {
+        let t = s
+            .create_tenant("org", TenantKind::Administrator)
+            .await
+            .unwrap();
+        let (c, _) = s.create_cluster(&t.id, "prod").await.unwrap();
+        let batch = |n: i64| NewAuditBatch {
+            cluster_id: c.id.clone(),
+            received_ms: 1000 + n,
+            events: n,
+            body: vec![n as u8; 10],
+        };
+        let seqs = s.append_audit_batches(&[batch(1), batch(2)]).await.unwrap();
+        assert_eq!(seqs.len(), 2);
+        assert!(seqs[0] < seqs[1]);
+        s.append_audit_batches(&[batch(3)]).await.unwrap();
+        assert_eq!(s.audit_events_after(0).await.unwrap(), 6);
+        assert_eq!(s.audit_events_after(seqs[1]).await.unwrap(), 3);
+        let got = s.audit_batches_after(seqs[0], 10).await.unwrap();
+        assert_eq!(got.iter().map(|b| b.events).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(got[0].body, vec![2u8; 10]);
+
+        let keys: Vec<String> = ["a/ResponseComplete", "b/ResponseComplete"]
+            .map(String::from)
+            .to_vec();
+        let mut round = s.begin_round().await.unwrap();
+        assert_eq!(round.claim_events(&c.id, &keys, 5).await.unwrap().len(), 2);
+        round.put_state("detector/cursor", b"2").await.unwrap();
+        round.commit().await.unwrap();
+        let mut round = s.begin_round().await.unwrap();
+        let again: Vec<String> = ["b/ResponseComplete", "c/ResponseComplete"]
+            .map(String::from)
+            .to_vec();
+        let fresh = round.claim_events(&c.id, &again, 6).await.unwrap();
+        assert_eq!(
+            fresh.into_iter().collect::<Vec<_>>(),
+            ["c/ResponseComplete"]
+        );
+        drop(round); // rolled back
+        let mut round = s.begin_round().await.unwrap();
+        assert_eq!(
+            round.claim_events(&c.id, &again, 6).await.unwrap().len(),
+            1,
+            "the rollback forgot c"
+        );
+        round.commit().await.unwrap();
+        assert_eq!(
+            s.state("detector/cursor").await.unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
+
+        // A claim larger than one statement.
+        let many: Vec<String> = (0..12_000).map(|i| format!("k{i}")).collect();
+        let mut round = s.begin_round().await.unwrap();
+        assert_eq!(
+            round.claim_events(&c.id, &many, 7).await.unwrap().len(),
+            12_000
+        );
+        round.commit().await.unwrap();
+
+        assert_eq!(s.purge_seen_events(6).await.unwrap(), 2);
+        assert_eq!(
+            s.purge_audit_batches(1002, seqs[1]).await.unwrap(),
+            1,
+            "only batches detection passed"
+        );
+        assert_eq!(s.audit_batch_count(Some(&c.id)).await.unwrap(), (2, 5));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn findings_upsert_filter_page_and_work() {
+    each_backend(|s| async move {
+        let a = s.create_tenant("a", TenantKind::Member).await.unwrap();
+        let b = s.create_tenant("b", TenantKind::Member).await.unwrap();
+        let mut recs = Vec::new();
+        for i in 0..25 {
+            let kind = if i % 2 == 0 {
+                "Execution:Kubernetes/ExecInKubeSystemPod"
+            } else {
+                "Discovery:Kubernetes/Probe"
+            };
+            let ns = if i % 5 == 0 { "kube-system" } else { "default" };
+            let f = finding(
+                &format!("a{i:02}"),
+                kind,
+                1.0 + (i % 10) as f64 * 0.9,
+                "c1",
+                ns,
+                &format!("2026-03-01T00:00:{i:02}Z"),
+            );
+            recs.push(record(f, &a.id, "c1"));
+        }
+        recs.push(record(
+            finding(
+                "b00",
+                "Execution:Kubernetes/ExecInKubeSystemPod",
+                9.0,
+                "c2",
+                "default",
+                "2026-03-01T00:00:00Z",
+            ),
+            &b.id,
+            "c2",
+        ));
+        let up = s.upsert_findings(recs, "detector").await.unwrap();
+        assert!(up.iter().all(|u| u.created));
+
+        // A repeat updates, does not add.
+        let mut again = finding(
+            "a03",
+            "Discovery:Kubernetes/Probe",
+            3.7,
+            "c1",
+            "default",
+            "2026-03-02T00:00:00Z",
+        );
+        again.count = 4;
+        let up = s
+            .upsert_findings(vec![record(again, &a.id, "c1")], "detector")
+            .await
+            .unwrap();
+        assert_eq!((up[0].created, up[0].new_occurrences), (false, 4));
+        let f = s.finding("a03").await.unwrap().unwrap();
+        assert_eq!(f.finding.count, 5);
+        assert_eq!(
+            f.finding.first_seen.as_deref(),
+            Some("2026-03-01T00:00:03Z")
+        );
+        assert_eq!(f.finding.last_seen.as_deref(), Some("2026-03-02T00:00:00Z"));
+
+        let only_a = FindingFilter {
+            tenant_id: Some(a.id.clone()),
+            limit: 10,
+            ..FindingFilter::default()
+        };
+        assert_eq!(s.count_findings(&only_a).await.unwrap(), 25);
+        let all = FindingFilter {
+            limit: 1000,
+            ..FindingFilter::default()
+        };
+        assert_eq!(s.count_findings(&all).await.unwrap(), 26);
+
+        // Pages cover everything exactly once, in severity order.
+        let mut seen = Vec::new();
+        let mut filter = FindingFilter {
+            sort: FindingSort::Severity,
+            ..only_a.clone()
+        };
+        loop {
+            let page = s.findings(&filter).await.unwrap();
+            assert!(page.findings.len() <= 10);
+            seen.extend(
+                page.findings
+                    .iter()
+                    .map(|f| (f.finding.severity.score.unwrap(), f.finding.id.clone())),
+            );
+            match page.next_page_token {
+                Some(t) => filter.page_token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        assert!(
+            seen.windows(2).all(|w| w[0].0 >= w[1].0),
+            "descending severity"
+        );
+        let mut ids: Vec<_> = seen.iter().map(|s| s.1.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 25);
+
+        let q = |f: FindingFilter| {
+            let s = s.clone();
+            async move { s.count_findings(&f).await.unwrap() }
+        };
+        assert_eq!(
+            q(FindingFilter {
+                types: vec!["Execution:*".into()],
+                ..all.clone()
+            })
+            .await,
+            14
+        );
+        assert_eq!(
+            q(FindingFilter {
+                types: vec!["Discovery:Kubernetes/Probe".into()],
+                ..all.clone()
+            })
+            .await,
+            12
+        );
+        assert_eq!(
+            q(FindingFilter {
+                namespace: Some("kube-system".into()),
+                ..all.clone()
+            })
+            .await,
+            5
+        );
+        assert_eq!(
+            q(FindingFilter {
+                severity_min: Some(7.0),
+                ..only_a.clone()
+            })
+            .await,
+            6
+        );
+        assert_eq!(
+            q(FindingFilter {
+                severity_min: Some(7.0),
+                severity_max: Some(8.0),
+                ..only_a.clone()
+            })
+            .await,
+            2
+        );
+        assert_eq!(
+            q(FindingFilter {
+                cluster_id: Some("c2".into()),
+                ..all.clone()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            q(FindingFilter {
+                text: Some("KUBE-SYSTEM".into()),
+                ..all.clone()
+            })
+            .await,
+            5
+        );
+        assert_eq!(
+            q(FindingFilter {
+                text: Some("100%_".into()),
+                ..all.clone()
+            })
+            .await,
+            0,
+            "LIKE wildcards are literal"
+        );
+        let since = 1_772_323_210_000; // 2026-03-01T00:00:10Z
+        assert_eq!(
+            q(FindingFilter {
+                since_ms: Some(since),
+                ..only_a.clone()
+            })
+            .await,
+            16
+        );
+        assert!(matches!(
+            s.findings(&FindingFilter {
+                page_token: Some("garbage".into()),
+                ..all.clone()
+            })
+            .await,
+            Err(StoreError::Invalid(_))
+        ));
+
+        let upd = FindingUpdate {
+            archived: Some(true),
+            workflow: Some(Workflow::Acknowledged),
+            note: Some("seen it".into()),
+        };
+        let f = s.update_finding("a00", &upd, "tok1").await.unwrap();
+        assert_eq!(
+            (f.state.as_str(), f.workflow),
+            ("archived", Workflow::Acknowledged)
+        );
+        assert_eq!(
+            q(FindingFilter {
+                state: Some("archived".into()),
+                ..all.clone()
+            })
+            .await,
+            1
+        );
+        let hist = s.finding_history("a00").await.unwrap();
+        assert_eq!(
+            hist.iter().map(|h| h.change.as_str()).collect::<Vec<_>>(),
+            ["created", "archived", "workflow", "note"]
+        );
+        assert_eq!(hist[3].detail["note"], "seen it");
+        assert!(matches!(
+            s.update_finding("zz", &upd, "t").await,
+            Err(StoreError::NotFound(_))
+        ));
+    })
+    .await;
+}
