@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod export;
 mod finding;
 mod os;
 mod package;

@@ -12,6 +12,7 @@ pub mod detector;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod samples;
 
 use std::future::Future;
 use std::path::Path;
@@ -69,6 +70,8 @@ pub struct App {
     /// Events kept and not yet through detection.
     pub pending_events: AtomicI64,
     pub detector_wake: Notify,
+    /// Finding types the detection catalogue can raise (for sample findings).
+    pub catalogue: Vec<samples::CatalogueEntry>,
 }
 
 /// A started server's background work; [`Running::stop`] ends it in order.
@@ -82,6 +85,7 @@ pub struct Running {
 /// Starts the writer and the detector over a store.
 pub async fn start(store: Store, options: Options) -> Result<Running, StoreError> {
     let (tx, rx) = mpsc::channel(options.write_queue);
+    let rules = RuleSet::builtin();
     let app = Arc::new(App {
         store,
         options,
@@ -89,8 +93,9 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
         writer: tx,
         pending_events: AtomicI64::new(0),
         detector_wake: Notify::new(),
+        catalogue: samples::catalogue(&rules),
     });
-    let detector = detector::Detector::load(Arc::clone(&app), RuleSet::builtin()).await?;
+    let detector = detector::Detector::load(Arc::clone(&app), rules).await?;
     let (stop, stop_rx) = watch::channel(false);
     let writer = tokio::spawn(ingest::run_writer(Arc::clone(&app), rx, stop_rx.clone()));
     let handle = tokio::runtime::Handle::current();
@@ -151,6 +156,9 @@ pub fn router(app: Arc<App>) -> Router {
             get(api::get_finding).patch(api::update_finding),
         )
         .route("/v1/findings/{id}/history", get(api::finding_history))
+        .route("/v1/findings/statistics", get(api::finding_statistics))
+        .route("/v1/findings/export", get(api::export_findings))
+        .route("/v1/findings/samples", post(api::create_samples))
         .route("/v1/admin-log", get(api::admin_log))
         .fallback(|| async { error::ApiError::not_found("route") })
         .with_state(app)

@@ -528,6 +528,11 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/clusters".into(),
                 Some(json!({"tenant": "team-a", "name": "x"})),
             ),
+            (
+                Method::POST,
+                "/v1/findings/samples".into(),
+                Some(json!({ "cluster": a_cluster })),
+            ),
         ];
         for (role, token) in &b_tokens {
             for (method, path, body) in &routes {
@@ -555,6 +560,9 @@ async fn a_member_reaches_nothing_of_another_member() {
             for path in [
                 "/v1/findings?limit=1000",
                 &format!("/v1/findings?cluster={a_cluster}"),
+                "/v1/findings/statistics?group_by=cluster",
+                "/v1/findings/export",
+                "/v1/findings/export?format=csv",
                 "/v1/clusters",
                 "/v1/tenants",
                 "/v1/tokens",

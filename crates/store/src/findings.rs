@@ -142,6 +142,41 @@ pub struct FindingFilter {
     pub page_token: Option<String>,
 }
 
+/// What statistics group findings by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsGroup {
+    /// critical, high, medium, low, info.
+    Severity,
+    Type,
+    /// Cluster id (empty for findings without one).
+    Cluster,
+    /// UTC day last seen (`2026-11-20`).
+    Day,
+}
+
+impl StatsGroup {
+    pub fn parse(s: &str) -> Option<StatsGroup> {
+        Some(match s {
+            "severity" => StatsGroup::Severity,
+            "type" => StatsGroup::Type,
+            "cluster" => StatsGroup::Cluster,
+            "day" => StatsGroup::Day,
+            _ => return None,
+        })
+    }
+    fn key(self) -> &'static str {
+        match self {
+            StatsGroup::Severity => {
+                "CASE WHEN severity >= 9 THEN 'critical' WHEN severity >= 7 THEN 'high' \
+                 WHEN severity >= 4 THEN 'medium' WHEN severity > 0.5 THEN 'low' ELSE 'info' END"
+            }
+            StatsGroup::Type => "type",
+            StatsGroup::Cluster => "COALESCE(cluster_id, '')",
+            StatsGroup::Day => "CAST(CAST(last_seen_ms / 86400000 AS BIGINT) AS TEXT)",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingPage {
     pub findings: Vec<StoredFinding>,
@@ -249,6 +284,15 @@ fn merge(old: &mut Finding, new: Finding) {
         evidence.additional_info.entry(k).or_insert(v);
     }
     old.evidence = Some(evidence);
+}
+
+/// `2026-11-20` for a count of days since the epoch.
+fn day_of(days: &str) -> String {
+    days.parse::<i64>()
+        .ok()
+        .and_then(|d| jiff::Timestamp::from_second(d * 86_400).ok())
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| days.to_string())
 }
 
 fn parse_body(id: &str, body: &str) -> Result<Finding> {
@@ -604,6 +648,33 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    /// Findings matching a filter (pagination ignored), counted per group, largest first.
+    pub async fn finding_stats(
+        &self,
+        f: &FindingFilter,
+        by: StatsGroup,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut b = Binds::default();
+        let key = by.key();
+        let sql = format!(
+            "SELECT {key} AS k, COUNT(*) AS n FROM findings WHERE {} GROUP BY {key} ORDER BY n DESC, k",
+            where_clause(f, &mut b)
+        );
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), b)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let k: String = r.try_get("k")?;
+                let k = match by {
+                    StatsGroup::Day => day_of(&k),
+                    _ => k,
+                };
+                Ok((k, r.try_get("n")?))
+            })
+            .collect()
     }
 
     /// Applies a person's change and records it in the finding's history.

@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 pub use audit::{AuditBatch, NewAuditBatch};
 pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingUpdate, HistoryEntry,
-    StoredFinding, Upserted, Workflow,
+    StatsGroup, StoredFinding, Upserted, Workflow,
 };
 pub use tenants::{
     AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,

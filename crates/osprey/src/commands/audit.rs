@@ -154,7 +154,11 @@ fn analyze(args: AuditAnalyzeArgs, ui: &Ui) -> Result<i32, Failure> {
             writeln!(out)
         }
         AuditFormat::OcsfJson => {
-            let events: Vec<_> = shown.iter().chain(&suppressed).map(ocsf_event).collect();
+            let events: Vec<_> = shown
+                .iter()
+                .chain(&suppressed)
+                .map(osprey_model::export::ocsf_detection)
+                .collect();
             serde_json::to_writer_pretty(&mut *out, &events)?;
             writeln!(out)
         }
@@ -355,7 +359,7 @@ impl Printer {
                     writeln!(out)?;
                 }
                 AuditFormat::OcsfJson => {
-                    serde_json::to_writer(&mut *out, &ocsf_event(f))?;
+                    serde_json::to_writer(&mut *out, &osprey_model::export::ocsf_detection(f))?;
                     writeln!(out)?;
                 }
             }
@@ -643,76 +647,4 @@ fn write_table(
         put_table(out, title, &t)?;
     }
     Ok(())
-}
-
-/// One OCSF Detection Finding (class 2004).
-fn ocsf_event(f: &Finding) -> serde_json::Value {
-    let time = f
-        .last_seen
-        .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_millisecond())
-        .unwrap_or(0);
-    let k8s = f.resource.kubernetes.as_ref();
-    let action = f.action.as_ref();
-    let evidence = f.evidence.as_ref();
-    json!({
-        "class_uid": 2004,
-        "class_name": "Detection Finding",
-        "category_uid": 2,
-        "category_name": "Findings",
-        "activity_id": if f.count > 1 { 2 } else { 1 },
-        "activity_name": if f.count > 1 { "Update" } else { "Create" },
-        "type_uid": if f.count > 1 { 200402 } else { 200401 },
-        "time": time,
-        "severity_id": f.severity.label.ocsf_id(),
-        "severity": f.severity.label.ocsf_name(),
-        "status_id": if f.suppression.is_some() { 3 } else { 1 },
-        "status": if f.suppression.is_some() { "Suppressed" } else { "New" },
-        "count": f.count,
-        "message": f.title,
-        "finding_info": {
-            "uid": f.id,
-            "title": f.title,
-            "desc": f.description,
-            "types": [f.kind],
-            "first_seen_time_dt": f.first_seen,
-            "last_seen_time_dt": f.last_seen,
-            "analytic": {
-                "uid": evidence.map(|e| e.rule_id.clone()),
-                "name": evidence.map(|e| e.rule_id.clone()),
-                "type_id": 1,
-                "type": "Rule",
-                "category": evidence.map(|e| e.catalogue.join(",")),
-            },
-            "attacks": f.mitre.as_ref().map(|m| vec![json!({
-                "tactic": {"uid": m.tactic},
-                "technique": {"uid": m.technique},
-                "version": "14.1",
-            })]).unwrap_or_default(),
-        },
-        "actor": k8s.and_then(|k| k.user.as_ref()).map(|u| json!({
-            "user": {"name": u.username, "uid": u.uid, "groups": u.groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>()},
-        })),
-        "src_endpoint": action.and_then(|a| a.source_ips.first()).map(|ip| json!({"ip": ip})),
-        "api": action.map(|a| json!({
-            "operation": a.verb,
-            "request": {"uid": evidence.and_then(|e| e.audit_ids.last().cloned())},
-            "response": {"code": a.status_code},
-        })),
-        "http_request": action.map(|a| json!({"url": {"path": a.request_uri}, "user_agent": a.user_agent})),
-        "resources": [{
-            "type": action.map(|a| a.resource.clone()),
-            "name": action.map(|a| a.resource_name.clone()),
-            "namespace": k8s.map(|k| k.namespace.clone()),
-            "cloud_partition": null,
-            "group": {"name": k8s.map(|k| k.cluster.clone())},
-        }],
-        "evidences": [{"data": evidence}],
-        "metadata": {
-            "version": "1.3.0",
-            "product": {"name": "Osprey", "vendor_name": "Osprey", "version": env!("CARGO_PKG_VERSION")},
-        },
-        "unmapped": {"osprey": f},
-    })
 }
