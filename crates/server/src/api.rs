@@ -11,8 +11,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use osprey_store::{
-    FindingFilter, FindingSort, FindingUpdate, Principal, Role, StatsGroup, StoredFinding,
-    TenantKind, Workflow,
+    FindingFilter, FindingSort, FindingUpdate, OutputKind, Principal, Role, StatsGroup,
+    StoredFinding, TenantKind, Workflow,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -875,9 +875,152 @@ pub async fn create_samples(
             })
             .collect();
     let up = app.store.upsert_findings(records, &p.token_id).await?;
+    app.outputs_wake.notify_one();
+
     let ids: Vec<&str> = up.iter().map(|u| u.id.as_str()).collect();
     Ok((
         StatusCode::CREATED,
         Json(json!({ "created": up.iter().filter(|u| u.created).count(), "findings": ids })),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOutput {
+    name: String,
+    /// webhook, alertmanager or cloudevents.
+    kind: String,
+    url: String,
+    /// Webhooks: the HMAC key; generated (and shown once) when absent.
+    #[serde(default)]
+    secret: Option<String>,
+    /// A score (0–10) or a label; findings below it are not sent.
+    #[serde(default)]
+    severity_min: Option<String>,
+    /// For the organization's administrator: create it for this member (name or id).
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+pub async fn create_output(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Body(body): Body<NewOutput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
+    let kind = OutputKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "kind {:?}: expected webhook, alertmanager or cloudevents",
+            body.kind
+        ))
+    })?;
+    match reqwest::Url::parse(&body.url) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "url {:?}: expected an http:// or https:// URL",
+                body.url
+            )));
+        }
+    }
+    let severity_min = body
+        .severity_min
+        .as_deref()
+        .map(|s| severity_value("severity_min", s))
+        .transpose()?
+        .unwrap_or(0.0);
+    let generated = kind == OutputKind::Webhook && body.secret.is_none();
+    let secret = match body.secret {
+        Some(s) if s.len() < 16 => {
+            return Err(ApiError::bad_request(
+                "secret: expected at least 16 characters",
+            ));
+        }
+        Some(s) => s,
+        None if generated => osprey_store::new_secret(),
+        None => String::new(),
+    };
+    let o = app
+        .store
+        .create_output(
+            &tenant_id,
+            &body.name,
+            kind,
+            &body.url,
+            &secret,
+            severity_min,
+        )
+        .await?;
+    log(
+        &app,
+        &caller.0,
+        "output.create",
+        &o.id,
+        json!({ "tenant": tenant_id, "name": o.name, "kind": kind, "url": o.url }),
+    )
+    .await?;
+    let mut v = to_json(&o)?;
+    if generated {
+        v["secret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+pub async fn list_outputs(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let outputs = app.store.outputs(caller.scope().as_deref()).await?;
+    Ok(Json(json!({ "outputs": outputs })))
+}
+
+async fn managed_output(app: &App, caller: &Caller, id: &str) -> ApiResult<osprey_store::Output> {
+    caller.require(Role::Admin)?;
+    match app.store.output(id).await? {
+        Some(o) if caller.owns(&o.tenant_id) => Ok(o),
+        _ => Err(ApiError::not_found(format!("output {id}"))),
+    }
+}
+
+pub async fn delete_output(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let o = managed_output(&app, &caller, &id).await?;
+    app.store.delete_output(&id).await?;
+    log(
+        &app,
+        &caller.0,
+        "output.delete",
+        &id,
+        json!({ "tenant": o.tenant_id, "name": o.name }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// pending, delivered or dead (the dead letters).
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn output_deliveries(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<DeliveryQuery>,
+) -> ApiResult<Json<Value>> {
+    managed_output(&app, &caller, &id).await?;
+    if let Some(s) = q.state.as_deref()
+        && !matches!(s, "pending" | "delivered" | "dead")
+    {
+        return Err(ApiError::bad_request(format!(
+            "state {s:?}: expected pending, delivered or dead"
+        )));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let deliveries = app.store.deliveries(&id, q.state.as_deref(), limit).await?;
+    Ok(Json(json!({ "deliveries": deliveries })))
 }

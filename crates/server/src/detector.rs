@@ -218,6 +218,10 @@ impl Detector {
             self.baselines_saved = Instant::now();
         }
         self.cursor = last;
+        if !upserted.is_empty() {
+            self.app.outputs_wake.notify_one();
+        }
+
         self.app.pending_events.fetch_sub(events, Ordering::Relaxed);
         for u in &upserted {
             self.app

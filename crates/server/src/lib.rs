@@ -12,6 +12,7 @@ pub mod detector;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod outputs;
 pub mod samples;
 
 use std::future::Future;
@@ -46,8 +47,11 @@ pub struct Options {
     /// How long an audit event is remembered as detected: a retry arriving later than this
     /// would be detected again.
     pub dedupe_window: std::time::Duration,
+    /// First wait after a failed output delivery (doubling per attempt, at most 5 minutes).
+    pub output_backoff: std::time::Duration,
+    /// Time allowed for one output request.
+    pub output_timeout: std::time::Duration,
 }
-
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -57,6 +61,8 @@ impl Default for Options {
             compression_level: 1,
             audit_retention: std::time::Duration::from_secs(7 * 86_400),
             dedupe_window: std::time::Duration::from_secs(86_400),
+            output_backoff: std::time::Duration::from_secs(1),
+            output_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -70,6 +76,8 @@ pub struct App {
     /// Events kept and not yet through detection.
     pub pending_events: AtomicI64,
     pub detector_wake: Notify,
+    /// Wakes the output dispatcher (new findings).
+    pub outputs_wake: Notify,
     /// Finding types the detection catalogue can raise (for sample findings).
     pub catalogue: Vec<samples::CatalogueEntry>,
 }
@@ -78,6 +86,7 @@ pub struct App {
 pub struct Running {
     pub app: Arc<App>,
     writer: tokio::task::JoinHandle<()>,
+    dispatcher: tokio::task::JoinHandle<()>,
     detector: std::thread::JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
@@ -93,11 +102,13 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
         writer: tx,
         pending_events: AtomicI64::new(0),
         detector_wake: Notify::new(),
+        outputs_wake: Notify::new(),
         catalogue: samples::catalogue(&rules),
     });
     let detector = detector::Detector::load(Arc::clone(&app), rules).await?;
     let (stop, stop_rx) = watch::channel(false);
     let writer = tokio::spawn(ingest::run_writer(Arc::clone(&app), rx, stop_rx.clone()));
+    let dispatcher = tokio::spawn(outputs::run_dispatcher(Arc::clone(&app), stop_rx.clone()));
     let handle = tokio::runtime::Handle::current();
     let detector = std::thread::Builder::new()
         .name("osprey-detector".into())
@@ -106,6 +117,7 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
     Ok(Running {
         app,
         writer,
+        dispatcher,
         detector,
         stop,
     })
@@ -118,13 +130,14 @@ impl Running {
         let Running {
             app,
             writer,
+            dispatcher,
             detector,
             stop,
-        } = self;
-        // No request is in flight any more: every accepted batch has been committed.
+        } = self; // No request is in flight any more: every accepted batch has been committed.
         let _ = stop.send(true);
         let _ = writer.await;
         let _ = tokio::task::spawn_blocking(move || detector.join()).await;
+        let _ = dispatcher.await;
         drop(app);
     }
 }
@@ -160,6 +173,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/findings/export", get(api::export_findings))
         .route("/v1/findings/samples", post(api::create_samples))
         .route("/v1/admin-log", get(api::admin_log))
+        .route(
+            "/v1/outputs",
+            post(api::create_output).get(api::list_outputs),
+        )
+        .route(
+            "/v1/outputs/{id}",
+            axum::routing::delete(api::delete_output),
+        )
+        .route("/v1/outputs/{id}/deliveries", get(api::output_deliveries))
         .fallback(|| async { error::ApiError::not_found("route") })
         .with_state(app)
 }

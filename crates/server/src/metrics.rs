@@ -24,6 +24,8 @@ pub struct Metrics {
     /// New findings, by severity label.
     pub findings_created: Family<Labels, Counter>,
     pub finding_occurrences: Counter,
+    /// Output deliveries attempted, by output kind and result (delivered, failed).
+    pub output_deliveries: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -39,6 +41,7 @@ impl Metrics {
             duplicate_events: Counter::default(),
             findings_created: Family::default(),
             finding_occurrences: Counter::default(),
+            output_deliveries: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -86,6 +89,11 @@ impl Metrics {
             "Occurrences recorded on findings (new and repeated)",
             m.finding_occurrences.clone(),
         );
+        registry.register(
+            "output_deliveries",
+            "Finding deliveries to outputs, by kind and result",
+            m.output_deliveries.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -93,6 +101,15 @@ impl Metrics {
         self.batches_rejected
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
             .inc();
+    }
+
+    pub fn output_sent(&self, kind: &str, result: &str, n: usize) {
+        self.output_deliveries
+            .get_or_create(&vec![
+                ("kind".to_string(), kind.to_string()),
+                ("result".to_string(), result.to_string()),
+            ])
+            .inc_by(n as u64);
     }
 
     pub fn render(&self) -> String {

@@ -334,12 +334,19 @@ async fn upsert(
     let mut out = Vec::with_capacity(records.len());
     for rec in records {
         let id = rec.finding.id.clone();
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT body FROM findings WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let existing = sqlx::query("SELECT body, state FROM findings WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?;
         let added = rec.finding.count;
+        let mut archived = rec.finding.suppression.is_some();
+        let existing = match existing {
+            Some(r) => {
+                archived = r.try_get::<String, _>("state")? == "archived";
+                Some(r.try_get::<String, _>("body")?)
+            }
+            None => None,
+        };
         let (finding, created) = match existing {
             Some(body) => {
                 let mut old = parse_body(&id, &body)?;
@@ -412,6 +419,17 @@ async fn upsert(
             &detail,
         )
         .await?;
+        if !archived {
+            crate::outputs::enqueue(
+                conn,
+                &rec.tenant_id,
+                &id,
+                severity_score(&finding),
+                created,
+                now,
+            )
+            .await?;
+        }
         out.push(Upserted {
             id,
             created,

@@ -8,6 +8,7 @@
 
 mod audit;
 mod findings;
+mod outputs;
 mod tenants;
 
 use std::path::Path;
@@ -22,6 +23,7 @@ pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingUpdate, HistoryEntry,
     StatsGroup, StoredFinding, Upserted, Workflow,
 };
+pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
 pub use tenants::{
     AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
 };
@@ -131,16 +133,30 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         let sets: &[(i64, &str, &'static str)] = match self.backend {
-            Backend::Sqlite => &[(
-                1,
-                "init",
-                include_str!("../migrations/sqlite/0001_init.sql"),
-            )],
-            Backend::Postgres => &[(
-                1,
-                "init",
-                include_str!("../migrations/postgres/0001_init.sql"),
-            )],
+            Backend::Sqlite => &[
+                (
+                    1,
+                    "init",
+                    include_str!("../migrations/sqlite/0001_init.sql"),
+                ),
+                (
+                    2,
+                    "outputs",
+                    include_str!("../migrations/sqlite/0002_outputs.sql"),
+                ),
+            ],
+            Backend::Postgres => &[
+                (
+                    1,
+                    "init",
+                    include_str!("../migrations/postgres/0001_init.sql"),
+                ),
+                (
+                    2,
+                    "outputs",
+                    include_str!("../migrations/postgres/0002_outputs.sql"),
+                ),
+            ],
         };
         let migrations = sets
             .iter()

@@ -453,7 +453,7 @@ impl Store {
 }
 
 /// Names are shown in consoles and logs: printable, not blank, at most 200 characters.
-fn validate_name(what: &str, name: &str) -> Result<()> {
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     if name.trim().is_empty() {
         return Err(StoreError::Invalid(format!("{what} is empty")));
     }

@@ -440,3 +440,163 @@ async fn findings_upsert_filter_page_and_work() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn outputs_get_one_delivery_per_new_finding_and_repeats_coalesce() {
+    use osprey_store::{OutputKind, REPEAT_DELAY_MS};
+    each_backend(|s| async move {
+        let admin = s
+            .create_tenant("org", TenantKind::Administrator)
+            .await
+            .unwrap();
+        let a = s.create_tenant("a", TenantKind::Member).await.unwrap();
+        let b = s.create_tenant("b", TenantKind::Member).await.unwrap();
+        let all = s
+            .create_output(&a.id, "all", OutputKind::Webhook, "http://h/", "k", 0.0)
+            .await
+            .unwrap();
+        let high = s
+            .create_output(
+                &a.id,
+                "high",
+                OutputKind::Alertmanager,
+                "http://h/",
+                "",
+                7.0,
+            )
+            .await
+            .unwrap();
+        let other = s
+            .create_output(&b.id, "b", OutputKind::Webhook, "http://h/", "k", 0.0)
+            .await
+            .unwrap();
+        let org = s
+            .create_output(
+                &admin.id,
+                "org",
+                OutputKind::Cloudevents,
+                "http://h/",
+                "",
+                0.0,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.create_output(&a.id, "all", OutputKind::Webhook, "http://h/", "k", 0.0)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let f = |id: &str, score: f64| {
+            record(
+                finding(
+                    id,
+                    "Discovery:Kubernetes/Probe",
+                    score,
+                    "c",
+                    "default",
+                    "2026-03-01T00:00:00Z",
+                ),
+                &a.id,
+                "c",
+            )
+        };
+        s.upsert_findings(vec![f("low", 3.0), f("hi", 8.0)], "detector")
+            .await
+            .unwrap();
+        let now = osprey_store::now_ms();
+        let pending = |o: &str| {
+            let s = s.clone();
+            let o = o.to_string();
+            async move { s.deliveries(&o, Some("pending"), 100).await.unwrap() }
+        };
+        assert_eq!(pending(&all.id).await.len(), 2);
+        assert_eq!(pending(&high.id).await.len(), 1, "severity filter");
+        assert_eq!(pending(&other.id).await.len(), 0, "another member's output");
+        assert_eq!(
+            pending(&org.id).await.len(),
+            2,
+            "the administrator's output sees members"
+        );
+        assert_eq!(s.due_deliveries(now + 1, 100).await.unwrap().len(), 5);
+
+        // Deliver, then the same finding recurs three times: one update, due later.
+        let seqs: Vec<i64> = s
+            .due_deliveries(now + 1, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.seq)
+            .collect();
+        s.mark_delivered(&seqs).await.unwrap();
+        for _ in 0..3 {
+            s.upsert_findings(vec![f("low", 3.0)], "detector")
+                .await
+                .unwrap();
+        }
+        let p = pending(&all.id).await;
+        assert_eq!(p.len(), 1, "repeats coalesce");
+        assert_eq!(p[0].event, "updated");
+        assert!(
+            s.due_deliveries(osprey_store::now_ms(), 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "not due yet"
+        );
+        assert!(
+            s.due_deliveries(osprey_store::now_ms() + REPEAT_DELAY_MS + 1, 100)
+                .await
+                .unwrap()
+                .len()
+                == 2
+        );
+        assert!(s.next_due().await.unwrap().is_some());
+
+        // Failures back off and end dead after the last attempt.
+        let seq = p[0].seq;
+        for i in 0..osprey_store::MAX_ATTEMPTS {
+            s.mark_failed(&[seq], "HTTP 500", 0).await.unwrap();
+            let d = s
+                .deliveries(&all.id, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|d| d.seq == seq)
+                .unwrap();
+            assert_eq!(d.attempts, i + 1);
+            let expect = if i + 1 == osprey_store::MAX_ATTEMPTS {
+                "dead"
+            } else {
+                "pending"
+            };
+            assert_eq!(d.state, expect);
+        }
+        assert_eq!(
+            s.deliveries(&all.id, Some("dead"), 10).await.unwrap()[0].last_error,
+            "HTTP 500"
+        );
+
+        // An archived finding is not alerted on when it recurs.
+        s.update_finding(
+            "hi",
+            &FindingUpdate {
+                archived: Some(true),
+                ..FindingUpdate::default()
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+        s.upsert_findings(vec![f("hi", 8.0)], "detector")
+            .await
+            .unwrap();
+        assert!(pending(&high.id).await.is_empty());
+        s.delete_output(&all.id).await.unwrap();
+        assert!(matches!(
+            s.delete_output(&all.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.outputs(Some(&a.id)).await.unwrap().len(), 1);
+    })
+    .await;
+}
