@@ -98,6 +98,12 @@ pub struct ServeArgs {
     /// Audit events waiting for detection beyond which the webhook answers 429.
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     pub max_pending_events: i64,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Days raw audit events are kept after detection.
     #[arg(long, value_name = "DAYS", default_value_t = 7)]
     pub audit_retention_days: u64,

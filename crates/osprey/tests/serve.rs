@@ -303,3 +303,50 @@ fn every_batch_answered_200_survives_a_sigkill_under_load() {
     s.child.kill().unwrap();
     s.child.wait().unwrap();
 }
+
+#[test]
+fn bad_settings_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent/tls.crt",
+                "--tls-key",
+                "/nonexistent/tls.key",
+            ],
+            "/nonexistent/tls.crt",
+        ),
+        (
+            &["--database", "mysql://root@127.0.0.1/test"],
+            "expected a postgres:// URL",
+        ),
+        (
+            &["--database", "postgres://nobody:secret@127.0.0.1:1/none"],
+            "nobody:***@",
+        ),
+        (&["--listen", "not-an-address"], "--listen not-an-address"),
+    ];
+    for (args, needle) in cases {
+        let listen: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
+        let out = osprey()
+            .arg("serve")
+            .args(listen)
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("secret"), "the password is not shown: {err}");
+    }
+}

@@ -218,17 +218,60 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     )
 }
 
-/// Serves until `shutdown` resolves, then stops taking requests, finishes those in flight and
-/// stops the background work.
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Reads a certificate and key for HTTPS; the error names the file and what is wrong.
+pub async fn tls_config(files: &TlsFiles) -> Result<axum_server::tls_rustls::RustlsConfig, String> {
+    for (what, path) in [("certificate", &files.cert), ("key", &files.key)] {
+        std::fs::metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    }
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+        .await
+        .map_err(|e| {
+            format!(
+                "{} / {}: not a PEM certificate chain and private key: {e}",
+                files.cert.display(),
+                files.key.display()
+            )
+        })
+}
+
+/// Serves (HTTPS when `tls` is given) until `shutdown` resolves, then stops taking requests,
+/// finishes those in flight and stops the background work.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     running: Running,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 ) -> std::io::Result<()> {
     let app = router(Arc::clone(&running.app));
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                // No deadline: requests in flight (webhook batches waiting for their commit)
+                // finish.
+                stopper.graceful_shutdown(None);
+            });
+            let std_listener = listener.into_std()?;
+            axum_server::from_tcp_rustls(std_listener, config)?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+        }
+    };
     running.stop().await;
     result
 }

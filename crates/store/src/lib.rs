@@ -100,7 +100,7 @@ impl Store {
         install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
         let store = Store {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use osprey_server::{Options, bootstrap, serve as serve_http, start};
+use osprey_server::{Options, TlsFiles, bootstrap, serve as serve_http, start, tls_config};
+
 use osprey_store::{Role, Store};
 
 use crate::cli::{ServeArgs, StoreArgs, TokenCommand, TokenCreateArgs};
@@ -75,6 +76,24 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         ));
     }
     runtime()?.block_on(async {
+        // Everything that can be wrong with the settings is found before anything is created.
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                tls_config(&TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+                .await
+                .map_err(|e| Failure::Input(format!("--tls-cert/--tls-key: {e}")))?,
+            ),
+            _ => None,
+        };
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| Failure::Input(format!("--listen {}: {e}", args.listen)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Internal(e.to_string()))?;
         let store = open_store(&args.store).await?;
         if let Some(path) = bootstrap(&store, &args.store.data)
             .await
@@ -85,22 +104,19 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 path.display()
             );
         }
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|e| Failure::Input(format!("--listen {}: {e}", args.listen)))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Failure::Internal(e.to_string()))?;
         let options = Options {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
             ..Options::default()
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let running = start(store, options)
             .await
             .map_err(|e| Failure::Internal(format!("starting: {e}")))?;
-        eprintln!("osprey: listening on http://{local} (API under /v1, health at /healthz, metrics at /metrics)");
-        serve_http(listener, running, shutdown_signal())
+        eprintln!(
+            "osprey: listening on {scheme}://{local} (API under /v1, health at /healthz, metrics at /metrics)"
+        );
+        serve_http(listener, running, shutdown_signal(), tls)
             .await
             .map_err(|e| Failure::Internal(format!("serving: {e}")))?;
         ui.note("stopped: every accepted batch is stored");

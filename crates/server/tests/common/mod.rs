@@ -44,9 +44,14 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            serve(listener, running, async {
-                let _ = rx.await;
-            })
+            serve(
+                listener,
+                running,
+                async {
+                    let _ = rx.await;
+                },
+                None,
+            )
             .await
             .unwrap();
         });
