@@ -73,7 +73,7 @@ schema() {
 }
 drop_schemas() {
   psql "$pg" -Atc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'osprey_bench_%_$$'" |
-    while read -r s; do psql "$pg" -qc "DROP SCHEMA $s CASCADE" >/dev/null; done
+    while read -r s; do psql "$pg" -qc "SET client_min_messages TO warning; DROP SCHEMA $s CASCADE" >/dev/null; done
 }
 trap 'cleanup; drop_schemas' EXIT
 

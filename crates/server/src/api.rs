@@ -53,12 +53,13 @@ where
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     name: String,
 }
 
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant, responses((status = 201, description = "The new member tenant: id, name, kind", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_tenant(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -81,6 +82,7 @@ pub async fn create_tenant(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller sees", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let scope = caller.scope();
@@ -94,7 +96,7 @@ pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiRes
     Ok(Json(json!({ "tenants": tenants })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// Tenant name or id; the caller's own when absent.
@@ -120,6 +122,7 @@ async fn managed_tenant(app: &App, caller: &Caller, tenant: Option<&str>) -> Api
     }
 }
 
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken, responses((status = 201, description = "id, token (shown once), tenant, role", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_token(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -155,12 +158,14 @@ pub async fn create_token(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "Tokens, never their secrets", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_tokens(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Admin)?;
     let tokens = app.store.tokens(caller.scope().as_deref()).await?;
     Ok(Json(json!({ "tokens": tokens })))
 }
 
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke_token(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -184,7 +189,7 @@ pub async fn revoke_token(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCluster {
     name: String,
@@ -193,6 +198,7 @@ pub struct NewCluster {
     tenant: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/clusters", tag = "clusters", request_body = NewCluster, responses((status = 201, description = "id, name, tenant and the cluster's ingest_token (shown once)", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_cluster(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -214,12 +220,14 @@ pub async fn create_cluster(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/clusters", tag = "clusters", responses((status = 200, description = "Clusters the caller sees", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_clusters(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let clusters = app.store.clusters(caller.scope().as_deref()).await?;
     Ok(Json(json!({ "clusters": clusters })))
 }
 
+#[utoipa::path(get, path = "/v1/clusters/{id}", tag = "clusters", params(("id" = String, Path, description = "Cluster id")), responses((status = 200, description = "The cluster, with audit batches and events kept", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_cluster(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -238,7 +246,8 @@ pub async fn get_cluster(
 }
 
 /// Query parameters of `GET /v1/findings`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindingsQuery {
     cluster: Option<String>,
@@ -425,6 +434,7 @@ where
     }
 }
 
+#[utoipa::path(get, path = "/v1/findings", tag = "findings", params(FindingsQuery), responses((status = 200, description = "{\"findings\": [...], \"next_page_token\"}", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_findings(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -449,6 +459,7 @@ async fn readable_finding(
     }
 }
 
+#[utoipa::path(get, path = "/v1/findings/{id}", tag = "findings", params(("id" = String, Path, description = "Finding id")), responses((status = 200, description = "The finding", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_finding(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -459,6 +470,7 @@ pub async fn get_finding(
     Ok(Json(to_json(&f)?))
 }
 
+#[utoipa::path(get, path = "/v1/findings/{id}/history", tag = "findings", params(("id" = String, Path, description = "Finding id")), responses((status = 200, description = "Created, recurred, archived, workflow, notes: who and when", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn finding_history(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -470,7 +482,7 @@ pub async fn finding_history(
     Ok(Json(json!({ "history": history })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingChange {
     #[serde(default)]
@@ -481,6 +493,7 @@ pub struct FindingChange {
     note: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/v1/findings/{id}", tag = "findings", params(("id" = String, Path, description = "Finding id")), request_body = FindingChange, responses((status = 200, description = "The changed finding", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update_finding(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -531,13 +544,15 @@ pub async fn update_finding(
     Ok(Json(to_json(&f)?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     before: Option<i64>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/admin-log", tag = "administration", params(LogQuery), responses((status = 200, description = "The administrative log, newest first", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn admin_log(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -552,6 +567,7 @@ pub async fn admin_log(
     Ok(Json(json!({ "entries": entries })))
 }
 
+#[utoipa::path(get, path = "/v1/findings/statistics", tag = "findings", params(FindingsQuery), responses((status = 200, description = "{\"group_by\", \"total\", \"groups\": [{\"key\", \"count\"}]}", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn finding_statistics(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -588,6 +604,7 @@ enum ExportFormat {
 const EXPORT_PAGE: i64 = 500;
 
 /// Every finding matching the filters, streamed in the asked format.
+#[utoipa::path(get, path = "/v1/findings/export", tag = "findings", params(FindingsQuery), responses((status = 200, description = "Every matching finding: JSON lines (application/x-ndjson), CSV (text/csv), or an OCSF or ASFF JSON array (application/json)", body = String, content_type = "application/x-ndjson"), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn export_findings(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -830,7 +847,7 @@ fn csv_row(out: &mut Vec<u8>, fields: impl Iterator<Item = String>) {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleRequest {
     /// Attach the samples to this cluster (id) of the tenant; none by default.
@@ -840,6 +857,7 @@ pub struct SampleRequest {
 
 /// One sample finding per finding type, marked `sample` and titled `[SAMPLE] …`, for testing
 /// integrations (outputs, dashboards). Posting again refreshes them instead of adding more.
+#[utoipa::path(post, path = "/v1/findings/samples", tag = "findings", request_body(content = SampleRequest, description = "Optional"), responses((status = 201, description = "created (new ones) and the ids of the sample findings", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_samples(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -884,7 +902,7 @@ pub async fn create_samples(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOutput {
     name: String,
@@ -902,6 +920,7 @@ pub struct NewOutput {
     tenant: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/outputs", tag = "outputs", request_body = NewOutput, responses((status = 201, description = "The output (with its secret only when generated)", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_output(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -966,6 +985,7 @@ pub async fn create_output(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(get, path = "/v1/outputs", tag = "outputs", responses((status = 200, description = "Outputs, never their secrets", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_outputs(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Admin)?;
     let outputs = app.store.outputs(caller.scope().as_deref()).await?;
@@ -980,6 +1000,7 @@ async fn managed_output(app: &App, caller: &Caller, id: &str) -> ApiResult<ospre
     }
 }
 
+#[utoipa::path(delete, path = "/v1/outputs/{id}", tag = "outputs", params(("id" = String, Path, description = "Output id")), responses((status = 204, description = "Removed with its queue"), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_output(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -998,7 +1019,8 @@ pub async fn delete_output(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// pending, delivered or dead (the dead letters).
@@ -1006,6 +1028,7 @@ pub struct DeliveryQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/outputs/{id}/deliveries", tag = "outputs", params(("id" = String, Path, description = "Output id"), DeliveryQuery), responses((status = 200, description = "Deliveries, newest first", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn output_deliveries(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -1023,4 +1046,11 @@ pub async fn output_deliveries(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let deliveries = app.store.deliveries(&id, q.state.as_deref(), limit).await?;
     Ok(Json(json!({ "deliveries": deliveries })))
+}
+
+/// What every error answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// One line naming what is wrong.
+    pub error: String,
 }

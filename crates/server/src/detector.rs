@@ -152,8 +152,12 @@ impl Detector {
         let Some(last) = batches.last().map(|b| b.seq) else {
             return Ok(0);
         };
-        let mut round = self.app.store.begin_round().await?;
+        // The CPU work (decoding, every rule) happens before the write transaction, so the
+        // webhook's writer is never kept waiting on detection (SQLite has one writer).
         let mut per_cluster: HashMap<String, Findings> = HashMap::new();
+        // Events this round detects, per cluster: a batch and its replay in the same round
+        // count once.
+        let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
         let decoder = Decoder::default();
         let mut events = 0i64;
         let now = now_ms();
@@ -175,15 +179,19 @@ impl Detector {
                     keys.push(event_key(&e));
                 }
             });
-            let mut fresh: HashSet<String> = round.claim_events(&cluster.id, &keys, now).await?;
+            let seen = self.app.store.seen_events(&cluster.id, &keys).await?;
+            let taken = claimed.entry(cluster.id.clone()).or_default();
             let findings = per_cluster.entry(cluster.id.clone()).or_default();
             let engine = &mut self.engine;
             let mut duplicates = 0u64;
             let mut detected = 0u64;
             decoder.decode(&body, &mut |e: Event<'_>| {
-                if !e.audit_id.is_empty() && !fresh.remove(&event_key(&e)) {
-                    duplicates += 1;
-                    return;
+                if !e.audit_id.is_empty() {
+                    let key = event_key(&e);
+                    if seen.contains(&key) || !taken.insert(key) {
+                        duplicates += 1;
+                        return;
+                    }
                 }
                 engine.process(&in_cluster(e, &cluster.id), findings);
                 detected += 1;
@@ -203,7 +211,13 @@ impl Detector {
                 records.push(r);
             }
         }
+        let mut round = self.app.store.begin_round().await?;
+        for (cluster_id, keys) in claimed {
+            let keys: Vec<String> = keys.into_iter().collect();
+            round.claim_events(&cluster_id, &keys, now).await?;
+        }
         let upserted = round.upsert_findings(records, "detector").await?;
+
         round
             .put_state(CURSOR_KEY, last.to_string().as_bytes())
             .await?;

@@ -35,6 +35,19 @@ pub struct WriteRequest {
 
 pub type WriteQueue = mpsc::Sender<WriteRequest>;
 
+#[utoipa::path(post, path = "/v1/clusters/{id}/audit", tag = "ingest",
+    params(("id" = String, Path, description = "Cluster id")),
+    request_body(content = String, content_type = "application/json",
+        description = "What the API server's webhook backend sends: an audit EventList (up to 10 MiB), or any audit event shape"),
+    responses(
+        (status = 200, description = "Kept (committed) before this answer: events and the batch's sequence number", body = serde_json::Value),
+        (status = 400, description = "No audit event in the body", body = crate::api::ErrorBody),
+        (status = 401, description = "No, unknown or revoked token", body = crate::api::ErrorBody),
+        (status = 403, description = "Not this cluster's ingest token", body = crate::api::ErrorBody),
+        (status = 413, description = "Over 10 MiB"),
+        (status = 429, description = "Detection is behind or the writer is full: retry after Retry-After", body = crate::api::ErrorBody),
+        (status = 503, description = "Storage failed: retry after Retry-After", body = crate::api::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn receive(
     State(app): State<Arc<App>>,
     Path(cluster_id): Path<String>,

@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use osprey_audit::RuleSet;
 use osprey_store::{Role, Store, StoreError, TenantKind};
 use tokio::sync::{Notify, mpsc, watch};
@@ -142,50 +142,88 @@ impl Running {
     }
 }
 
-/// Every route.
+/// The OpenAPI document's frame: title, version, the bearer scheme every route but health and
+/// metrics uses. The paths come from the handlers' own annotations, through the router.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings and outputs."),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An Osprey API token (osp_…)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route, and the OpenAPI document describing exactly those routes.
+pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(api::create_tenant, api::list_tenants))
+        .routes(routes!(api::create_token, api::list_tokens))
+        .routes(routes!(api::revoke_token))
+        .routes(routes!(api::create_cluster, api::list_clusters))
+        .routes(routes!(api::get_cluster))
+        .routes(routes!(ingest::receive))
+        .routes(routes!(api::list_findings))
+        .routes(routes!(api::get_finding, api::update_finding))
+        .routes(routes!(api::finding_history))
+        .routes(routes!(api::finding_statistics))
+        .routes(routes!(api::export_findings))
+        .routes(routes!(api::create_samples))
+        .routes(routes!(api::admin_log))
+        .routes(routes!(api::create_output, api::list_outputs))
+        .routes(routes!(api::delete_output))
+        .routes(routes!(api::output_deliveries))
+        .split_for_parts()
+}
+
+/// Every route, `/openapi.json` among them.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+    let (routes, mut doc) = routes();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = Arc::new(doc);
+    routes
         .route(
-            "/v1/tenants",
-            post(api::create_tenant).get(api::list_tenants),
+            "/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
         )
-        .route("/v1/tokens", post(api::create_token).get(api::list_tokens))
-        .route("/v1/tokens/{id}", axum::routing::delete(api::revoke_token))
-        .route(
-            "/v1/clusters",
-            post(api::create_cluster).get(api::list_clusters),
-        )
-        .route("/v1/clusters/{id}", get(api::get_cluster))
-        .route(
-            "/v1/clusters/{id}/audit",
-            post(ingest::receive).layer(DefaultBodyLimit::max(ingest::MAX_BATCH_BYTES)),
-        )
-        .route("/v1/findings", get(api::list_findings))
-        .route(
-            "/v1/findings/{id}",
-            get(api::get_finding).patch(api::update_finding),
-        )
-        .route("/v1/findings/{id}/history", get(api::finding_history))
-        .route("/v1/findings/statistics", get(api::finding_statistics))
-        .route("/v1/findings/export", get(api::export_findings))
-        .route("/v1/findings/samples", post(api::create_samples))
-        .route("/v1/admin-log", get(api::admin_log))
-        .route(
-            "/v1/outputs",
-            post(api::create_output).get(api::list_outputs),
-        )
-        .route(
-            "/v1/outputs/{id}",
-            axum::routing::delete(api::delete_output),
-        )
-        .route("/v1/outputs/{id}/deliveries", get(api::output_deliveries))
+        // Webhook batches are up to 10 MiB; other bodies are small.
+        .layer(DefaultBodyLimit::max(ingest::MAX_BATCH_BYTES))
         .fallback(|| async { error::ApiError::not_found("route") })
         .with_state(app)
 }
 
+/// The process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+/// The database answers and the audit writer runs.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the reason")))]
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     if app.writer.is_closed() {
         return (
@@ -202,6 +240,8 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     (StatusCode::OK, "ready\n")
 }
 
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     // Writer and detector both move the backlog; the gauge reads it when asked.
     app.metrics.detector_lag_events.set(

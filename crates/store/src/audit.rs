@@ -122,6 +122,33 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Which of these events of a cluster detection has already seen.
+    pub async fn seen_events(
+        &self,
+        cluster_id: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut seen = std::collections::HashSet::new();
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "SELECT event_key FROM audit_seen WHERE cluster_id = $1 AND event_key IN (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", i + 2));
+            }
+            sql.push(')');
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(cluster_id);
+            for k in chunk {
+                q = q.bind(k);
+            }
+            seen.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(seen)
+    }
+
     /// Reads a named state document.
     pub async fn state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
