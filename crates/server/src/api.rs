@@ -300,6 +300,30 @@ fn severity_value(name: &str, text: &str) -> ApiResult<f64> {
     Ok(v)
 }
 
+/// `state`: `archived` → true, `active` → false.
+fn parse_archived(state: Option<&str>) -> ApiResult<Option<bool>> {
+    match state {
+        None => Ok(None),
+        Some("archived") => Ok(Some(true)),
+        Some("active") => Ok(Some(false)),
+        Some(s) => Err(ApiError::bad_request(format!(
+            "state {s:?}: expected active or archived"
+        ))),
+    }
+}
+
+fn parse_workflow(workflow: Option<&str>) -> ApiResult<Option<Workflow>> {
+    workflow
+        .map(|w| {
+            Workflow::parse(w).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "workflow {w:?}: expected new, acknowledged or resolved"
+                ))
+            })
+        })
+        .transpose()
+}
+
 fn time_value(name: &str, text: &str) -> ApiResult<i64> {
     jiff::Timestamp::from_str(text)
         .map(|t| t.as_millisecond())
@@ -324,25 +348,9 @@ impl FindingsQuery {
     }
 
     pub fn filter(&self, caller: &Caller) -> ApiResult<FindingFilter> {
-        let state = match self.state.as_deref() {
-            None | Some("active") | Some("archived") => self.state.clone(),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "state {other:?}: expected active or archived"
-                )));
-            }
-        };
-        let workflow = self
-            .workflow
-            .as_deref()
-            .map(|w| {
-                Workflow::parse(w).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "workflow {w:?}: expected new, acknowledged or resolved"
-                    ))
-                })
-            })
-            .transpose()?;
+        let state = parse_archived(self.state.as_deref())?
+            .map(|archived| if archived { "archived" } else { "active" }.to_string());
+        let workflow = parse_workflow(self.workflow.as_deref())?;
         let sort = match self.sort.as_deref() {
             None => FindingSort::Updated,
             Some(s) => FindingSort::parse(s).ok_or_else(|| {
@@ -502,27 +510,8 @@ pub async fn update_finding(
 ) -> ApiResult<Json<Value>> {
     let p = caller.require(Role::Analyst)?;
     readable_finding(&app, &caller, &id).await?;
-    let archived = match body.state.as_deref() {
-        None => None,
-        Some("archived") => Some(true),
-        Some("active") => Some(false),
-        Some(s) => {
-            return Err(ApiError::bad_request(format!(
-                "state {s:?}: expected active or archived"
-            )));
-        }
-    };
-    let workflow = body
-        .workflow
-        .as_deref()
-        .map(|w| {
-            Workflow::parse(w).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "workflow {w:?}: expected new, acknowledged or resolved"
-                ))
-            })
-        })
-        .transpose()?;
+    let archived = parse_archived(body.state.as_deref())?;
+    let workflow = parse_workflow(body.workflow.as_deref())?;
     if let Some(n) = &body.note
         && (n.trim().is_empty() || n.len() > 10_000)
     {

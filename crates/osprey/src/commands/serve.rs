@@ -48,6 +48,20 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// On an empty store, the organization's administrator tenant and its admin token file.
+async fn set_up(store: &Store, args: &StoreArgs) -> Result<(), Failure> {
+    if let Some(path) = bootstrap(store, &args.data)
+        .await
+        .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
+    {
+        eprintln!(
+            "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -95,15 +109,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             .local_addr()
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let store = open_store(&args.store).await?;
-        if let Some(path) = bootstrap(&store, &args.store.data)
-            .await
-            .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
-        {
-            eprintln!(
-                "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
-                path.display()
-            );
-        }
+        set_up(&store, &args.store).await?;
         let options = Options {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
@@ -142,20 +148,14 @@ fn create_token(args: TokenCreateArgs, _ui: &Ui) -> Result<i32, Failure> {
     runtime()?.block_on(async {
         let store = open_store(&args.store).await?;
         let result = async {
-            if let Some(path) = bootstrap(&store, &args.store.data)
-                .await
-                .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
-            {
-                eprintln!(
-                    "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
-                    path.display()
-                );
-            }
+            set_up(&store, &args.store).await?;
             let tenant = store
                 .tenant_by_name(&args.tenant)
                 .await
                 .map_err(|e| Failure::Internal(e.to_string()))?
-                .ok_or_else(|| Failure::Input(format!("--tenant {}: no such tenant", args.tenant)))?;
+                .ok_or_else(|| {
+                    Failure::Input(format!("--tenant {}: no such tenant", args.tenant))
+                })?;
             let (info, secret) = store
                 .create_token(&tenant.id, &args.name, role, None)
                 .await
@@ -174,7 +174,9 @@ fn create_token(args: TokenCreateArgs, _ui: &Ui) -> Result<i32, Failure> {
             Ok(0)
         }
         .await;
-        tokio::time::timeout(Duration::from_secs(5), store.close()).await.ok();
+        tokio::time::timeout(Duration::from_secs(5), store.close())
+            .await
+            .ok();
         result
     })
 }
