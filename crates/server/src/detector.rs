@@ -18,7 +18,7 @@ use osprey_audit::detect::ClusterBaseline;
 use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
 use osprey_model::Finding;
-use osprey_store::{Cluster, FindingRecord, StoreError, now_ms};
+use osprey_store::{Backend, Cluster, FindingRecord, StoreError, now_ms};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -29,7 +29,7 @@ const CURSOR_KEY: &str = "detector/cursor";
 const BASELINE_PREFIX: &str = "baseline/";
 const BASELINE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Batches per round: rounds are transactions, and SQLite has one writer.
-const BATCHES_PER_ROUND: i64 = 64;
+const BATCHES_PER_ROUND: i64 = 16;
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
 /// Finding ids are the engine's id scoped by cluster: the same rule and group in two clusters
@@ -158,6 +158,15 @@ impl Detector {
         // Events this round detects, per cluster: a batch and its replay in the same round
         // count once.
         let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
+        // On PostgreSQL a round claims its events first, inside its transaction: claims take
+        // row locks only, which the webhook's appends never wait for, and the unique index
+        // answers them (a lookup query's plan goes stale on a fast-growing table). On SQLite
+        // any write takes the one write lock, so there a round reads what was seen, detects,
+        // and writes its claims at the end.
+        let mut early = match self.app.store.backend() {
+            Backend::Postgres => Some(self.app.store.begin_round().await?),
+            Backend::Sqlite => None,
+        };
         let decoder = Decoder::default();
         let mut events = 0i64;
         let now = now_ms();
@@ -179,7 +188,13 @@ impl Detector {
                     keys.push(event_key(&e));
                 }
             });
-            let seen = self.app.store.seen_events(&cluster.id, &keys).await?;
+            let seen: HashSet<String> = match early.as_mut() {
+                Some(round) => {
+                    let fresh = round.claim_events(&cluster.id, &keys, now).await?;
+                    keys.into_iter().filter(|k| !fresh.contains(k)).collect()
+                }
+                None => self.app.store.seen_events(&cluster.id, &keys).await?,
+            };
             let taken = claimed.entry(cluster.id.clone()).or_default();
             let findings = per_cluster.entry(cluster.id.clone()).or_default();
             let engine = &mut self.engine;
@@ -211,11 +226,18 @@ impl Detector {
                 records.push(r);
             }
         }
-        let mut round = self.app.store.begin_round().await?;
-        for (cluster_id, keys) in claimed {
-            let keys: Vec<String> = keys.into_iter().collect();
-            round.claim_events(&cluster_id, &keys, now).await?;
-        }
+        let mut round = match early {
+            Some(round) => round,
+            None => {
+                let mut round = self.app.store.begin_round().await?;
+                for (cluster_id, keys) in claimed {
+                    let keys: Vec<String> = keys.into_iter().collect();
+                    round.claim_events(&cluster_id, &keys, now).await?;
+                }
+                round
+            }
+        };
+
         let upserted = round.upsert_findings(records, "detector").await?;
 
         round
