@@ -91,7 +91,7 @@ impl Store {
         Ok(n.unwrap_or(0))
     }
 
-    /// Every batch kept for a cluster, oldest first (for export and tests).
+    /// Batches and events kept, for one cluster or for all.
     pub async fn audit_batch_count(&self, cluster_id: Option<&str>) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(events), 0) AS BIGINT) AS events FROM audit_batches

@@ -118,11 +118,6 @@ impl Principal {
     pub fn is_org_admin(&self) -> bool {
         self.tenant_kind == TenantKind::Administrator
     }
-
-    /// Whether this caller may read data owned by `tenant_id`.
-    pub fn can_read(&self, tenant_id: &str) -> bool {
-        self.role >= Role::Viewer && (self.is_org_admin() || self.tenant_id == tenant_id)
-    }
 }
 
 /// One line of the administrative audit log.
