@@ -38,6 +38,14 @@ impl ApiError {
             retry_after: Some(retry_after),
         }
     }
+    /// 503: storage failed or the server is stopping; the caller retries.
+    pub fn unavailable(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+            retry_after: Some(retry_after),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -48,11 +56,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             other => {
                 tracing::error!(error = %other, "storage failed");
-                ApiError {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    message: format!("storage failed: {other}"),
-                    retry_after: Some(5),
-                }
+                ApiError::unavailable(format!("storage failed: {other}"), 5)
             }
         }
     }

@@ -98,19 +98,17 @@ pub async fn receive(
         Ok(Ok(seq)) => Ok(Json(serde_json::json!({ "events": events, "seq": seq }))),
         Ok(Err(e)) => {
             app.metrics.reject("storage");
-            Err(ApiError {
-                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                message: format!("storing the batch failed: {e}"),
-                retry_after: Some(app.options.retry_after_secs),
-            })
+            Err(ApiError::unavailable(
+                format!("storing the batch failed: {e}"),
+                app.options.retry_after_secs,
+            ))
         }
         Err(_) => {
             app.metrics.reject("storage");
-            Err(ApiError {
-                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                message: "the server is shutting down".into(),
-                retry_after: Some(app.options.retry_after_secs),
-            })
+            Err(ApiError::unavailable(
+                "the server is shutting down",
+                app.options.retry_after_secs,
+            ))
         }
     }
 }

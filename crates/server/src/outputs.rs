@@ -64,8 +64,9 @@ pub async fn run_dispatcher(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 /// Sends what is due now; returns how many deliveries were attempted.
 pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, StoreError> {
     let due = app.store.due_deliveries(now_ms(), 1000).await?;
+    let attempted = due.len();
     let mut by_output: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-    for d in due.iter().cloned() {
+    for d in due {
         by_output.entry(d.output_id.clone()).or_default().push(d);
     }
     for (output_id, deliveries) in by_output {
@@ -102,7 +103,7 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
             }
         }
     }
-    Ok(due.len())
+    Ok(attempted)
 }
 
 /// One request to an output; the error says what went wrong in one line.

@@ -332,6 +332,9 @@ async fn upsert(
 ) -> Result<Vec<Upserted>> {
     let now = now_ms();
     let mut out = Vec::with_capacity(records.len());
+    // Outputs per tenant, looked up once per call: a round's findings share few tenants.
+    let mut outputs: std::collections::HashMap<String, Vec<(String, f64)>> =
+        std::collections::HashMap::new();
     for rec in records {
         let id = rec.finding.id.clone();
         let existing = sqlx::query("SELECT body, state FROM findings WHERE id = $1")
@@ -420,9 +423,13 @@ async fn upsert(
         )
         .await?;
         if !archived {
+            if !outputs.contains_key(&rec.tenant_id) {
+                let found = crate::outputs::targets(conn, &rec.tenant_id).await?;
+                outputs.insert(rec.tenant_id.clone(), found);
+            }
             crate::outputs::enqueue(
                 conn,
-                &rec.tenant_id,
+                &outputs[&rec.tenant_id],
                 &id,
                 severity_score(&finding),
                 created,
@@ -611,6 +618,27 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(stored_row).transpose()
+    }
+
+    /// Findings by id (those that exist), in one query: at most a few thousand ids (one bound
+    /// parameter each).
+    pub async fn findings_by_id(&self, ids: &[String]) -> Result<Vec<StoredFinding>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = Binds::default();
+        let list: Vec<String> = ids
+            .iter()
+            .map(|id| b.push(Bind::Text(id.clone())))
+            .collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM findings WHERE id IN ({})",
+            list.join(", ")
+        );
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), b)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_row).collect()
     }
 
     /// One page of findings matching a filter.

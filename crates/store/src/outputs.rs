@@ -114,31 +114,45 @@ const OUTPUT_COLUMNS: &str = "id, tenant_id, name, kind, url, secret, severity_m
 const DELIVERY_COLUMNS: &str =
     "seq, output_id, finding_id, event, state, attempts, due_ms, last_error, created_ms, done_ms";
 
-/// Queues a finding event for every output that wants it: the finding's tenant's outputs and
-/// the administrator tenant's (which sees every member), at or above their severity.
-pub(crate) async fn enqueue(
+/// The outputs that see a tenant's findings: its own and the administrator tenant's (which
+/// sees every member), with their severity floors.
+pub(crate) async fn targets(
     conn: &mut sqlx::AnyConnection,
     tenant_id: &str,
+) -> Result<Vec<(String, f64)>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.severity_min FROM outputs o JOIN tenants t ON t.id = o.tenant_id
+         WHERE o.tenant_id = $1 OR t.kind = 'administrator'",
+    )
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("severity_min")?)))
+        .collect()
+}
+
+/// Queues a finding event for every output of `outputs` (from [`targets`]) at or below its
+/// severity.
+pub(crate) async fn enqueue(
+    conn: &mut sqlx::AnyConnection,
+    outputs: &[(String, f64)],
     finding_id: &str,
     severity: f64,
     created: bool,
     now: i64,
 ) -> Result<()> {
-    let targets: Vec<String> = sqlx::query_scalar(
-        "SELECT o.id FROM outputs o JOIN tenants t ON t.id = o.tenant_id
-         WHERE (o.tenant_id = $1 OR t.kind = 'administrator') AND o.severity_min <= $2",
-    )
-    .bind(tenant_id)
-    .bind(severity)
-    .fetch_all(&mut *conn)
-    .await?;
+    let targets = outputs
+        .iter()
+        .filter(|(_, min)| *min <= severity)
+        .map(|(id, _)| id);
     for output in targets {
         if created {
             sqlx::query(
                 "INSERT INTO deliveries (output_id, finding_id, event, state, attempts, due_ms, last_error, created_ms)
                  VALUES ($1, $2, 'created', 'pending', 0, $3, '', $3)",
             )
-            .bind(&output)
+            .bind(output)
             .bind(finding_id)
             .bind(now)
             .execute(&mut *conn)
@@ -150,7 +164,7 @@ pub(crate) async fn enqueue(
                  SELECT $1, $2, 'updated', 'pending', 0, $3, '', $4
                  WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE output_id = $1 AND finding_id = $2 AND state = 'pending')",
             )
-            .bind(&output)
+            .bind(output)
             .bind(finding_id)
             .bind(now + REPEAT_DELAY_MS)
             .bind(now)
@@ -315,16 +329,5 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Findings by id (those that exist).
-    pub async fn findings_by_id(&self, ids: &[String]) -> Result<Vec<crate::StoredFinding>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(f) = self.finding(id).await? {
-                out.push(f);
-            }
-        }
-        Ok(out)
     }
 }

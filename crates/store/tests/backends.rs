@@ -272,7 +272,16 @@ async fn findings_upsert_filter_page_and_work() {
             .await
             .unwrap();
         assert_eq!((up[0].created, up[0].new_occurrences), (false, 4));
+        let some = s
+            .findings_by_id(&["a00".into(), "missing".into(), "b00".into()])
+            .await
+            .unwrap();
+        let mut got: Vec<&str> = some.iter().map(|f| f.finding.id.as_str()).collect();
+        got.sort();
+        assert_eq!(got, ["a00", "b00"]);
+        assert!(s.findings_by_id(&[]).await.unwrap().is_empty());
         let f = s.finding("a03").await.unwrap().unwrap();
+
         assert_eq!(f.finding.count, 5);
         assert_eq!(
             f.finding.first_seen.as_deref(),
