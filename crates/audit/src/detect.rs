@@ -170,7 +170,7 @@ impl Engine {
             for &f in &self.followers[i] {
                 // Marks are keyed by the follower's `by` fields.
                 let key = match &self.rules.rules[f].sequence {
-                    Some(seq) => key_hash(&cx, &seq.by, 0),
+                    Some(seq) => state_key(&cx, &seq.by),
                     None => continue,
                 };
                 let max = self.state.max_keys;
@@ -215,7 +215,7 @@ impl State {
     ) -> bool {
         let rule: &Rule = &rules.rules[i];
         if let Some(seq) = &rule.sequence {
-            let key = key_hash(cx, &seq.by, 0);
+            let key = state_key(cx, &seq.by);
             let lead = &rules.rules[seq.after].def.id;
             match self.marks[seq.after].get(&key) {
                 Some(&t) if now - t <= seq.within_us && now >= t => {
@@ -226,7 +226,7 @@ impl State {
             }
         }
         if let Some(th) = &rule.threshold {
-            let key = key_hash(cx, &th.by, 0);
+            let key = state_key(cx, &th.by);
             let distinct = th
                 .distinct
                 .as_ref()
@@ -303,6 +303,15 @@ impl State {
 }
 
 /// A hash of the values of `fields` (every value of multi-valued ones), salted per use.
+/// The key of a threshold window or a sequence mark: `fields`' values within the event's
+/// cluster, so that one engine fed several clusters (the server's) never counts or links one
+/// cluster's events with another's.
+fn state_key(cx: &Cx<'_, '_>, fields: &[Field]) -> u64 {
+    let mut h = DefaultHasher::new();
+    cx.event.cluster.as_ref().hash(&mut h);
+    key_hash(cx, fields, h.finish())
+}
+
 pub fn key_hash(cx: &Cx<'_, '_>, fields: &[Field], salt: u64) -> u64 {
     let mut h = DefaultHasher::new();
     salt.hash(&mut h);

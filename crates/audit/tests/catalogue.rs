@@ -85,6 +85,9 @@ struct Ev {
     repeat: Option<usize>,
     #[serde(default)]
     vary: Option<String>,
+    /// The cluster the event comes from (one engine may be fed several).
+    #[serde(default)]
+    cluster: Option<String>,
 }
 
 fn api_group(resource: &str) -> &'static str {
@@ -258,7 +261,10 @@ fn run(case: &Case) -> Vec<osprey_model::Finding> {
         for _ in 0..ev.repeat.unwrap_or(1) {
             let text = expand(ev, index).to_string();
             index += 1;
-            let d = decoder.decode(text.as_bytes(), &mut |e: Event<'_>| {
+            let d = decoder.decode(text.as_bytes(), &mut |mut e: Event<'_>| {
+                if let Some(c) = &ev.cluster {
+                    e.cluster = c.clone().into();
+                }
                 engine.process(&e, &mut findings)
             });
             assert_eq!(d.events, 1, "{}: {:?}", case.name, d.errors);
