@@ -1,6 +1,8 @@
 //! Audit events from the network and from files: every shape (Event, EventList, CloudWatch,
-//! AKS, GKE), framed in chunks of any size, then run through the whole built-in catalogue, and
-//! the condition language and rule files. Nothing may panic, hang or grow without bound.
+//! AKS, GKE), framed in chunks of any size, then run through the whole built-in catalogue and
+//! written back as Kubernetes events (what `osprey audit import` sends); the condition language,
+//! rule files and suppression rules; IP lists as uploaded to the server. Nothing may panic,
+//! hang or grow without bound.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -8,6 +10,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use osprey_audit::event::reader::{Reader, ReaderLimits};
 use osprey_audit::event::{Decoder, Event};
+use osprey_audit::intel::{IpList, ListKind, ListLimits};
 use osprey_audit::rules::lang;
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, Loader, RuleSet};
 
@@ -36,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     );
     let mut findings = Findings::default();
     let chunk = usize::from(first).max(1);
-    let mut sink = |e: Event<'_>| engine.process(&e, &mut findings);
+    let mut sink = |e: Event<'_>| {
+        engine.process(&e, &mut findings);
+        let _ = e.to_kubernetes().to_string();
+    };
     for c in rest.chunks(chunk) {
         reader.push(c, &mut sink);
     }
@@ -48,5 +54,11 @@ fuzz_target!(|data: &[u8]| {
         if loader.add_text("fuzz.yaml", text).is_ok() {
             let _ = loader.compile();
         }
+        let _ = Loader::default().suppression("fuzz", "*", text, "");
     }
+    let limits = ListLimits {
+        max_bytes: 1 << 20,
+        max_entries: 10_000,
+    };
+    let _ = IpList::parse("fuzz", "fuzz", rest, ListKind::Custom, &limits);
 });

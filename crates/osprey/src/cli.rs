@@ -107,6 +107,39 @@ pub struct ServeArgs {
     /// Days raw audit events are kept after detection.
     #[arg(long, value_name = "DAYS", default_value_t = 7)]
     pub audit_retention_days: u64,
+    /// The vulnerability database image scans match against (from `osprey db update` or
+    /// `db build`); when the file is replaced, every stored SBOM is matched again.
+    #[arg(long, value_name = "FILE", env = "OSPREY_VULN_DB")]
+    pub vuln_db: Option<std::path::PathBuf>,
+    /// Image scans run at once (0 turns scanning off, triggered scans included).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub scan_workers: usize,
+    /// Hours after which a scanned image is pulled and scanned again (0: never).
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub rescan_interval_hours: u64,
+    /// The 256-bit key (64 hex digits) that seals registry passwords; OSPREY_SECRET_KEY takes
+    /// precedence. Default: DATA/secret-key, created on first start. Servers sharing a
+    /// database must share the key.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// Let scans name local sources (oci-dir:, docker-archive:, dir:), not only registry
+    /// references. Only for a server that its users may read the file system of.
+    #[arg(long)]
+    pub allow_local_images: bool,
+    /// Set up a demo organization: a member tenant "demo" whose cluster gets the bundled attack
+    /// story through the webhook; the story's privileged pod runs the bundled example image,
+    /// which its findings get scanned (vulnerabilities matched against the bundled example
+    /// advisories unless --vuln-db is given). Prints where the API shows the results.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub demo: bool,
+    /// Where --demo finds the bundled examples.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "examples",
+        requires = "demo"
+    )]
+    pub examples: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +237,45 @@ pub enum AuditCommand {
     /// JSON lines, optionally with attack stories injected half-way.
     #[command(after_help = AUDIT_SIMULATE_EXAMPLES)]
     Simulate(AuditSimulateArgs),
+    /// Send offline audit logs to an `osprey serve` cluster through its webhook: API-server log
+    /// files, EventList documents, EKS CloudWatch exports, AKS diagnostic records, GKE Cloud
+    /// Audit Logs (gzip or not; `-` for standard input), as EventList batches. Importing the
+    /// same logs again adds nothing (the server knows events by audit id).
+    #[command(after_help = AUDIT_IMPORT_EXAMPLES)]
+    Import(AuditImportArgs),
+}
+
+const AUDIT_IMPORT_EXAMPLES: &str = "\
+Examples:
+  osprey audit import --server https://osprey.example:8443 --cluster $ID --token $INGEST audit.log.gz
+  aws logs filter-log-events --log-group-name /aws/eks/prod/cluster --log-stream-name-prefix kube-apiserver-audit \\
+    | osprey audit import --server http://127.0.0.1:8080 --cluster $ID -";
+
+#[derive(Debug, Args)]
+pub struct AuditImportArgs {
+    /// Audit log files (`-` for standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// The server's base URL.
+    #[arg(long, value_name = "URL", env = "OSPREY_SERVER")]
+    pub server: String,
+    /// The cluster's id (POST /v1/clusters answers it with its ingest token).
+    #[arg(long, value_name = "ID")]
+    pub cluster: String,
+    /// The cluster's ingest token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "OSPREY_INGEST_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: String,
+    /// Events per batch (a batch also stays under 8 MiB).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub batch_events: usize,
+    /// Accept a server certificate that does not verify (a self-signed test server).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 const AUDIT_SIMULATE_EXAMPLES: &str = "\

@@ -1,6 +1,7 @@
 //! `osprey serve` end to end with the real binary: first start, offline tokens, the webhook,
-//! a SIGKILL under load (every batch answered 200 is there after the restart), and a clean
-//! stop on SIGTERM.
+//! a SIGKILL under load (every batch answered 200 is there after the restart), a clean stop on
+//! SIGTERM, and the attack story whose privileged pod's image (in a local registry, EICAR in a
+//! layer) is scanned by trigger, with an Alertmanager receiver getting the alerts.
 
 mod common;
 
@@ -17,12 +18,27 @@ use serde_json::{Value, json};
 struct Server {
     child: Child,
     addr: String,
+    /// What the server said on stderr after its listening line.
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A server a test left running (or that failed) is not left behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start(data: &Path) -> Server {
+    start_with(data, &[])
+}
+
+fn start_with(data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("osprey"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(extra)
         .env_remove("OSPREY_LOG")
         .env_remove("OSPREY_DATABASE_URL")
         .stdout(Stdio::null())
@@ -45,13 +61,16 @@ fn start(data: &Path) -> Server {
     }
     let addr = addr.unwrap_or_else(|| panic!("no listening line in: {seen}"));
     // Keep draining stderr so the server never blocks on a full pipe.
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = Arc::clone(&log);
     std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
+        let mut line = String::new();
+        while stderr.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
         }
     });
-    Server { child, addr }
+    Server { child, addr, log }
 }
 
 fn call(s: &Server, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
@@ -61,6 +80,29 @@ fn call(s: &Server, method: &str, path: &str, token: &str, body: Option<Value>) 
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// Creates a cluster with `token`; returns its id and ingest token.
+fn cluster(s: &Server, token: &str, name: &str) -> (String, String) {
+    let (status, c) = call(
+        s,
+        "POST",
+        "/v1/clusters",
+        token,
+        Some(json!({ "name": name })),
+    );
+    assert_eq!(status, 201, "{c}");
+    (
+        c["id"].as_str().unwrap().to_string(),
+        c["ingest_token"].as_str().unwrap().to_string(),
+    )
+}
+
+fn admin_token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 /// A webhook batch of `n` events with audit ids unique to (`tag`, `i`).
@@ -105,10 +147,7 @@ fn first_start_offline_tokens_webhook_and_findings() {
     let viewer = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(viewer.starts_with("osp_"), "{viewer}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin-token"));
-    let admin = std::fs::read_to_string(data.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let admin = admin_token(&data);
     let bad = osprey()
         .args([
             "token", "create", "--tenant", "nobody", "--role", "viewer", "--data",
@@ -133,16 +172,7 @@ fn first_start_offline_tokens_webhook_and_findings() {
     assert_eq!(bad.status.code(), Some(2));
 
     let mut s = start(&data);
-    let (st, c) = call(
-        &s,
-        "POST",
-        "/v1/clusters",
-        &admin,
-        Some(json!({"name": "prod"})),
-    );
-    assert_eq!(st, 201, "{c}");
-    let cluster = c["id"].as_str().unwrap().to_string();
-    let ingest = c["ingest_token"].as_str().unwrap().to_string();
+    let (cluster, ingest) = cluster(&s, &admin, "prod");
     let story =
         std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl")).unwrap();
     let lines: Vec<&str> = story.lines().collect();
@@ -227,20 +257,8 @@ fn every_batch_answered_200_survives_a_sigkill_under_load() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut s = start(&data);
-    let admin = std::fs::read_to_string(data.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let (st, c) = call(
-        &s,
-        "POST",
-        "/v1/clusters",
-        &admin,
-        Some(json!({"name": "load"})),
-    );
-    assert_eq!(st, 201, "{c}");
-    let cluster = c["id"].as_str().unwrap().to_string();
-    let ingest = c["ingest_token"].as_str().unwrap().to_string();
+    let admin = admin_token(&data);
+    let (cluster, ingest) = cluster(&s, &admin, "load");
 
     let acked_batches = Arc::new(AtomicU64::new(0));
     let acked_events = Arc::new(AtomicU64::new(0));
@@ -349,4 +367,413 @@ fn bad_settings_are_one_line_errors() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("secret"), "the password is not shown: {err}");
     }
+}
+
+/// The end-to-end story: the bundled attack story through the webhook, its privileged
+/// pod running an image of a local registry with EICAR in a layer and requests 2.19.1; the
+/// findings through the API; the triggered malware + vulnerability scan of that image linked to
+/// the finding; and an Alertmanager receiver written here getting the alerts.
+#[test]
+fn attack_story_triggers_a_scan_of_the_privileged_pods_image_and_alerts() {
+    use osprey_testkit::http::{Response, Server as Receiver};
+    use osprey_testkit::layout::LayoutBuilder;
+    use osprey_testkit::registry::{Auth, Registry};
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(Auth::Open);
+    let layout = dir.path().join("layout");
+    let spec = osprey_testkit::layout::requests_and_eicar("usr/local/bin/payload");
+    let mut b = LayoutBuilder::new(&layout);
+    b.add_image(Some("3.20"), &spec);
+    b.finish();
+    let image = format!("{}/library/alpine:3.20", registry.addr);
+    osprey_testkit::tools::skopeo_copy(
+        &format!("oci:{}:3.20", layout.display()),
+        &format!("docker://{image}"),
+        None,
+        false,
+    );
+    let db = dir.path().join("vuln.db");
+    let out = osprey()
+        .args(["db", "build", "--osv"])
+        .arg(repo_root().join("examples/vulndb/osv"))
+        .arg("--out")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receiver = Receiver::start(|_| Response::new(200));
+
+    let data = dir.path().join("data");
+    let s = start_with(&data, &["--vuln-db", db.to_str().unwrap()]);
+    let admin = admin_token(&data);
+    let (cluster, ingest) = cluster(&s, &admin, "prod");
+    let (status, r) = call(
+        &s,
+        "POST",
+        "/v1/registries",
+        &admin,
+        Some(json!({"host": registry.addr, "insecure": true})),
+    );
+    assert_eq!(status, 201, "{r}");
+    let (status, o) = call(
+        &s,
+        "POST",
+        "/v1/outputs",
+        &admin,
+        Some(
+            json!({"name": "am", "kind": "alertmanager", "url": format!("{}/api/v2/alerts", receiver.url())}),
+        ),
+    );
+    assert_eq!(status, 201, "{o}");
+
+    // The story, its privileged pod's image moved to the local registry, in batches of 20.
+    let story = std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl"))
+        .unwrap()
+        .replace("docker.io/library/alpine:3.20", &image);
+    let events: Vec<Value> = story
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for chunk in events.chunks(20) {
+        let body = serde_json::to_vec(
+            &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": chunk}),
+        )
+        .unwrap();
+        let (status, text) = http(
+            &s.addr,
+            "POST",
+            &format!("/v1/clusters/{cluster}/audit"),
+            Some(&ingest),
+            &body,
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+
+    // The triggered scan ends with the image's threat and vulnerabilities.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, v) = call(&s, "GET", "/v1/scans", &admin, None);
+        let done: Vec<Value> = v["scans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| !matches!(j["state"].as_str(), Some("queued" | "running")))
+            .cloned()
+            .collect();
+        if let Some(j) = done.first() {
+            assert_eq!(
+                v["scans"].as_array().unwrap().len(),
+                1,
+                "one scan per image: {v}"
+            );
+            break j.clone();
+        }
+        assert!(Instant::now() < deadline, "no scan ended in 60 s: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["kind"], "triggered");
+    assert_eq!(job["image"], image.as_str());
+    assert_eq!(job["threats"], 1, "{job}");
+    assert_eq!(job["vulnerabilities"], 2, "{job}");
+    let trigger = job["trigger_finding_id"].as_str().unwrap();
+    let (status, f) = call(&s, "GET", &format!("/v1/findings/{trigger}"), &admin, None);
+    assert_eq!((status, f["source"].as_str()), (200, Some("audit")), "{f}");
+    let trigger_type = f["type"].as_str().unwrap().to_string();
+    // The job names the workload the finding was about when it triggered the scan.
+    assert_eq!(
+        job["workload"]["workload"]["name"], "node-debugger",
+        "{job}"
+    );
+    assert_eq!(
+        job["workload"]["workload"]["containers"][0]["image"],
+        image.as_str(),
+        "{job}"
+    );
+
+    // Findings through the API: the story's, the malware finding linked to its trigger, and
+    // the image's vulnerabilities.
+    let (_, page) = call(&s, "GET", "/v1/findings?limit=200", &admin, None);
+    let findings = page["findings"].as_array().unwrap();
+    let types: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "PrivilegeEscalation:Kubernetes/PrivilegedContainerLaunched",
+        "Execution:Kubernetes/MaliciousFile",
+        "Vulnerability:Package/CVE",
+    ] {
+        assert!(types.contains(t), "{t} missing from {types:?}");
+    }
+    let malware = findings
+        .iter()
+        .find(|f| f["type"] == "Execution:Kubernetes/MaliciousFile")
+        .unwrap();
+    assert_eq!(
+        malware["malware"]["trigger_finding_id"], trigger,
+        "{malware}"
+    );
+    assert_eq!(
+        malware["malware"]["threats"][0]["files"][0]["path"], "/usr/local/bin/payload",
+        "{malware}"
+    );
+
+    // The receiver gets the alerts: the trigger finding's and the malware finding's.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names: std::collections::BTreeSet<String> = receiver
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/api/v2/alerts")
+            .flat_map(|r| {
+                serde_json::from_slice::<Vec<Value>>(&r.body)
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
+            })
+            .collect();
+        if names.contains("Execution:Kubernetes/MaliciousFile") && names.contains(&trigger_type) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alerts so far: {names:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The README's first command: `osprey serve --demo` sets up a demo organization, replays the
+/// attack story through its own webhook, scans the bundled image its privileged pod runs, and
+/// says where the API shows the results; the printed token reads them.
+#[test]
+fn the_demo_replays_the_story_scans_the_bundled_image_and_says_where_to_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let examples = repo_root().join("examples");
+    let s = start_with(&data, &["--demo", "--examples", examples.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let log = loop {
+        let log = s.log.lock().unwrap().clone();
+        if log.contains("/openapi.json")
+            || log.contains("osprey: demo: ") && !log.contains("demo: tenant")
+        {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no demo summary in 120 s: {log}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        log.contains("demo: tenant \"demo\", cluster \"demo-cluster\""),
+        "{log}"
+    );
+    let image = format!("oci-dir:{}:v1", examples.join("images/demo").display());
+    assert!(
+        log.contains(&format!("demo: triggered scan of {image}: done,")),
+        "{log}"
+    );
+    assert!(log.contains("2 vulnerabilities"), "{log}");
+    let viewer = std::fs::read_to_string(data.join("demo-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (status, page) = call(&s, "GET", "/v1/findings?limit=200", &viewer, None);
+    assert_eq!(status, 200, "{page}");
+    let findings = page["findings"].as_array().unwrap();
+    let printed: u64 = log
+        .split("cluster \"demo-cluster\": ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no finding count in {log}"));
+    assert_eq!(findings.len() as u64, printed, "{log}");
+    let types: std::collections::BTreeSet<&str> = findings
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains("PrivilegeEscalation:Kubernetes/PrivilegedContainerLaunched"),
+        "{types:?}"
+    );
+    assert!(types.contains("Vulnerability:Package/CVE"), "{types:?}");
+    // The viewer token is the demo tenant's: it cannot create anything.
+    let (status, _) = call(
+        &s,
+        "POST",
+        "/v1/clusters",
+        &viewer,
+        Some(json!({"name": "x"})),
+    );
+    assert_eq!(status, 403);
+    drop(s);
+
+    // A second start on the same data replays nothing and prints the same summary.
+    let s = start_with(&data, &["--demo", "--examples", examples.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = s.log.lock().unwrap().clone();
+        if log.contains("/openapi.json") {
+            assert!(
+                log.contains(&format!("cluster \"demo-cluster\": {printed} findings")),
+                "{log}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no demo summary in 60 s: {log}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, scans) = call(&s, "GET", "/v1/scans", &viewer, None);
+    assert_eq!(scans["scans"].as_array().unwrap().len(), 1, "{scans}");
+}
+
+/// Waits until the server has detected every event it took (its lag metric reads 0 after it
+/// counted `events` ingested).
+fn wait_detected(s: &Server, events: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = http(&s.addr, "GET", "/metrics", None, b"");
+        if text.contains(&format!("osprey_audit_events_ingested_total {events}\n"))
+            && text.contains("osprey_detector_lag_events 0\n")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "detection did not catch up: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Findings of a cluster as (type, count), sorted.
+fn finding_counts(s: &Server, token: &str, cluster: &str) -> Vec<(String, u64)> {
+    let (st, page) = call(
+        s,
+        "GET",
+        &format!("/v1/findings?cluster={cluster}&limit=1000"),
+        token,
+        None,
+    );
+    assert_eq!(st, 200, "{page}");
+    let mut out: Vec<(String, u64)> = page["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_string(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `osprey audit import`: the attack story as an EKS CloudWatch export (gzip) reaches a cluster
+/// through the webhook and finds what the story finds as JSON lines sent in small batches;
+/// importing it again adds nothing; a wrong token is a one-line error.
+#[test]
+fn offline_logs_import_through_the_webhook_once() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start(&data);
+    let admin = admin_token(&data);
+    let (eks, eks_ingest) = cluster(&s, &admin, "eks");
+    let (plain, plain_ingest) = cluster(&s, &admin, "plain");
+    let story_path = repo_root().join("examples/audit/attack-story.jsonl");
+    let story = std::fs::read_to_string(&story_path).unwrap();
+    let records: Vec<Value> = story
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            json!({"logStreamName": "kube-apiserver-audit-0", "timestamp": 1_763_629_200_000u64 + i as u64,
+                   "message": l, "eventId": i.to_string()})
+        })
+        .collect();
+    let n = records.len() as u64;
+    let export = json!({"events": records, "searchedLogStreams": []});
+    let gz_path = dir.path().join("eks-export.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz_path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(serde_json::to_string_pretty(&export).unwrap().as_bytes())
+        .unwrap();
+    gz.finish().unwrap();
+
+    let import = |cluster: &str, token: &str, file: &Path, extra: &[&str]| {
+        osprey()
+            .args(["audit", "import", "--server"])
+            .arg(format!("http://{}", s.addr))
+            .args(["--cluster", cluster, "--token", token])
+            .args(extra)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = import(&eks, &eks_ingest, &gz_path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "sent {n} of {n} events read in 1 batches to cluster {eks}"
+        )),
+        "{stderr}"
+    );
+    let out = import(&plain, &plain_ingest, &story_path, &["--batch-events", "7"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let batches = n.div_ceil(7);
+    assert!(
+        stderr.contains(&format!("in {batches} batches")),
+        "{stderr}"
+    );
+    wait_detected(&s, 2 * n);
+    let from_export = finding_counts(&s, &admin, &eks);
+    assert!(
+        from_export
+            .iter()
+            .any(|(t, _)| t == "PrivilegeEscalation:Kubernetes/PrivilegedContainerLaunched"),
+        "{from_export:?}"
+    );
+    assert_eq!(from_export, finding_counts(&s, &admin, &plain));
+
+    // Again: the server takes the events and detects nothing twice.
+    let out = import(&eks, &eks_ingest, &gz_path, &[]);
+    assert!(out.status.success());
+    wait_detected(&s, 3 * n);
+    assert_eq!(finding_counts(&s, &admin, &eks), from_export);
+
+    // A token of another cluster, a server that is not there, a missing file.
+    let out = import(&eks, &plain_ingest, &gz_path, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("HTTP 403"), "{stderr}");
+    let out = osprey()
+        .args([
+            "audit",
+            "import",
+            "--server",
+            "ftp://x",
+            "--cluster",
+            &eks,
+            "--token",
+            "t",
+        ])
+        .arg(&gz_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--server ftp://x: expected"));
+    let out = import(&eks, &eks_ingest, &dir.path().join("absent.log"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.log: no such file"));
 }

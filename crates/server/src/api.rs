@@ -21,14 +21,20 @@ use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
-async fn log(app: &App, p: &Principal, action: &str, target: &str, detail: Value) -> ApiResult<()> {
+pub(crate) async fn log(
+    app: &App,
+    p: &Principal,
+    action: &str,
+    target: &str,
+    detail: Value,
+) -> ApiResult<()> {
     app.store
         .log_action(&p.tenant_id, &p.token_id, action, target, detail)
         .await?;
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
     serde_json::to_value(v)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
@@ -107,7 +113,11 @@ pub struct NewToken {
 }
 
 /// A tenant the caller may manage, by name or id.
-async fn managed_tenant(app: &App, caller: &Caller, tenant: Option<&str>) -> ApiResult<String> {
+pub(crate) async fn managed_tenant(
+    app: &App,
+    caller: &Caller,
+    tenant: Option<&str>,
+) -> ApiResult<String> {
     let p = caller.require(Role::Admin)?;
     let Some(t) = tenant else {
         return Ok(p.tenant_id.clone());

@@ -41,6 +41,9 @@ pub fn scoped_id(cluster_id: &str, engine_id: &str) -> String {
 pub struct Detector {
     app: Arc<App>,
     engine: Engine,
+    /// IP lists and suppression rules per tenant, swapped into the engine for each batch.
+    settings: HashMap<String, crate::settings::TenantSettings>,
+    settings_version: u64,
     cursor: i64,
     clusters: HashMap<String, Option<Cluster>>,
     baselines_saved: Instant,
@@ -73,6 +76,8 @@ impl Detector {
         Ok(Detector {
             app,
             engine,
+            settings: HashMap::new(),
+            settings_version: 0,
             cursor,
             clusters: HashMap::new(),
             baselines_saved: Instant::now(),
@@ -152,6 +157,13 @@ impl Detector {
         let Some(last) = batches.last().map(|b| b.seq) else {
             return Ok(0);
         };
+        let version = self.app.settings_version.load(Ordering::Relaxed);
+        if version != self.settings_version {
+            self.settings = crate::settings::load(&self.app.store)
+                .await
+                .map_err(StoreError::Invalid)?;
+            self.settings_version = version;
+        }
         // The CPU work (decoding, every rule) happens before the write transaction, so the
         // webhook's writer is never kept waiting on detection (SQLite has one writer).
         let mut per_cluster: HashMap<String, Findings> = HashMap::new();
@@ -198,6 +210,10 @@ impl Detector {
             let taken = claimed.entry(cluster.id.clone()).or_default();
             let findings = per_cluster.entry(cluster.id.clone()).or_default();
             let engine = &mut self.engine;
+            // The cluster's tenant's lists and suppression rules, for this batch.
+            let settings = self.settings.entry(cluster.tenant_id.clone()).or_default();
+            std::mem::swap(&mut engine.intel, &mut settings.intel);
+            std::mem::swap(&mut engine.rules.suppressions, &mut settings.suppressions);
             let mut duplicates = 0u64;
             let mut detected = 0u64;
             decoder.decode(&body, &mut |e: Event<'_>| {
@@ -211,6 +227,8 @@ impl Detector {
                 engine.process(&in_cluster(e, &cluster.id), findings);
                 detected += 1;
             });
+            std::mem::swap(&mut engine.intel, &mut settings.intel);
+            std::mem::swap(&mut engine.rules.suppressions, &mut settings.suppressions);
             self.app.metrics.duplicate_events.inc_by(duplicates);
             self.app.metrics.events_detected.inc_by(detected);
         }
@@ -238,7 +256,34 @@ impl Detector {
             }
         };
 
+        // Findings naming a workload's images queue scans of them, at most once per image per
+        // window, in the same transaction.
+        let triggers: Vec<_> = if self.app.options.scan_workers > 0 {
+            records
+                .iter()
+                // A finding archived by a suppression rule asks for nothing.
+                .filter(|r| r.finding.suppression.is_none())
+                .filter_map(|r| {
+                    let cluster = r.cluster_id.as_deref()?;
+                    Some(crate::scanner::trigger_requests(
+                        &r.finding,
+                        &r.tenant_id,
+                        cluster,
+                    ))
+                })
+                .flatten()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let upserted = round.upsert_findings(records, "detector").await?;
+        let triggered = round
+            .trigger_scans(
+                &triggers,
+                now,
+                self.app.options.trigger_window.as_millis() as i64,
+            )
+            .await?;
 
         round
             .put_state(CURSOR_KEY, last.to_string().as_bytes())
@@ -257,26 +302,13 @@ impl Detector {
         if !upserted.is_empty() {
             self.app.outputs_wake.notify_one();
         }
+        for job in &triggered {
+            tracing::info!(job = job.id, image = job.image, finding = ?job.trigger_finding_id, "scan triggered");
+            self.app.scans_wake.notify_one();
+        }
 
         self.app.pending_events.fetch_sub(events, Ordering::Relaxed);
-        for u in &upserted {
-            self.app
-                .metrics
-                .finding_occurrences
-                .inc_by(u.new_occurrences);
-            if u.created
-                && let Some(label) = labels.get(&u.id)
-            {
-                self.app
-                    .metrics
-                    .findings_created
-                    .get_or_create(&vec![(
-                        "severity".into(),
-                        format!("{label:?}").to_lowercase(),
-                    )])
-                    .inc();
-            }
-        }
+        self.app.metrics.count_created(&upserted, &labels);
         Ok(batches.len())
     }
 

@@ -8,12 +8,18 @@
 
 pub mod api;
 pub mod auth;
+pub mod demo;
 pub mod detector;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod outputs;
 pub mod samples;
+pub mod scan_api;
+pub mod scanner;
+pub mod secrets;
+pub mod settings;
+pub mod settings_api;
 
 use std::future::Future;
 use std::path::Path;
@@ -51,6 +57,25 @@ pub struct Options {
     pub output_backoff: std::time::Duration,
     /// Time allowed for one output request.
     pub output_timeout: std::time::Duration,
+    /// Image scan workers (0: no scans, triggered or asked for).
+    pub scan_workers: usize,
+    /// The vulnerability database scans match against (reopened when the file changes, and
+    /// every stored SBOM matched again); `None`: scans look for malware and keep SBOMs only.
+    pub vuln_db: Option<std::path::PathBuf>,
+    /// Per-layer result caches of scans (`None`: every layer is read every time).
+    pub scan_cache: Option<std::path::PathBuf>,
+    /// A triggered scan of an image at most this often.
+    pub trigger_window: std::time::Duration,
+    /// Stored images are scanned again after this long (`None`: never).
+    pub rescan_interval: Option<std::time::Duration>,
+    /// Scans may name local sources (`oci-dir:`, `dir:`, archives), not only registry
+    /// references: for a single-user server (the demo), never for a shared one.
+    pub allow_local_images: bool,
+    /// Seals registry passwords in the store.
+    pub secret_key: Option<secrets::SecretKey>,
+    /// How often stored SBOMs are checked against the vulnerability database file and the
+    /// re-scan schedule.
+    pub maintenance_interval: std::time::Duration,
 }
 impl Default for Options {
     fn default() -> Self {
@@ -63,6 +88,14 @@ impl Default for Options {
             dedupe_window: std::time::Duration::from_secs(86_400),
             output_backoff: std::time::Duration::from_secs(1),
             output_timeout: std::time::Duration::from_secs(10),
+            scan_workers: 1,
+            vuln_db: None,
+            scan_cache: None,
+            trigger_window: osprey_malware::trigger::DEFAULT_WINDOW,
+            rescan_interval: Some(std::time::Duration::from_secs(86_400)),
+            allow_local_images: false,
+            secret_key: None,
+            maintenance_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -78,6 +111,11 @@ pub struct App {
     pub detector_wake: Notify,
     /// Wakes the output dispatcher (new findings).
     pub outputs_wake: Notify,
+    /// Wakes a scan worker (a job was queued).
+    pub scans_wake: Notify,
+    /// Bumped when an IP list or a suppression rule changes; the detector compiles the
+    /// settings again when it differs from what it has.
+    pub settings_version: std::sync::atomic::AtomicU64,
     /// Finding types the detection catalogue can raise (for sample findings).
     pub catalogue: Vec<samples::CatalogueEntry>,
 }
@@ -88,8 +126,13 @@ pub struct Running {
     writer: tokio::task::JoinHandle<()>,
     dispatcher: tokio::task::JoinHandle<()>,
     detector: std::thread::JoinHandle<()>,
+    scanners: Vec<std::thread::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
+
+/// How long a stop waits for scans in progress; a scan still running then is queued again at
+/// the next start.
+const SCAN_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts the writer and the detector over a store.
 pub async fn start(store: Store, options: Options) -> Result<Running, StoreError> {
@@ -103,12 +146,26 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
         pending_events: AtomicI64::new(0),
         detector_wake: Notify::new(),
         outputs_wake: Notify::new(),
+        scans_wake: Notify::new(),
+        settings_version: std::sync::atomic::AtomicU64::new(1),
         catalogue: samples::catalogue(&rules),
     });
     let detector = detector::Detector::load(Arc::clone(&app), rules).await?;
     let (stop, stop_rx) = watch::channel(false);
     let writer = tokio::spawn(ingest::run_writer(Arc::clone(&app), rx, stop_rx.clone()));
     let dispatcher = tokio::spawn(outputs::run_dispatcher(Arc::clone(&app), stop_rx.clone()));
+    let mut scanners = Vec::new();
+    if app.options.scan_workers > 0 {
+        let requeued = app.store.requeue_running_scans().await?;
+        if requeued > 0 {
+            tracing::info!(
+                jobs = requeued,
+                "scans left running by the last process queued again"
+            );
+        }
+        scanners = scanner::spawn(Arc::clone(&app), app.options.scan_workers, stop_rx.clone())
+            .map_err(StoreError::Invalid)?;
+    }
     let handle = tokio::runtime::Handle::current();
     let detector = std::thread::Builder::new()
         .name("osprey-detector".into())
@@ -119,6 +176,7 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
         writer,
         dispatcher,
         detector,
+        scanners,
         stop,
     })
 }
@@ -132,11 +190,20 @@ impl Running {
             writer,
             dispatcher,
             detector,
+            scanners,
             stop,
         } = self; // No request is in flight any more: every accepted batch has been committed.
         let _ = stop.send(true);
         let _ = writer.await;
         let _ = tokio::task::spawn_blocking(move || detector.join()).await;
+        let scans = tokio::task::spawn_blocking(move || {
+            for s in scanners {
+                let _ = s.join();
+            }
+        });
+        if tokio::time::timeout(SCAN_STOP_WAIT, scans).await.is_err() {
+            tracing::warn!("a scan is still running; it is queued again at the next start");
+        }
         let _ = dispatcher.await;
         drop(app);
     }
@@ -146,7 +213,7 @@ impl Running {
 /// metrics uses. The paths come from the handlers' own annotations, through the router.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings and outputs."),
+    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs."),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
@@ -194,6 +261,26 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::create_output, api::list_outputs))
         .routes(routes!(api::delete_output))
         .routes(routes!(api::output_deliveries))
+        .routes(routes!(scan_api::scan_image))
+        .routes(routes!(scan_api::list_scans))
+        .routes(routes!(scan_api::get_scan))
+        .routes(routes!(scan_api::list_sboms))
+        .routes(routes!(scan_api::get_sbom))
+        .routes(routes!(
+            scan_api::create_registry,
+            scan_api::list_registries
+        ))
+        .routes(routes!(scan_api::delete_registry))
+        .routes(routes!(
+            settings_api::put_ip_list,
+            settings_api::delete_ip_list
+        ))
+        .routes(routes!(settings_api::list_ip_lists))
+        .routes(routes!(
+            settings_api::create_suppression_rule,
+            settings_api::list_suppression_rules
+        ))
+        .routes(routes!(settings_api::delete_suppression_rule))
         .split_for_parts()
 }
 
@@ -249,6 +336,14 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             .load(std::sync::atomic::Ordering::Relaxed)
             .max(0),
     );
+    if let Ok((queued, running)) = app.store.scan_queue_depth().await {
+        for (state, n) in [("queued", queued), ("running", running)] {
+            app.metrics
+                .scan_queue
+                .get_or_create(&vec![("state".to_string(), state.to_string())])
+                .set(n);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

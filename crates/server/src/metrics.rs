@@ -26,6 +26,11 @@ pub struct Metrics {
     pub finding_occurrences: Counter,
     /// Output deliveries attempted, by output kind and result (delivered, failed).
     pub output_deliveries: Family<Labels, Counter>,
+    /// Scan jobs ended, by kind and state.
+    pub scans: Family<Labels, Counter>,
+    pub scan_seconds: Histogram,
+    /// Scan jobs queued and running (read from the store when metrics are asked for).
+    pub scan_queue: Family<Labels, Gauge<i64, AtomicI64>>,
 }
 
 impl Metrics {
@@ -42,6 +47,9 @@ impl Metrics {
             findings_created: Family::default(),
             finding_occurrences: Counter::default(),
             output_deliveries: Family::default(),
+            scans: Family::default(),
+            scan_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
+            scan_queue: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -94,6 +102,21 @@ impl Metrics {
             "Finding deliveries to outputs, by kind and result",
             m.output_deliveries.clone(),
         );
+        registry.register(
+            "scans",
+            "Image scan jobs ended, by kind and state",
+            m.scans.clone(),
+        );
+        registry.register(
+            "scan_seconds",
+            "Time to run an image scan job",
+            m.scan_seconds.clone(),
+        );
+        registry.register(
+            "scan_queue_jobs",
+            "Image scan jobs waiting and running, by state",
+            m.scan_queue.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -110,6 +133,27 @@ impl Metrics {
                 ("result".to_string(), result.to_string()),
             ])
             .inc_by(n as u64);
+    }
+
+    /// Counts the findings an upsert created, by severity (`labels`: finding id → severity).
+    pub fn count_created(
+        &self,
+        upserted: &[osprey_store::Upserted],
+        labels: &std::collections::HashMap<String, osprey_model::SeverityLabel>,
+    ) {
+        for u in upserted {
+            self.finding_occurrences.inc_by(u.new_occurrences);
+            if u.created
+                && let Some(label) = labels.get(&u.id)
+            {
+                self.findings_created
+                    .get_or_create(&vec![(
+                        "severity".into(),
+                        format!("{label:?}").to_lowercase(),
+                    )])
+                    .inc();
+            }
+        }
     }
 
     pub fn render(&self) -> String {

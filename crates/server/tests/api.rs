@@ -379,9 +379,16 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
         );
         let (st, _, _) = s.post_raw(&url, &ingest, b"not json".to_vec()).await;
         assert_eq!(st, StatusCode::BAD_REQUEST);
-        let (st, _, _) = s
-            .post_raw(&url, &ingest, vec![b' '; 11 * 1024 * 1024])
-            .await;
+        // On a connection of its own: the server answers 413 before reading the body and
+        // closes the connection, which a pooled client could otherwise reuse.
+        let st = reqwest::Client::new()
+            .post(format!("{}{url}", s.base))
+            .bearer_auth(&ingest)
+            .body(vec![b' '; 11 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap()
+            .status();
         assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
         let (st, _) = s.get("/v1/findings", &ingest).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "an ingest token reads nothing");
@@ -495,6 +502,42 @@ async fn a_member_reaches_nothing_of_another_member() {
         let a_token = a_tokens["tokens"][0]["id"].as_str().unwrap().to_string();
         let (_, a_log) = s.get("/v1/admin-log", &a_admin).await;
         assert!(!a_log["entries"].as_array().unwrap().is_empty());
+        // The story's privileged pod queued a scan of its image (it cannot be pulled here,
+        // which does not matter: the job is A's); A also has a registry.
+        let (_, a_scans) = s.get("/v1/scans", &a_admin).await;
+        let a_scan = a_scans["scans"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the story triggered a scan: {a_scans}"))
+            .to_string();
+        let (st, a_registry) = s
+            .post(
+                "/v1/registries",
+                &a_admin,
+                json!({"host": "a-registry.example"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{a_registry}");
+        let a_registry = a_registry["id"].as_str().unwrap().to_string();
+        let (st, a_rule) = s
+            .post(
+                "/v1/suppression-rules",
+                &a_admin,
+                json!({"name": "a-rule-name", "condition": "user.name == \"nobody\""}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{a_rule}");
+        let a_rule = a_rule["id"].as_str().unwrap().to_string();
+        let a_list: Value = reqwest::Client::new()
+            .put(format!("{}/v1/ip-lists/a-list-name?kind=threat", s.base))
+            .bearer_auth(&a_admin)
+            .body("192.0.2.1\n")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(a_list["entries"], 1, "{a_list}");
 
         let b_tokens = [
             ("admin", b_admin.clone()),
@@ -533,6 +576,44 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/findings/samples".into(),
                 Some(json!({ "cluster": a_cluster })),
             ),
+            (Method::GET, format!("/v1/scans/{a_scan}"), None),
+            (
+                Method::POST,
+                "/v1/images/scan".into(),
+                Some(json!({"image": "reg.example/app:1", "cluster": a_cluster})),
+            ),
+            (
+                Method::POST,
+                "/v1/images/scan".into(),
+                Some(json!({"image": "reg.example/app:1", "tenant": "team-a"})),
+            ),
+            (
+                Method::POST,
+                "/v1/registries".into(),
+                Some(json!({"host": "reg.example", "tenant": "team-a"})),
+            ),
+            (Method::DELETE, format!("/v1/registries/{a_registry}"), None),
+            (
+                Method::PUT,
+                "/v1/ip-lists/x?kind=threat&tenant=team-a".into(),
+                Some(json!("192.0.2.9")),
+            ),
+            (Method::DELETE, "/v1/ip-lists/a-list-name".into(), None),
+            (
+                Method::DELETE,
+                "/v1/ip-lists/a-list-name?tenant=team-a".into(),
+                None,
+            ),
+            (
+                Method::POST,
+                "/v1/suppression-rules".into(),
+                Some(json!({"name": "x", "condition": "true", "tenant": "team-a"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/v1/suppression-rules/{a_rule}"),
+                None,
+            ),
         ];
         for (role, token) in &b_tokens {
             for (method, path, body) in &routes {
@@ -567,6 +648,11 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/tenants",
                 "/v1/tokens",
                 "/v1/admin-log",
+                "/v1/scans",
+                "/v1/sboms",
+                "/v1/registries",
+                "/v1/ip-lists",
+                "/v1/suppression-rules",
             ] {
                 let (st, v) = s.get(path, token).await;
                 if st == StatusCode::OK {
@@ -575,7 +661,11 @@ async fn a_member_reaches_nothing_of_another_member() {
                         !text.contains(&a_cluster)
                             && !text.contains(&a_finding)
                             && !text.contains("team-a")
-                            && !text.contains(&a_token),
+                            && !text.contains(&a_token)
+                            && !text.contains(&a_scan)
+                            && !text.contains("a-registry.example")
+                            && !text.contains("a-list-name")
+                            && !text.contains("a-rule-name"),
                         "{backend:?} B {role} {path} shows A's data: {text}"
                     );
                 } else {

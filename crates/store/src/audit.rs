@@ -31,7 +31,7 @@ impl Store {
     /// Keeps several batches in one transaction; when it returns they are on disk. Returns
     /// their sequence numbers, in order.
     pub async fn append_audit_batches(&self, batches: &[NewAuditBatch]) -> Result<Vec<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Sequence numbers must become visible in order, or the detector's cursor could
             // pass a batch still being committed: appends take turns (SQLite has one writer
@@ -183,7 +183,7 @@ pub struct DetectionRound<'s> {
 impl Store {
     pub async fn begin_round(&self) -> Result<DetectionRound<'static>> {
         Ok(DetectionRound {
-            tx: self.pool.begin().await?,
+            tx: self.begin_write().await?,
         })
     }
 }

@@ -604,7 +604,7 @@ impl Store {
         records: Vec<FindingRecord>,
         actor: &str,
     ) -> Result<Vec<Upserted>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let out = upsert(&mut tx, records, actor).await?;
         tx.commit().await?;
         Ok(out)
@@ -730,7 +730,7 @@ impl Store {
         update: &FindingUpdate,
         actor: &str,
     ) -> Result<StoredFinding> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now_ms();
         let exists: Option<String> = sqlx::query_scalar("SELECT id FROM findings WHERE id = $1")
             .bind(id)
@@ -816,6 +816,38 @@ impl DetectionRound<'_> {
         actor: &str,
     ) -> Result<Vec<Upserted>> {
         upsert(&mut self.tx, records, actor).await
+    }
+
+    /// Moves findings to `workflow` (those not there already), each with a history entry;
+    /// returns the ids that moved. Used when a re-match closes or reopens vulnerabilities.
+    pub async fn set_workflow(
+        &mut self,
+        ids: &[String],
+        workflow: Workflow,
+        actor: &str,
+        detail: &serde_json::Value,
+    ) -> Result<Vec<String>> {
+        let now = now_ms();
+        let mut moved = Vec::new();
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE findings SET workflow = $2, updated_ms = $3 WHERE id = $1 AND workflow <> $2",
+            )
+            .bind(id)
+            .bind(workflow.as_str())
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                let mut d = detail.clone();
+                if let Some(o) = d.as_object_mut() {
+                    o.insert("workflow".into(), serde_json::json!(workflow));
+                }
+                history(&mut self.tx, id, now, actor, "workflow", &d).await?;
+                moved.push(id.clone());
+            }
+        }
+        Ok(moved)
     }
 }
 

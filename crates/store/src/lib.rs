@@ -8,7 +8,9 @@
 
 mod audit;
 mod findings;
+mod lists;
 mod outputs;
+mod scans;
 mod tenants;
 
 use std::path::Path;
@@ -18,12 +20,14 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
-pub use audit::{AuditBatch, NewAuditBatch};
+pub use audit::{AuditBatch, DetectionRound, NewAuditBatch};
 pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingUpdate, HistoryEntry,
     StatsGroup, StoredFinding, Upserted, Workflow,
 };
+pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
+pub use scans::{NewScan, Registry, Sbom, SbomInfo, ScanJob, ScanKind, ScanResult, ScanState};
 pub use tenants::{
     AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
 };
@@ -127,6 +131,17 @@ impl Store {
     }
 
     /// Closes every connection (after the last writer finished).
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// waiting for it under the busy timeout: a deferred transaction that reads first and
+    /// writes later fails at once ("database is locked") when another writer committed in
+    /// between.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -144,6 +159,16 @@ impl Store {
                     "outputs",
                     include_str!("../migrations/sqlite/0002_outputs.sql"),
                 ),
+                (
+                    3,
+                    "scans",
+                    include_str!("../migrations/sqlite/0003_scans.sql"),
+                ),
+                (
+                    4,
+                    "lists",
+                    include_str!("../migrations/sqlite/0004_lists.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -155,6 +180,16 @@ impl Store {
                     2,
                     "outputs",
                     include_str!("../migrations/postgres/0002_outputs.sql"),
+                ),
+                (
+                    3,
+                    "scans",
+                    include_str!("../migrations/postgres/0003_scans.sql"),
+                ),
+                (
+                    4,
+                    "lists",
+                    include_str!("../migrations/postgres/0004_lists.sql"),
                 ),
             ],
         };

@@ -237,7 +237,7 @@ impl Store {
 
     /// Removes an output and its deliveries.
     pub async fn delete_output(&self, id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM deliveries WHERE output_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -295,7 +295,7 @@ impl Store {
 
     pub async fn mark_delivered(&self, seqs: &[i64]) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for s in seqs {
             sqlx::query("UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, done_ms = $2, last_error = '' WHERE seq = $1")
                 .bind(s)
@@ -311,7 +311,7 @@ impl Store {
     pub async fn mark_failed(&self, seqs: &[i64], error: &str, backoff_ms: i64) -> Result<()> {
         let now = now_ms();
         let error: String = error.chars().take(1000).collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for s in seqs {
             sqlx::query(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = $2, due_ms = $3,

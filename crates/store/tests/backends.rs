@@ -609,3 +609,336 @@ async fn outputs_get_one_delivery_per_new_finding_and_repeats_coalesce() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
+    use osprey_store::{NewScan, ScanKind, ScanResult, ScanState};
+    each_backend(|store| async move {
+        let a = store.create_tenant("a", TenantKind::Member).await.unwrap();
+        let b = store.create_tenant("b", TenantKind::Member).await.unwrap();
+        let scan = |tenant: &str, image: &str, kind: ScanKind| NewScan {
+            tenant_id: tenant.into(),
+            cluster_id: None,
+            image: image.into(),
+            kind,
+            trigger_finding_id: Some("f1".into()),
+            workload: Some(serde_json::json!({"namespace": "shop"})),
+        };
+        // Triggered: once per tenant and image per window, inside a round.
+        let window = 86_400_000;
+        let mut round = store.begin_round().await.unwrap();
+        let queued = round
+            .trigger_scans(
+                &[
+                    scan(&a.id, "reg/app:1", ScanKind::Triggered),
+                    scan(&a.id, "reg/app:1", ScanKind::Triggered),
+                    scan(&b.id, "reg/app:1", ScanKind::Triggered),
+                ],
+                1_000,
+                window,
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        assert_eq!(queued.len(), 2, "one per tenant");
+        let mut round = store.begin_round().await.unwrap();
+        let again = round
+            .trigger_scans(
+                &[scan(&a.id, "reg/app:1", ScanKind::Triggered)],
+                1_000 + window - 1,
+                window,
+            )
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "within the window");
+        // A rolled-back round queued nothing and used up no window.
+        drop(round);
+        let mut round = store.begin_round().await.unwrap();
+        let later = round
+            .trigger_scans(
+                &[scan(&a.id, "reg/app:1", ScanKind::Triggered)],
+                1_000 + window,
+                window,
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        assert_eq!(later.len(), 1, "after the window");
+        let on_demand = store
+            .enqueue_scan(&scan(&a.id, "reg/other:2", ScanKind::OnDemand))
+            .await
+            .unwrap();
+        assert_eq!(store.scan_queue_depth().await.unwrap(), (4, 0));
+        assert!(store.scan_pending(&a.id, "reg/other:2").await.unwrap());
+
+        // Claimed oldest first, each once.
+        let first = store.claim_scan().await.unwrap().unwrap();
+        assert_eq!(first.state, ScanState::Running);
+        assert_eq!(first.workload.as_ref().unwrap()["namespace"], "shop");
+        let mut claimed = vec![first.id.clone()];
+        while let Some(j) = store.claim_scan().await.unwrap() {
+            claimed.push(j.id);
+        }
+        claimed.sort();
+        claimed.dedup();
+        assert_eq!(claimed.len(), 4);
+        assert_eq!(store.scan_queue_depth().await.unwrap(), (0, 4));
+        // A restart puts running jobs back.
+        assert_eq!(store.requeue_running_scans().await.unwrap(), 4);
+        let job = store.claim_scan().await.unwrap().unwrap();
+        let done = ScanResult {
+            state: ScanState::Done,
+            image_digest: Some("sha256:aa".into()),
+            packages: 7,
+            vulnerabilities: 2,
+            threats: 1,
+            finding_ids: vec!["x".into(), "y".into()],
+            ..ScanResult::failed("")
+        };
+        store.finish_scan(&job.id, &done).await.unwrap();
+        let got = store.scan_job(&job.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.state, got.packages, got.finding_ids.len()),
+            (ScanState::Done, 7, 2)
+        );
+        assert!(got.finished_ms.is_some());
+        let recent = store
+            .recent_scan_of_digest(&job.tenant_id, "sha256:aa", 0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(recent.id, job.id);
+        assert!(
+            store
+                .recent_scan_of_digest(&job.tenant_id, "sha256:aa", i64::MAX)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .finish_scan(&on_demand.id, &ScanResult::failed("registry unreachable"))
+            .await
+            .unwrap();
+        let failed = store
+            .scan_jobs(Some(&a.id), Some(ScanState::Failed), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].detail, "registry unreachable");
+        assert!(
+            store
+                .scan_jobs(Some(&b.id), Some(ScanState::Failed), None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.scan_jobs(None, None, None, 10).await.unwrap().len(),
+            4
+        );
+        assert!(matches!(
+            store.finish_scan("nope", &ScanResult::failed("x")).await,
+            Err(StoreError::NotFound(_))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sboms_registries_and_workflow_changes() {
+    use osprey_store::Sbom;
+    each_backend(|store| async move {
+        let admin = store
+            .create_tenant("admin", TenantKind::Administrator)
+            .await
+            .unwrap();
+        let a = store.create_tenant("a", TenantKind::Member).await.unwrap();
+        let sbom = |tenant: &str, digest: &str, reference: &str, scanned: i64| Sbom {
+            tenant_id: tenant.into(),
+            image_digest: digest.into(),
+            reference: reference.into(),
+            cluster_id: None,
+            os: "Alpine Linux v3.20".into(),
+            packages: 3,
+            inventory: vec![1, 2, 3],
+            vuln_finding_ids: vec!["v1".into()],
+            matched_db: "2026-01-01T00:00:00Z".into(),
+            scanned_ms: scanned,
+            matched_ms: scanned,
+        };
+        let mut round = store.begin_round().await.unwrap();
+        round
+            .put_sbom(&sbom(&a.id, "sha256:1", "reg/app:1", 10))
+            .await
+            .unwrap();
+        round
+            .put_sbom(&sbom(&a.id, "sha256:2", "reg/app:1", 20))
+            .await
+            .unwrap();
+        round
+            .put_sbom(&sbom(&admin.id, "sha256:1", "reg/app:1", 5))
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        let got = store.sbom(&a.id, "sha256:1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.inventory, got.vuln_finding_ids),
+            (vec![1, 2, 3], vec!["v1".to_string()])
+        );
+        assert_eq!(store.sboms(Some(&a.id)).await.unwrap().len(), 2);
+        assert_eq!(store.sboms(None).await.unwrap().len(), 3);
+        assert!(store.sbom(&a.id, "sha256:9").await.unwrap().is_none());
+        // Re-matching: everything not matched with the new database, then recorded.
+        assert_eq!(
+            store
+                .sboms_to_rematch("2026-02-01T00:00:00Z", 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        let mut round = store.begin_round().await.unwrap();
+        round
+            .set_sbom_match(&a.id, "sha256:1", &[], "2026-02-01T00:00:00Z")
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        assert_eq!(
+            store
+                .sboms_to_rematch("2026-02-01T00:00:00Z", 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .sboms(Some(&a.id))
+                .await
+                .unwrap()
+                .iter()
+                .find(|s| s.image_digest == "sha256:1")
+                .unwrap()
+                .vulnerabilities,
+            0
+        );
+        // Re-scans are per image reference, by its latest scan.
+        let due = store.images_due_for_rescan(15, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].0, admin.id);
+        store.touch_sboms(&admin.id, "reg/app:1").await.unwrap();
+        assert!(
+            store
+                .images_due_for_rescan(15, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Registries: a member's own entry first, else the administrator's.
+        store
+            .create_registry(&admin.id, "reg.example:5000", "org", b"sealed", false)
+            .await
+            .unwrap();
+        let r = store
+            .registry_for(&a.id, "reg.example:5000")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.tenant_id.as_str(), r.username.as_str()),
+            (admin.id.as_str(), "org")
+        );
+        let own = store
+            .create_registry(&a.id, "reg.example:5000", "", b"", true)
+            .await
+            .unwrap();
+        let r = store
+            .registry_for(&a.id, "reg.example:5000")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.id, own.id);
+        assert!(r.insecure);
+        assert!(
+            store
+                .registry_for(&a.id, "other.example")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            store
+                .create_registry(&a.id, "reg.example:5000", "", b"", false)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store
+                .create_registry(&a.id, "https://x", "", b"", false)
+                .await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(store.registries(Some(&a.id)).await.unwrap().len(), 1);
+        assert_eq!(store.registries(None).await.unwrap().len(), 2);
+        store.delete_registry(&own.id).await.unwrap();
+        assert!(matches!(
+            store.delete_registry(&own.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        // The sealed password is stored as given.
+        let org = store
+            .registry_for(&a.id, "reg.example:5000")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(org.sealed_password, b"sealed");
+
+        // Workflow changes in a round move only findings not there yet, with history.
+        let c = store.create_cluster(&a.id, "c").await.unwrap().0;
+        store
+            .upsert_findings(
+                vec![record(
+                    finding("v1", "CVE", 7.0, "c", "", "2026-01-01T00:00:00Z"),
+                    &a.id,
+                    &c.id,
+                )],
+                "scanner",
+            )
+            .await
+            .unwrap();
+        let mut round = store.begin_round().await.unwrap();
+        let moved = round
+            .set_workflow(
+                &["v1".into(), "absent".into()],
+                Workflow::Resolved,
+                "scanner",
+                &serde_json::json!({"reason": "no longer matched"}),
+            )
+            .await
+            .unwrap();
+        let again = round
+            .set_workflow(
+                &["v1".into()],
+                Workflow::Resolved,
+                "scanner",
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        assert_eq!(moved, vec!["v1".to_string()]);
+        assert!(again.is_empty());
+        let f = store.finding("v1").await.unwrap().unwrap();
+        assert_eq!(f.workflow, Workflow::Resolved);
+        let h = store.finding_history("v1").await.unwrap();
+        let last = h.last().unwrap();
+        assert_eq!(
+            (last.change.as_str(), last.actor.as_str()),
+            ("workflow", "scanner")
+        );
+        assert_eq!(last.detail["reason"], "no longer matched");
+        assert_eq!(last.detail["workflow"], "resolved");
+    })
+    .await;
+}

@@ -346,3 +346,29 @@ fn append(b: &mut tar::Builder<std::fs::File>, name: &str, data: &[u8]) {
     h.set_entry_type(tar::EntryType::Regular);
     b.append_data(&mut h, name, data).unwrap();
 }
+
+/// An image with Alpine's release file and requests 2.19.1 (two vulnerabilities in the bundled
+/// example advisories, `examples/vulndb/osv`) in its first layer, and EICAR added at
+/// `eicar_path` by its second: what the server's scan tests pull.
+pub fn requests_and_eicar(eicar_path: &str) -> ImageSpec {
+    ImageSpec::new()
+        .layer(
+            TarLayer::new()
+                .file(
+                    "etc/os-release",
+                    b"ID=alpine\nVERSION_ID=3.20.3\nNAME=\"Alpine Linux\"\n",
+                )
+                .file(
+                    "usr/lib/python3.12/site-packages/requests-2.19.1.dist-info/METADATA",
+                    b"Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\n",
+                )
+                .into_bytes(),
+            Compression::Gzip,
+            "base",
+        )
+        .layer(
+            TarLayer::new().file(eicar_path, crate::EICAR).into_bytes(),
+            Compression::Gzip,
+            "ADD payload",
+        )
+}

@@ -231,3 +231,142 @@ pub fn format_time_us(us: i64) -> String {
         .map(|t| t.to_string())
         .unwrap_or_default()
 }
+
+impl Event<'_> {
+    /// The event as an `audit.k8s.io/v1` `Event` with the facts it carries (what the webhook
+    /// backend would have sent), whatever shape it was read from: the importer forwards
+    /// CloudWatch, AKS and GKE exports to a server this way. Request and response bodies are
+    /// kept as they were recorded; what the source shape did not say is left out.
+    pub fn to_kubernetes(&self) -> Value {
+        use serde_json::{Map, json};
+        fn user(u: &UserInfo<'_>) -> Value {
+            let mut m = Map::new();
+            m.insert("username".into(), json!(u.username));
+            if !u.uid.is_empty() {
+                m.insert("uid".into(), json!(u.uid));
+            }
+            if !u.groups.is_empty() {
+                m.insert("groups".into(), json!(u.groups));
+            }
+            Value::Object(m)
+        }
+        let mut e = Map::new();
+        e.insert("kind".into(), json!("Event"));
+        e.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
+        let level = if self.level.is_empty() {
+            "Metadata"
+        } else {
+            &self.level
+        };
+        e.insert("level".into(), json!(level));
+        e.insert("auditID".into(), json!(self.audit_id));
+        if let Some(stage) = self.stage {
+            e.insert("stage".into(), json!(stage.as_str()));
+        }
+        e.insert("requestURI".into(), json!(self.request_uri));
+        e.insert("verb".into(), json!(self.verb));
+        e.insert("user".into(), user(&self.user));
+        if let Some(i) = &self.impersonated_user {
+            e.insert("impersonatedUser".into(), user(i));
+        }
+        e.insert("sourceIPs".into(), json!(self.source_ips));
+        if !self.user_agent.is_empty() {
+            e.insert("userAgent".into(), json!(self.user_agent));
+        }
+        let o = &self.object_ref;
+        let mut obj = Map::new();
+        for (k, v) in [
+            ("resource", &o.resource),
+            ("subresource", &o.subresource),
+            ("namespace", &o.namespace),
+            ("name", &o.name),
+            ("apiGroup", &o.api_group),
+            ("apiVersion", &o.api_version),
+        ] {
+            if !v.is_empty() {
+                obj.insert(k.into(), json!(v));
+            }
+        }
+        if !obj.is_empty() {
+            e.insert("objectRef".into(), Value::Object(obj));
+        }
+        if let Some(code) = self.code {
+            e.insert("responseStatus".into(), json!({ "code": code }));
+        }
+        let mut annotations = Map::new();
+        if !self.decision.is_empty() {
+            annotations.insert("authorization.k8s.io/decision".into(), json!(self.decision));
+        }
+        if !self.reason.is_empty() {
+            annotations.insert("authorization.k8s.io/reason".into(), json!(self.reason));
+        }
+        if !annotations.is_empty() {
+            e.insert("annotations".into(), Value::Object(annotations));
+        }
+        if let Some(us) = self.time_us {
+            let t = format_time_us(us);
+            e.insert("requestReceivedTimestamp".into(), json!(t));
+            e.insert("stageTimestamp".into(), json!(t));
+        }
+        for (k, raw) in [
+            ("requestObject", self.request_object),
+            ("responseObject", self.response_object),
+        ] {
+            if let Some(v) = raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok()) {
+                e.insert(k.into(), v);
+            }
+        }
+        Value::Object(e)
+    }
+}
+
+#[cfg(test)]
+mod kubernetes_tests {
+    use super::*;
+
+    #[test]
+    fn a_cloudwatch_record_becomes_the_kubernetes_event_it_holds() {
+        let event = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"a-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/prod/pods/web/exec?command=sh","verb":"create","user":{"username":"alice","uid":"u1","groups":["dev","system:authenticated"]},"impersonatedUser":{"username":"bob"},"sourceIPs":["198.51.100.7","10.0.0.1"],"userAgent":"kubectl/v1.30.0","objectRef":{"resource":"pods","subresource":"exec","namespace":"prod","name":"web","apiVersion":"v1"},"responseStatus":{"code":101},"requestObject":{"command":["sh"]},"annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC"},"requestReceivedTimestamp":"2026-05-01T10:00:00.000000Z","stageTimestamp":"2026-05-01T10:00:00.250000Z"}"#;
+        let record = format!(
+            r#"{{"timestamp":1,"message":{},"logStreamName":"kube-apiserver-audit-1"}}"#,
+            serde_json::to_string(event).unwrap()
+        );
+        let decoder = Decoder::default();
+        let mut first = Vec::new();
+        decoder.decode(record.as_bytes(), &mut |e: Event<'_>| {
+            first.push(e.to_kubernetes())
+        });
+        assert_eq!(first.len(), 1);
+        let text = first[0].to_string();
+        let mut again = Vec::new();
+        decoder.decode(text.as_bytes(), &mut |e: Event<'_>| {
+            again.push(e.into_owned())
+        });
+        let (a, b) = (&again[0], {
+            let mut v = Vec::new();
+            decoder.decode(event.as_bytes(), &mut |e: Event<'_>| v.push(e.into_owned()));
+            v.remove(0)
+        });
+        assert_eq!(a.shape, Some(Shape::Kubernetes));
+        assert_eq!(
+            (&a.audit_id, a.stage, &a.verb, &a.request_uri, &a.level),
+            (&b.audit_id, b.stage, &b.verb, &b.request_uri, &b.level)
+        );
+        assert_eq!(
+            (&a.user, &a.impersonated_user),
+            (&b.user, &b.impersonated_user)
+        );
+        assert_eq!(
+            (&a.source_ips, &a.user_agent),
+            (&b.source_ips, &b.user_agent)
+        );
+        assert_eq!(a.object_ref, b.object_ref);
+        assert_eq!(
+            (a.code, &a.decision, &a.reason),
+            (b.code, &b.decision, &b.reason)
+        );
+        assert_eq!(a.time_us, b.time_us);
+        assert_eq!(a.request(), b.request());
+        assert!(a.response().is_none());
+    }
+}

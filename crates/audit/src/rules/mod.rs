@@ -607,27 +607,54 @@ impl Loader {
             });
         }
         for (file, d) in &self.suppressions {
-            let err = |message: String| RuleError::File {
+            let rule = compile_suppression(d, &self.names).map_err(|message| RuleError::File {
                 file: file.clone(),
                 message: format!("suppression {}: {message}", d.name),
-            };
-            let e = lang::parse(&d.condition).map_err(|e| err(e.to_string()))?;
-            let cond = compile(&e, &self.names).map_err(&err)?;
-            let kind = d
-                .kind
-                .as_deref()
-                .map(|g| globset::Glob::new(g).map(|g| g.compile_matcher()))
-                .transpose()
-                .map_err(|e| err(e.to_string()))?;
-            set.suppressions.push(SuppressionRule {
-                name: d.name.clone(),
-                reason: d.reason.clone(),
-                kind,
-                cond,
-            });
+            })?;
+            set.suppressions.push(rule);
         }
         set.build_index();
         Ok(set)
+    }
+}
+
+fn compile_suppression(d: &SuppressionDef, names: &Names) -> Result<SuppressionRule, String> {
+    let e = lang::parse(&d.condition).map_err(|e| e.to_string())?;
+    let cond = compile(&e, names)?;
+    let kind = d
+        .kind
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(|g| globset::Glob::new(g).map(|g| g.compile_matcher()))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(SuppressionRule {
+        name: d.name.clone(),
+        reason: d.reason.clone(),
+        kind,
+        cond,
+    })
+}
+
+impl Loader {
+    /// Compiles one suppression rule (a server's, kept outside rule files) against the
+    /// loaded macros and lists; `kind` is a glob over finding types (empty: every type).
+    pub fn suppression(
+        &self,
+        name: &str,
+        kind: &str,
+        condition: &str,
+        reason: &str,
+    ) -> Result<SuppressionRule, String> {
+        compile_suppression(
+            &SuppressionDef {
+                name: name.to_string(),
+                kind: Some(kind.to_string()),
+                condition: condition.to_string(),
+                reason: reason.to_string(),
+            },
+            &self.names,
+        )
     }
 }
 

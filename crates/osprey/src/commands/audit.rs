@@ -27,6 +27,7 @@ pub fn run(cmd: AuditCommand, ui: &Ui) -> Result<i32, Failure> {
     match cmd {
         AuditCommand::Analyze(args) => analyze(args, ui),
         AuditCommand::Simulate(args) => simulate(args, ui),
+        AuditCommand::Import(args) => super::audit_import::import(args, ui),
     }
 }
 
@@ -80,9 +81,9 @@ fn simulate(args: AuditSimulateArgs, ui: &Ui) -> Result<i32, Failure> {
 }
 
 /// What was read from one input.
-struct InputSummary {
-    name: String,
-    stats: ReadStats,
+pub(super) struct InputSummary {
+    pub(super) name: String,
+    pub(super) stats: ReadStats,
 }
 
 fn analyze(args: AuditAnalyzeArgs, ui: &Ui) -> Result<i32, Failure> {
@@ -205,7 +206,7 @@ fn build_engine(args: &AuditAnalyzeArgs) -> Result<Engine, Failure> {
     ))
 }
 
-fn input_name(file: &Path) -> String {
+pub(super) fn input_name(file: &Path) -> String {
     if file == Path::new("-") {
         "standard input".into()
     } else {
@@ -247,7 +248,7 @@ fn with_cluster<'s>(mut e: Event<'s>, cluster: &'s str) -> Event<'s> {
     e
 }
 
-fn report_malformed(ui: &Ui, s: &InputSummary) {
+pub(super) fn report_malformed(ui: &Ui, s: &InputSummary) {
     for m in s.stats.examples.iter().take(5) {
         ui.warn(&format!(
             "{}: line {}: skipped: {}",

@@ -78,7 +78,7 @@ pub struct FeedJob {
 }
 
 impl FeedJob {
-    fn local(kind: &'static str, path: &Path, import: Importer) -> FeedJob {
+    pub fn local(kind: &'static str, path: &Path, import: Importer) -> FeedJob {
         FeedJob {
             kind,
             path: path.to_path_buf(),

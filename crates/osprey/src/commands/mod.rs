@@ -1,6 +1,7 @@
 //! One module per command family.
 
 mod audit;
+mod audit_import;
 mod db;
 mod db_update;
 mod image;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use osprey_server::secrets::SecretKey;
 use osprey_server::{Options, TlsFiles, bootstrap, serve as serve_http, start, tls_config};
 
 use osprey_store::{Role, Store};
@@ -108,11 +109,44 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         let local = listener
             .local_addr()
             .map_err(|e| Failure::Internal(e.to_string()))?;
+        let demo = if args.demo {
+            Some(
+                osprey_server::demo::DemoFiles::locate(&args.examples)
+                    .map_err(|e| Failure::Input(format!("--demo: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let mut vuln_db = args.vuln_db.clone();
+        if args.demo && vuln_db.is_none() {
+            vuln_db = Some(demo_database(&args, ui)?);
+        }
+        if let Some(db) = &vuln_db {
+            osprey_vuln::db::Database::open(db)
+                .map_err(|e| Failure::Input(format!("--vuln-db {}: {e}", db.display())))?;
+        }
+        std::fs::create_dir_all(&args.store.data)
+            .map_err(|e| Failure::Input(format!("--data {}: {e}", args.store.data.display())))?;
+        let secret_key =
+            SecretKey::load(args.secret_key_file.as_deref(), &args.store.data).map_err(|e| {
+                Failure::Input(match &args.secret_key_file {
+                    Some(_) => format!("--secret-key-file {e}"),
+                    None => e,
+                })
+            })?;
         let store = open_store(&args.store).await?;
         set_up(&store, &args.store).await?;
         let options = Options {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
+            scan_workers: args.scan_workers,
+            vuln_db,
+            scan_cache: Some(osprey_server::scanner::default_cache(&args.store.data)),
+            rescan_interval: (args.rescan_interval_hours > 0)
+                .then(|| Duration::from_secs(args.rescan_interval_hours.saturating_mul(3600))),
+            // The demo's pod runs the bundled image from the source tree.
+            allow_local_images: args.allow_local_images || args.demo,
+            secret_key: Some(secret_key),
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -122,12 +156,64 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         eprintln!(
             "osprey: listening on {scheme}://{local} (API under /v1, health at /healthz, metrics at /metrics)"
         );
+        if let Some(files) = demo {
+            let app = std::sync::Arc::clone(&running.app);
+            let base = format!("http://{}", loopback(local));
+            let data = args.store.data.clone();
+            eprintln!("osprey: setting up the demo organization (attack story, image scan)…");
+            tokio::spawn(async move {
+                match osprey_server::demo::run(app, files, &base, &data).await {
+                    Ok(summary) => {
+                        for line in summary.lines() {
+                            eprintln!("osprey: {line}");
+                        }
+                    }
+                    Err(e) => eprintln!("osprey: demo: {e}"),
+                }
+            });
+        }
         serve_http(listener, running, shutdown_signal(), tls)
             .await
             .map_err(|e| Failure::Internal(format!("serving: {e}")))?;
         ui.note("stopped: every accepted batch is stored");
         Ok(0)
     })
+}
+
+/// The address to reach a listener on from this machine (a wildcard listen address is
+/// reached on loopback).
+fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr {
+            std::net::SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            std::net::SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        std::net::SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+/// The demo's vulnerability database: the bundled example advisories, built into the data
+/// directory.
+fn demo_database(args: &ServeArgs, ui: &Ui) -> Result<std::path::PathBuf, Failure> {
+    let osv = args.examples.join("vulndb/osv");
+    if !osv.is_dir() {
+        return Err(Failure::Input(format!(
+            "--demo: {}: not found (--demo runs from Osprey's source tree, which bundles it)",
+            osv.display()
+        )));
+    }
+    std::fs::create_dir_all(&args.store.data)
+        .map_err(|e| Failure::Input(format!("--data {}: {e}", args.store.data.display())))?;
+    let out = args.store.data.join("demo-vuln.db");
+    let jobs = [super::db::FeedJob::local(
+        "osv",
+        &osv,
+        osprey_vuln::feeds::osv::import,
+    )];
+    super::db::build_database(&jobs, &out, false, false, ui)?;
+    Ok(out)
 }
 
 pub fn token(cmd: TokenCommand, ui: &Ui) -> Result<i32, Failure> {

@@ -1,0 +1,200 @@
+//! `osprey serve --demo`: a demo organization on a running server. A member tenant "demo" with
+//! a cluster gets the bundled attack story through the real webhook (over HTTP, with the
+//! cluster's ingest token); the story's privileged pod runs the bundled example image, so its
+//! findings trigger a malware and vulnerability scan of that image. When detection and the scan
+//! are done, the summary says where the API shows the results.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use osprey_store::{FindingFilter, Role, ScanState, StatsGroup, TenantKind};
+
+use crate::App;
+
+/// The demo's tenant and cluster.
+pub const TENANT: &str = "demo";
+pub const CLUSTER: &str = "demo-cluster";
+/// The demo tenant's viewer token, beside the admin token.
+pub const TOKEN_FILE: &str = "demo-token";
+/// The image the story's privileged pod runs, replaced by the bundled example image.
+const STORY_IMAGE: &str = "docker.io/library/alpine:3.20";
+const BATCH: usize = 20;
+const WAIT: Duration = Duration::from_secs(180);
+
+/// Where the demo's inputs are (the `examples/` directory of the source tree).
+#[derive(Debug, Clone)]
+pub struct DemoFiles {
+    pub story: PathBuf,
+    /// An `oci-dir:` source of the bundled image.
+    pub image: String,
+}
+
+impl DemoFiles {
+    /// The inputs under `examples`; the error says what is missing.
+    pub fn locate(examples: &Path) -> Result<DemoFiles, String> {
+        let examples =
+            std::path::absolute(examples).map_err(|e| format!("{}: {e}", examples.display()))?;
+        let story = examples.join("audit/attack-story.jsonl");
+        let image = examples.join("images/demo");
+        for p in [&story, &image.join("index.json")] {
+            if !p.is_file() {
+                return Err(format!(
+                    "{}: not found (--demo runs from Osprey's source tree, which bundles it)",
+                    p.display()
+                ));
+            }
+        }
+        Ok(DemoFiles {
+            story,
+            image: format!("oci-dir:{}:v1", image.display()),
+        })
+    }
+}
+
+/// Sets the demo up once (a second start on the same data shows what is there) and returns
+/// the summary to print.
+pub async fn run(
+    app: Arc<App>,
+    files: DemoFiles,
+    base_url: &str,
+    data_dir: &Path,
+) -> Result<String, String> {
+    let store = &app.store;
+    let e = |e: osprey_store::StoreError| e.to_string();
+    let tenant = match store.tenant_by_name(TENANT).await.map_err(e)? {
+        Some(t) => t,
+        None => {
+            let t = store
+                .create_tenant(TENANT, TenantKind::Member)
+                .await
+                .map_err(e)?;
+            let (_, viewer) = store
+                .create_token(&t.id, "demo-viewer", Role::Viewer, None)
+                .await
+                .map_err(e)?;
+            let path = data_dir.join(TOKEN_FILE);
+            crate::write_secret(&path, &viewer).map_err(|e| format!("{}: {e}", path.display()))?;
+            let (cluster, ingest) = store.create_cluster(&t.id, CLUSTER).await.map_err(e)?;
+            store
+                .log_action(&t.id, "demo", "demo.create", &t.id, serde_json::json!({}))
+                .await
+                .map_err(e)?;
+            replay(&files, base_url, &cluster.id, &ingest).await?;
+            t
+        }
+    };
+    // Detection, then the scans it triggered.
+    let started = Instant::now();
+    while app.pending_events.load(Ordering::Relaxed) > 0 && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let scans = loop {
+        let jobs = store
+            .scan_jobs(Some(&tenant.id), None, None, 100)
+            .await
+            .map_err(e)?;
+        let busy = jobs
+            .iter()
+            .any(|j| matches!(j.state, ScanState::Queued | ScanState::Running));
+        if !busy || started.elapsed() >= WAIT {
+            break jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let filter = FindingFilter {
+        tenant_id: Some(tenant.id.clone()),
+        ..FindingFilter::default()
+    };
+    let total = store.count_findings(&filter).await.map_err(e)?;
+    let by_severity = store
+        .finding_stats(&filter, StatsGroup::Severity)
+        .await
+        .map_err(e)?
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let token = data_dir.join(TOKEN_FILE);
+    let mut out = format!(
+        "demo: tenant \"{TENANT}\", cluster \"{CLUSTER}\": {total} findings ({by_severity}) from the attack story and the scan of its privileged pod's image\n"
+    );
+    for j in &scans {
+        out.push_str(&format!(
+            "demo: {} scan of {}: {}{}\n",
+            j.kind.as_str().replace('_', "-"),
+            j.image,
+            j.state.as_str(),
+            match j.state {
+                ScanState::Done => format!(
+                    ", {} packages, {} vulnerabilities, {} threats",
+                    j.packages, j.vulnerabilities, j.threats
+                ),
+                _ if !j.detail.is_empty() => format!(" ({})", j.detail),
+                _ => String::new(),
+            }
+        ));
+    }
+    let auth = format!("-H \"Authorization: Bearer $(cat {})\"", token.display());
+    out.push_str(&format!(
+        "demo: see them with the demo tenant's viewer token ({}; the organization's admin token is beside it):\n\
+         \x20 curl -s {auth} '{base_url}/v1/findings?severity_min=high'\n\
+         \x20 curl -s {auth} '{base_url}/v1/findings/statistics?group_by=type'\n\
+         \x20 curl -s {auth} '{base_url}/v1/scans'\n\
+         \x20 curl -s {auth} '{base_url}/v1/sboms'\n\
+         \x20 curl -s {auth} '{base_url}/v1/findings/export?format=ocsf'\n\
+         demo: the API is described at {base_url}/openapi.json",
+        token.display()
+    ));
+    Ok(out)
+}
+
+/// Posts the story through the webhook in EventList batches, as an API server's audit
+/// webhook backend would (retrying after a 429).
+async fn replay(
+    files: &DemoFiles,
+    base_url: &str,
+    cluster_id: &str,
+    ingest: &str,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(&files.story)
+        .map_err(|e| format!("{}: {e}", files.story.display()))?
+        .replace(STORY_IMAGE, &files.image);
+    let mut events = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("{} line {}: {e}", files.story.display(), n + 1))?;
+        events.push(v);
+    }
+    let client = reqwest::Client::new();
+    let url = format!("{base_url}/v1/clusters/{cluster_id}/audit");
+    for chunk in events.chunks(BATCH) {
+        let body = serde_json::json!({
+            "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": chunk
+        })
+        .to_string();
+        loop {
+            let resp = client
+                .post(&url)
+                .bearer_auth(ingest)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| format!("posting the demo story to {url}: {e}"))?;
+            match resp.status().as_u16() {
+                200 => break,
+                429 | 503 => tokio::time::sleep(Duration::from_secs(1)).await,
+                s => {
+                    let text = resp.text().await.unwrap_or_default();
+                    return Err(format!("posting the demo story to {url}: HTTP {s}: {text}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The server's secret key, which seals registry passwords in the store (ChaCha20-Poly1305,
+//! a random nonce per value, stored before the ciphertext). The key comes from
+//! `OSPREY_SECRET_KEY` or a file (`--secret-key-file`); without either, a first start writes a
+//! new one to `DATA/secret-key` (mode 0600). Servers sharing a database must share the key.
+
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+
+/// The environment variable holding the key (64 hex digits).
+pub const KEY_ENV: &str = "OSPREY_SECRET_KEY";
+/// Where a first start keeps a generated key.
+pub const KEY_FILE: &str = "secret-key";
+
+const NONCE_LEN: usize = 12;
+
+/// A 256-bit key; never printed.
+#[derive(Clone)]
+pub struct SecretKey([u8; 32]);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(***)")
+    }
+}
+
+impl SecretKey {
+    /// A key from 64 hex digits; `what` names where the text came from.
+    pub fn parse(text: &str, what: &str) -> Result<SecretKey, String> {
+        let bytes = hex::decode(text.trim())
+            .map_err(|_| format!("{what}: expected 64 hex digits (a 256-bit key)"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("{what}: expected 64 hex digits (a 256-bit key)"))?;
+        Ok(SecretKey(key))
+    }
+
+    /// The key from the environment, else `file`, else `DATA/secret-key` (created when absent).
+    pub fn load(file: Option<&Path>, data_dir: &Path) -> Result<SecretKey, String> {
+        if let Ok(text) = std::env::var(KEY_ENV) {
+            return SecretKey::parse(&text, KEY_ENV);
+        }
+        let path = match file {
+            Some(f) => f.to_path_buf(),
+            None => {
+                let p = data_dir.join(KEY_FILE);
+                if !p.exists() {
+                    let mut key = [0u8; 32];
+                    getrandom::fill(&mut key)
+                        .map_err(|e| format!("generating a secret key: {e}"))?;
+                    crate::write_secret(&p, &hex::encode(key))
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                    tracing::info!(path = %p.display(), "wrote a new secret key");
+                }
+                p
+            }
+        };
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        SecretKey::parse(&text, &path.display().to_string())
+    }
+
+    /// Seals a secret: nonce followed by the ciphertext and tag.
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).expect("the operating system's random generator failed");
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .expect("ChaCha20-Poly1305 encrypts any message of this size");
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        out
+    }
+
+    /// Opens what [`seal`](Self::seal) made with the same key.
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        if sealed.len() < NONCE_LEN {
+            return Err("a sealed secret is too short".into());
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        ChaCha20Poly1305::new(Key::from_slice(&self.0))
+            .decrypt(Nonce::from_slice(nonce), body)
+            .map_err(|_| {
+                "a sealed secret does not open with this server's key (was the key changed?)".into()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_with_their_key_only() {
+        let key = SecretKey::parse(&"11".repeat(32), "test").unwrap();
+        let sealed = key.seal(b"hunter2");
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_ne!(key.seal(b"hunter2"), sealed, "a fresh nonce each time");
+        assert_eq!(key.open(&sealed).unwrap(), b"hunter2");
+        let other = SecretKey::parse(&"22".repeat(32), "test").unwrap();
+        assert!(other.open(&sealed).unwrap_err().contains("does not open"));
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(key.open(&tampered).is_err());
+        assert!(key.open(b"short").is_err());
+    }
+
+    #[test]
+    fn keys_are_64_hex_digits() {
+        assert!(
+            SecretKey::parse("abc", "OSPREY_SECRET_KEY")
+                .unwrap_err()
+                .starts_with("OSPREY_SECRET_KEY: expected 64 hex digits")
+        );
+        assert!(SecretKey::parse(&"zz".repeat(32), "f").is_err());
+        assert_eq!(format!("{:?}", SecretKey([0; 32])), "SecretKey(***)");
+    }
+
+    #[test]
+    fn a_first_start_writes_a_private_key_file_and_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // (OSPREY_SECRET_KEY is not set where tests run.)
+        let a = SecretKey::load(None, dir.path()).unwrap();
+        let b = SecretKey::load(None, dir.path()).unwrap();
+        assert_eq!(a.0, b.0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.path().join("bad"), "nope").unwrap();
+        let err = SecretKey::load(Some(&dir.path().join("bad")), dir.path()).unwrap_err();
+        assert!(
+            err.ends_with("bad: expected 64 hex digits (a 256-bit key)"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Detection settings per tenant — trusted and threat IP lists, suppression rules — compiled
+//! from the store for the detector. A member's clusters are detected with the member's own
+//! settings plus the administrator tenant's, which apply to every member.
+//!
+//! The API bumps [`App::settings_version`](crate::App) when it changes a list or a rule; the
+//! detector compiles the settings again before its next round.
+
+use std::collections::HashMap;
+
+use osprey_audit::intel::ListLimits;
+use osprey_audit::rules::SuppressionRule;
+use osprey_audit::{Intel, IpList, ListKind as EngineListKind, Loader};
+use osprey_store::{ListKind, Store, TenantKind};
+
+/// What the engine uses for one tenant's clusters.
+#[derive(Debug, Default)]
+pub struct TenantSettings {
+    pub intel: Intel,
+    pub suppressions: Vec<SuppressionRule>,
+}
+
+/// Limits on an uploaded list (the webhook's body limit caps it first).
+pub fn list_limits() -> ListLimits {
+    ListLimits::default()
+}
+
+/// The engine's kind of a stored list.
+pub fn engine_kind(kind: ListKind) -> EngineListKind {
+    match kind {
+        ListKind::Trusted => EngineListKind::Trusted,
+        ListKind::Threat => EngineListKind::Custom,
+    }
+}
+
+/// Parses a list as uploaded; the error names the list and what is wrong.
+pub fn parse_list(name: &str, kind: ListKind, body: &[u8]) -> Result<IpList, String> {
+    IpList::parse(
+        name,
+        &format!("list {name}"),
+        body,
+        engine_kind(kind),
+        &list_limits(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Compiles a suppression rule; the error says what is wrong with it.
+pub fn compile_rule(
+    loader: &Loader,
+    name: &str,
+    kind: &str,
+    condition: &str,
+    reason: &str,
+) -> Result<SuppressionRule, String> {
+    loader.suppression(name, kind, condition, reason)
+}
+
+/// Every tenant's settings. A stored list or rule that no longer compiles (it was checked when
+/// stored) is skipped with an error in the log rather than stopping detection.
+pub async fn load(store: &Store) -> Result<HashMap<String, TenantSettings>, String> {
+    let e = |e: osprey_store::StoreError| e.to_string();
+    let tenants = store.tenants().await.map_err(e)?;
+    let admins: Vec<&str> = tenants
+        .iter()
+        .filter(|t| t.kind == TenantKind::Administrator)
+        .map(|t| t.id.as_str())
+        .collect();
+    let lists = store.ip_lists(None).await.map_err(e)?;
+    let rules = store.suppression_rules(None).await.map_err(e)?;
+    let loader = if rules.is_empty() {
+        None
+    } else {
+        Some(Loader::builtin())
+    };
+    let mut out = HashMap::new();
+    for t in &tenants {
+        let applies = |owner: &str| owner == t.id || admins.contains(&owner);
+        let mut s = TenantSettings::default();
+        for l in lists.iter().filter(|l| applies(&l.tenant_id)) {
+            match parse_list(&l.name, l.kind, l.body.as_bytes()) {
+                Ok(list) => s.intel.add(list),
+                Err(err) => {
+                    tracing::error!(list = l.id, error = %err, "a stored IP list does not parse; skipped")
+                }
+            }
+        }
+        for r in rules.iter().filter(|r| applies(&r.tenant_id)) {
+            let Some(loader) = &loader else { break };
+            match compile_rule(loader, &r.name, &r.kind, &r.condition, &r.reason) {
+                Ok(rule) => s.suppressions.push(rule),
+                Err(err) => {
+                    tracing::error!(rule = r.id, error = %err, "a stored suppression rule does not compile; skipped")
+                }
+            }
+        }
+        out.insert(t.id.clone(), s);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_and_the_first_holding_an_address_names_it() {
+        let ip: std::net::IpAddr = "203.0.113.66".parse().unwrap();
+        let org = parse_list("org-bad", ListKind::Threat, b"203.0.113.66").unwrap();
+        assert!(org.set.contains(ip));
+        let own = parse_list(
+            "own",
+            ListKind::Threat,
+            b"# ours\n198.51.100.0/24\n203.0.113.66\n",
+        )
+        .unwrap();
+        let mut intel = Intel::default();
+        intel.add(org);
+        intel.add(own);
+        assert_eq!(intel.lookup(Some(ip)).custom, Some("org-bad"));
+    }
+}

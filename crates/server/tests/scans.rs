@@ -1,0 +1,478 @@
+//! Image scans through the API on both backends: an image in a real local registry (Debian's
+//! docker-registry) holding EICAR in one layer and requests 2.19.1 in another; on-demand scans,
+//! SBOMs, continuous re-matching when the vulnerability database file is replaced, scans
+//! triggered by an audit finding about a privileged pod (once per image per window, linked to
+//! the finding), registries with sealed passwords, and tenancy.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{BACKENDS, TestServer, repo_root};
+use osprey_server::Options;
+use osprey_server::secrets::SecretKey;
+use osprey_testkit::layout::{Compression, ImageSpec, LayoutBuilder, TarLayer};
+use osprey_testkit::registry::{Auth, Registry};
+use osprey_testkit::tools::skopeo_copy;
+use osprey_vuln::db::{Builder, SourceInfo};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Builds a vulnerability database from some of the bundled example advisories.
+fn build_db(out: &Path, advisories: &[&str]) {
+    let src = tempfile::tempdir().unwrap();
+    for a in advisories {
+        std::fs::copy(
+            repo_root().join(format!("examples/vulndb/osv/{a}.json")),
+            src.path().join(format!("{a}.json")),
+        )
+        .unwrap();
+    }
+    let ingest =
+        osprey_vuln::feeds::osv::import(src.path(), &osprey_vuln::feeds::Limits::default())
+            .unwrap();
+    let mut b = Builder::new();
+    b.add(
+        SourceInfo {
+            kind: "osv".into(),
+            location: src.path().display().to_string(),
+            records: ingest.records,
+            advisories: ingest.advisories.len(),
+            withdrawn: 0,
+            skipped: 0,
+            problems: 0,
+        },
+        ingest.advisories,
+    );
+    // Written beside the target and renamed over it, as `osprey db update` replaces a database;
+    // the build time differs from the previous database's.
+    let tmp = out.with_extension("new");
+    b.write(&tmp, jiff::Timestamp::now()).unwrap();
+    std::fs::rename(&tmp, out).unwrap();
+}
+
+/// An image with Alpine's release file, requests 2.19.1 (two known vulnerabilities in the
+/// example advisories), and EICAR added in its second layer; pushed to `registry` as `name`.
+fn push_image(registry: &Registry, name: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = osprey_testkit::layout::requests_and_eicar("opt/tools/eicar.com");
+    let mut b = LayoutBuilder::new(tmp.path());
+    b.add_image(Some("v1"), &spec);
+    b.finish();
+    skopeo_copy(
+        &format!("oci:{}:v1", tmp.path().display()),
+        &format!("docker://{}/{name}", registry.addr),
+        None,
+        false,
+    );
+    format!("{}/{name}", registry.addr)
+}
+
+fn options(db: &Path) -> Options {
+    Options {
+        vuln_db: Some(db.to_path_buf()),
+        secret_key: Some(SecretKey::parse(&"42".repeat(32), "test").unwrap()),
+        maintenance_interval: Duration::from_millis(200),
+        rescan_interval: None,
+        ..Options::default()
+    }
+}
+
+/// Waits until a scan job has ended.
+async fn wait_scan(server: &TestServer, token: &str, id: &str) -> Value {
+    for _ in 0..600 {
+        let (s, job) = server.get(&format!("/v1/scans/{id}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{job}");
+        if !matches!(job["state"].as_str(), Some("queued" | "running")) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("scan {id} did not end in 30 s");
+}
+
+/// The vulnerability ids of a tenant's findings in a workflow state.
+async fn vulnerabilities(server: &TestServer, token: &str, workflow: &str) -> Vec<String> {
+    let (s, page) = server
+        .get(
+            &format!("/v1/findings?type=Vulnerability:*&workflow={workflow}&limit=100"),
+            token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let mut ids: Vec<String> = page["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["vulnerability"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
+    for backend in BACKENDS {
+        let registry = Registry::start(Auth::Open);
+        let image = push_image(&registry, "shop/app:v1");
+        let dbdir = tempfile::tempdir().unwrap();
+        let db = dbdir.path().join("vuln.db");
+        build_db(&db, &["PYSEC-2018-28"]);
+        let server = TestServer::start(backend, options(&db)).await;
+        let (a, a_admin) = server.member("a").await;
+        let (_, b_admin) = server.member("b").await;
+        let a_analyst = server.token("a", "analyst").await;
+        let a_viewer = server.token("a", "viewer").await;
+
+        // The registry is plain HTTP on loopback: insecure, set by the tenant's admin.
+        let (s, r) = server
+            .post(
+                "/v1/registries",
+                &a_admin,
+                json!({ "host": registry.addr, "insecure": true }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+
+        // Bad requests say what is wrong; viewers cannot start scans.
+        let (s, e) = server
+            .post(
+                "/v1/images/scan",
+                &a_analyst,
+                json!({ "image": "oci-dir:/etc" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            e["error"]
+                .as_str()
+                .unwrap()
+                .contains("registry images only"),
+            "{e}"
+        );
+        let (s, _) = server
+            .post("/v1/images/scan", &a_viewer, json!({ "image": image }))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, e) = server
+            .post(
+                "/v1/images/scan",
+                &a_analyst,
+                json!({ "image": image, "cluster": "nope" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+
+        let (s, job) = server
+            .post("/v1/images/scan", &a_analyst, json!({ "image": image }))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+        assert_eq!(job["state"], "queued");
+        assert_eq!(job["kind"], "on_demand");
+        let job = wait_scan(&server, &a_viewer, job["id"].as_str().unwrap()).await;
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(job["vulnerabilities"], 1, "{job}");
+        assert_eq!(job["threats"], 1, "{job}");
+        assert!(job["packages"].as_i64().unwrap() >= 1, "{job}");
+        let digest = job["image_digest"].as_str().unwrap().to_string();
+        assert!(digest.starts_with("sha256:"), "{job}");
+        assert_eq!(job["finding_ids"].as_array().unwrap().len(), 2, "{job}");
+
+        // Findings: one vulnerability, one malware finding naming the file and its layer.
+        assert_eq!(
+            vulnerabilities(&server, &a_viewer, "new").await,
+            ["CVE-2018-18074"]
+        );
+        let (_, page) = server
+            .get(
+                "/v1/findings?type=Execution:Container/MaliciousFile",
+                &a_viewer,
+            )
+            .await;
+        let malware = &page["findings"][0];
+        assert_eq!(malware["source"], "malware", "{page}");
+        assert_eq!(malware["resource"]["image"]["digest"], digest.as_str());
+        let file = &malware["malware"]["threats"][0]["files"][0];
+        assert_eq!(file["path"], "/opt/tools/eicar.com", "{malware}");
+        assert_eq!(file["layer"], 1, "{malware}");
+
+        // The SBOM of the digest, as CycloneDX, SPDX and the inventory itself.
+        let (s, list) = server.get("/v1/sboms", &a_viewer).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(list["sboms"][0]["image_digest"], digest.as_str(), "{list}");
+        assert_eq!(list["sboms"][0]["vulnerabilities"], 1, "{list}");
+        let (s, cdx) = server.get(&format!("/v1/sboms/{digest}"), &a_viewer).await;
+        assert_eq!(s, StatusCode::OK, "{cdx}");
+        assert_eq!(cdx["bomFormat"], "CycloneDX");
+        assert!(
+            cdx["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "requests" && c["version"] == "2.19.1"),
+            "{cdx}"
+        );
+        let (s, spdx) = server
+            .get(&format!("/v1/sboms/{digest}?format=spdx"), &a_viewer)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+        let (s, e) = server
+            .get(&format!("/v1/sboms/{digest}?format=xml"), &a_viewer)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+
+        // Another member sees none of it.
+        for path in [
+            format!("/v1/scans/{}", job["id"].as_str().unwrap()),
+            format!("/v1/sboms/{digest}"),
+            format!("/v1/sboms/{digest}?tenant={a}"),
+        ] {
+            let (s, _) = server.get(&path, &b_admin).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        }
+        for (path, key) in [
+            ("/v1/scans", "scans"),
+            ("/v1/sboms", "sboms"),
+            ("/v1/registries", "registries"),
+        ] {
+            let (s, v) = server.get(path, &b_admin).await;
+            assert_eq!(s, StatusCode::OK);
+            assert!(v[key].as_array().unwrap().is_empty(), "{path}: {v}");
+        }
+
+        // A new database with both advisories: the stored SBOM is matched again without a
+        // pull (the registry is gone) — one new finding — and a database without them
+        // resolves both.
+        drop(registry);
+        build_db(&db, &["PYSEC-2014-13", "PYSEC-2018-28", "PYSEC-2023-74"]);
+        wait_for(|| async {
+            vulnerabilities(&server, &a_viewer, "new").await == ["CVE-2018-18074", "CVE-2023-32681"]
+        })
+        .await;
+        build_db(&db, &["PYSEC-2014-13"]);
+        wait_for(|| async { vulnerabilities(&server, &a_viewer, "new").await.is_empty() }).await;
+        assert_eq!(
+            vulnerabilities(&server, &a_viewer, "resolved").await,
+            ["CVE-2018-18074", "CVE-2023-32681"]
+        );
+        let (_, scans) = server.get("/v1/scans", &a_viewer).await;
+        assert_eq!(
+            scans["scans"].as_array().unwrap().len(),
+            1,
+            "re-matching is not a scan"
+        );
+        let id = server
+            .get("/v1/findings?type=Vulnerability:*&limit=1", &a_viewer)
+            .await
+            .1["findings"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, history) = server
+            .get(&format!("/v1/findings/{id}/history"), &a_viewer)
+            .await;
+        let last = history["history"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["actor"], "scanner", "{history}");
+        assert_eq!(last["detail"]["reason"], "no longer matched", "{history}");
+
+        // Metrics count the scan and show the queue.
+        let (_, metrics) = server.call(Method::GET, "/metrics", None, None).await;
+        let metrics = metrics.as_str().unwrap().to_string();
+        assert!(
+            metrics.contains("osprey_scans_total{kind=\"on_demand\",state=\"done\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("osprey_scan_queue_jobs{state=\"queued\"} 0"),
+            "{metrics}"
+        );
+        server.stop().await;
+    }
+}
+
+async fn wait_for<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not reached in 30 s");
+}
+
+/// A pod-create audit event: a privileged container running `image`.
+fn privileged_pod(audit_id: &str, pod: &str, image: &str) -> Value {
+    json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
+        "auditID": audit_id, "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/default/pods", "verb": "create",
+        "user": {"username": "dev@example.com", "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.0.8"], "userAgent": "kubectl/v1.30.0",
+        "objectRef": {"resource": "pods", "namespace": "default", "name": pod, "apiVersion": "v1"},
+        "responseStatus": {"code": 201},
+        "requestObject": {"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": pod, "namespace": "default"},
+            "spec": {"containers": [{"name": "main", "image": image,
+                "securityContext": {"privileged": true}}]}},
+        "requestReceivedTimestamp": "2026-11-29T10:00:00.000000Z",
+        "stageTimestamp": "2026-11-29T10:00:00.100000Z"
+    })
+}
+
+#[tokio::test]
+async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() {
+    let registry = Registry::start(Auth::Htpasswd {
+        user: "puller".into(),
+        password: "pull-secret".into(),
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    // Push needs the credentials too.
+    let image = {
+        let dir = tmp.path().join("layout");
+        let spec = ImageSpec::new().layer(
+            TarLayer::new()
+                .file("srv/eicar.txt", osprey_testkit::EICAR)
+                .into_bytes(),
+            Compression::Gzip,
+            "ADD",
+        );
+        let mut b = LayoutBuilder::new(&dir);
+        b.add_image(Some("v1"), &spec);
+        b.finish();
+        for tag in ["v1", "same-digest"] {
+            skopeo_copy(
+                &format!("oci:{}:v1", dir.display()),
+                &format!("docker://{}/evil/miner:{tag}", registry.addr),
+                Some(("puller", "pull-secret")),
+                false,
+            );
+        }
+        format!("{}/evil/miner", registry.addr)
+    };
+    for backend in BACKENDS {
+        let db = tmp.path().join(format!("{backend:?}.db"));
+        build_db(&db, &["PYSEC-2018-28"]);
+        let server = TestServer::start(backend, options(&db)).await;
+        let (_, a_admin) = server.member("a").await;
+        let (cluster, ingest) = server.cluster(&a_admin, "prod").await;
+        // The organization's administrator sets the registry (with its password) for all.
+        let (s, r) = server
+            .post(
+                "/v1/registries",
+                &server.admin,
+                json!({ "host": registry.addr, "username": "puller", "password": "pull-secret", "insecure": true }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        assert!(
+            r.get("password").is_none() && r.get("sealed_password").is_none(),
+            "{r}"
+        );
+        let (s, e) = server
+            .post(
+                "/v1/registries",
+                &a_admin,
+                json!({ "host": "x.example", "password": "p" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+
+        // Two privileged pods with the same image, a third with another tag of the same
+        // digest: two jobs (one per image name), the second skipped as already scanned.
+        let batch = json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
+            privileged_pod("a-1", "miner-1", &format!("{image}:v1")),
+            privileged_pod("a-2", "miner-2", &format!("{image}:v1")),
+        ]});
+        let (s, v, _) = server
+            .post_raw(
+                &format!("/v1/clusters/{cluster}/audit"),
+                &ingest,
+                serde_json::to_vec(&batch).unwrap(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        server.wait_detected().await;
+        let scans = wait_all_scans(&server, &a_admin, 1).await;
+        let first = &scans[0];
+        assert_eq!(first["kind"], "triggered", "{first}");
+        assert_eq!(first["state"], "done", "{first}");
+        assert_eq!(first["threats"], 1, "{first}");
+        assert_eq!(first["cluster_id"], cluster.as_str());
+        let trigger = first["trigger_finding_id"].as_str().unwrap();
+        let (s, f) = server
+            .get(&format!("/v1/findings/{trigger}"), &a_admin)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{f}");
+        assert!(
+            f["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("PrivilegeEscalation:Kubernetes/PrivilegedContainer"),
+            "{f}"
+        );
+        assert_eq!(first["workload"]["workload"]["name"], "miner-1", "{first}");
+
+        // The malware finding names the workload and the finding that triggered the scan.
+        let (_, page) = server
+            .get(
+                "/v1/findings?type=Execution:Kubernetes/MaliciousFile",
+                &a_admin,
+            )
+            .await;
+        let m = &page["findings"][0];
+        assert_eq!(m["malware"]["scan_type"], "TRIGGERED", "{page}");
+        assert_eq!(m["malware"]["trigger_finding_id"], trigger, "{m}");
+        assert_eq!(m["resource"]["kubernetes"]["namespace"], "default", "{m}");
+        assert_eq!(m["cluster_id"], cluster.as_str(), "{m}");
+
+        let batch = json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
+            privileged_pod("a-3", "miner-3", &format!("{image}:same-digest")),
+            privileged_pod("a-4", "miner-4", &format!("{image}:v1")),
+        ]});
+        let (s, _, _) = server
+            .post_raw(
+                &format!("/v1/clusters/{cluster}/audit"),
+                &ingest,
+                serde_json::to_vec(&batch).unwrap(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        server.wait_detected().await;
+        let scans = wait_all_scans(&server, &a_admin, 2).await;
+        let second = &scans[0];
+        assert_eq!(second["image"], format!("{image}:same-digest"), "{scans:?}");
+        assert_eq!(second["state"], "skipped", "{second}");
+        assert_eq!(second["reused_from"], first["id"], "{second}");
+        assert_eq!(second["image_digest"], first["image_digest"], "{second}");
+        server.stop().await;
+    }
+}
+
+/// Waits until a tenant has `n` scan jobs, all ended; returns them newest first.
+async fn wait_all_scans(server: &TestServer, token: &str, n: usize) -> Vec<Value> {
+    for _ in 0..600 {
+        let (_, v) = server.get("/v1/scans", token).await;
+        let scans = v["scans"].as_array().unwrap().clone();
+        if scans.len() >= n
+            && scans
+                .iter()
+                .all(|s| !matches!(s["state"].as_str(), Some("queued" | "running")))
+        {
+            assert_eq!(scans.len(), n, "{scans:?}");
+            return scans;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{n} scans did not end in 30 s");
+}

@@ -1,0 +1,779 @@
+//! Image scans: the job queue, the SBOM kept per image digest, and the registries scans pull
+//! from.
+//!
+//! Jobs are rows: queued by the API, by a detection round (triggered scans, in the round's
+//! transaction, at most once per image per window through `scan_triggers`) or by the re-scan
+//! schedule; a worker claims the oldest queued job with one conditional `UPDATE`, so two workers
+//! never take the same job. A scan's results (findings, SBOM, the job's end) commit together.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{DetectionRound, Result, Store, StoreError, conflict, new_id, now_ms};
+
+/// Why a scan runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanKind {
+    /// Asked for through the API.
+    OnDemand,
+    /// Queued by an audit finding naming a workload that runs the image.
+    Triggered,
+    /// A stored image re-scanned on the schedule.
+    Scheduled,
+}
+
+impl ScanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanKind::OnDemand => "on_demand",
+            ScanKind::Triggered => "triggered",
+            ScanKind::Scheduled => "scheduled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ScanKind> {
+        Some(match s {
+            "on_demand" => ScanKind::OnDemand,
+            "triggered" => ScanKind::Triggered,
+            "scheduled" => ScanKind::Scheduled,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    /// Not run: the image's digest was scanned within the trigger window.
+    Skipped,
+}
+
+impl ScanState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanState::Queued => "queued",
+            ScanState::Running => "running",
+            ScanState::Done => "done",
+            ScanState::Failed => "failed",
+            ScanState::Skipped => "skipped",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ScanState> {
+        Some(match s {
+            "queued" => ScanState::Queued,
+            "running" => ScanState::Running,
+            "done" => ScanState::Done,
+            "failed" => ScanState::Failed,
+            "skipped" => ScanState::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub struct NewScan {
+    pub tenant_id: String,
+    pub cluster_id: Option<String>,
+    /// The image as named (a registry reference; other sources when the server allows them).
+    pub image: String,
+    pub kind: ScanKind,
+    pub trigger_finding_id: Option<String>,
+    /// The workload running the image (a `KubernetesResource`).
+    pub workload: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanJob {
+    pub id: String,
+    pub tenant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub image: String,
+    pub kind: ScanKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_finding_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<serde_json::Value>,
+    pub state: ScanState,
+    /// Why the job failed or was skipped.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// A skipped job: the job that scanned the same digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+    pub packages: i64,
+    pub vulnerabilities: i64,
+    pub threats: i64,
+    /// The findings the scan stored (vulnerabilities and the malware finding).
+    pub finding_ids: Vec<String>,
+    pub created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<i64>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub state: ScanState,
+    pub detail: String,
+    pub image_digest: Option<String>,
+    pub reused_from: Option<String>,
+    pub packages: i64,
+    pub vulnerabilities: i64,
+    pub threats: i64,
+    pub finding_ids: Vec<String>,
+}
+
+impl ScanResult {
+    /// A job that could not run to the end.
+    pub fn failed(detail: impl Into<String>) -> ScanResult {
+        ScanResult {
+            state: ScanState::Failed,
+            detail: detail.into(),
+            image_digest: None,
+            reused_from: None,
+            packages: 0,
+            vulnerabilities: 0,
+            threats: 0,
+            finding_ids: Vec::new(),
+        }
+    }
+}
+
+/// An image digest's inventory as stored.
+#[derive(Debug, Clone)]
+pub struct Sbom {
+    pub tenant_id: String,
+    pub image_digest: String,
+    pub reference: String,
+    pub cluster_id: Option<String>,
+    pub os: String,
+    pub packages: i64,
+    /// zstd-compressed JSON of the inventory.
+    pub inventory: Vec<u8>,
+    /// The open vulnerability findings of the digest.
+    pub vuln_finding_ids: Vec<String>,
+    /// When the vulnerability database last matched against it was built (empty: never).
+    pub matched_db: String,
+    pub scanned_ms: i64,
+    pub matched_ms: i64,
+}
+
+/// An SBOM's facts without the inventory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SbomInfo {
+    pub tenant_id: String,
+    pub image_digest: String,
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub os: String,
+    pub packages: i64,
+    pub vulnerabilities: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub matched_db: String,
+    pub scanned_ms: i64,
+    pub matched_ms: i64,
+}
+
+/// A registry a tenant pulls from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registry {
+    pub id: String,
+    pub tenant_id: String,
+    /// `host[:port]`, as image references name it.
+    pub host: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// The password sealed with the server's key; never shown by the API.
+    #[serde(skip_serializing, default)]
+    pub sealed_password: Vec<u8>,
+    /// Plain HTTP (loopback) or TLS without certificate checks.
+    pub insecure: bool,
+    pub created_ms: i64,
+}
+
+const JOB_COLUMNS: &str = "id, tenant_id, cluster_id, image, kind, trigger_finding_id, workload, state, detail, image_digest, reused_from, packages, vulnerabilities, threats, finding_ids, created_ms, started_ms, finished_ms";
+const SBOM_INFO_COLUMNS: &str = "tenant_id, image_digest, reference, cluster_id, os, packages, vuln_finding_ids, matched_db, scanned_ms, matched_ms";
+const REGISTRY_COLUMNS: &str =
+    "id, tenant_id, host, username, sealed_password, insecure, created_ms";
+
+fn corrupt(what: &str, error: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        error: error.to_string(),
+    }
+}
+
+fn ids_json(ids: &[String]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+fn ids_of(text: &str, what: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn job_row(r: &AnyRow) -> Result<ScanJob> {
+    let id: String = r.try_get("id")?;
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("state")?;
+    let workload: Option<String> = r.try_get("workload")?;
+    let finding_ids: String = r.try_get("finding_ids")?;
+    Ok(ScanJob {
+        tenant_id: r.try_get("tenant_id")?,
+        cluster_id: r.try_get("cluster_id")?,
+        image: r.try_get("image")?,
+        kind: ScanKind::parse(&kind).ok_or_else(|| corrupt("scan kind", &kind))?,
+        trigger_finding_id: r.try_get("trigger_finding_id")?,
+        workload: workload
+            .map(|w| serde_json::from_str(&w))
+            .transpose()
+            .map_err(|e| corrupt(&format!("workload of scan {id}"), e))?,
+        state: ScanState::parse(&state).ok_or_else(|| corrupt("scan state", &state))?,
+        detail: r.try_get("detail")?,
+        image_digest: r.try_get("image_digest")?,
+        reused_from: r.try_get("reused_from")?,
+        packages: r.try_get("packages")?,
+        vulnerabilities: r.try_get("vulnerabilities")?,
+        threats: r.try_get("threats")?,
+        finding_ids: ids_of(&finding_ids, &format!("findings of scan {id}"))?,
+        created_ms: r.try_get("created_ms")?,
+        started_ms: r.try_get("started_ms")?,
+        finished_ms: r.try_get("finished_ms")?,
+        id,
+    })
+}
+
+fn sbom_info_row(r: &AnyRow) -> Result<SbomInfo> {
+    let digest: String = r.try_get("image_digest")?;
+    let ids: String = r.try_get("vuln_finding_ids")?;
+    Ok(SbomInfo {
+        tenant_id: r.try_get("tenant_id")?,
+        reference: r.try_get("reference")?,
+        cluster_id: r.try_get("cluster_id")?,
+        os: r.try_get("os")?,
+        packages: r.try_get("packages")?,
+        vulnerabilities: ids_of(&ids, &format!("findings of SBOM {digest}"))?.len() as i64,
+        matched_db: r.try_get("matched_db")?,
+        scanned_ms: r.try_get("scanned_ms")?,
+        matched_ms: r.try_get("matched_ms")?,
+        image_digest: digest,
+    })
+}
+
+fn registry_row(r: &AnyRow) -> Result<Registry> {
+    let insecure: i64 = r.try_get("insecure")?;
+    Ok(Registry {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        host: r.try_get("host")?,
+        username: r.try_get("username")?,
+        sealed_password: r.try_get("sealed_password")?,
+        insecure: insecure != 0,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+async fn insert_job(conn: &mut sqlx::AnyConnection, s: &NewScan, now: i64) -> Result<ScanJob> {
+    let job = ScanJob {
+        id: new_id(),
+        tenant_id: s.tenant_id.clone(),
+        cluster_id: s.cluster_id.clone(),
+        image: s.image.clone(),
+        kind: s.kind,
+        trigger_finding_id: s.trigger_finding_id.clone(),
+        workload: s.workload.clone(),
+        state: ScanState::Queued,
+        detail: String::new(),
+        image_digest: None,
+        reused_from: None,
+        packages: 0,
+        vulnerabilities: 0,
+        threats: 0,
+        finding_ids: Vec::new(),
+        created_ms: now,
+        started_ms: None,
+        finished_ms: None,
+    };
+    sqlx::query(
+        "INSERT INTO scan_jobs (id, tenant_id, cluster_id, image, kind, trigger_finding_id, workload, state, detail, packages, vulnerabilities, threats, finding_ids, created_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', '', 0, 0, 0, '[]', $8)",
+    )
+    .bind(&job.id)
+    .bind(&job.tenant_id)
+    .bind(job.cluster_id.clone())
+    .bind(&job.image)
+    .bind(job.kind.as_str())
+    .bind(job.trigger_finding_id.clone())
+    .bind(job.workload.as_ref().map(|w| w.to_string()))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(job)
+}
+
+impl Store {
+    /// Queues a scan (on demand or scheduled: no rate limit).
+    pub async fn enqueue_scan(&self, scan: &NewScan) -> Result<ScanJob> {
+        let mut conn = self.pool.acquire().await?;
+        insert_job(&mut conn, scan, now_ms()).await
+    }
+
+    /// Takes the oldest queued job, marking it running; `None` when the queue is empty.
+    pub async fn claim_scan(&self) -> Result<Option<ScanJob>> {
+        // The inner SELECT may pick a job another worker is claiming at the same moment; the
+        // outer condition on `state` then matches nothing (PostgreSQL re-checks it on the
+        // locked row, SQLite runs writers one at a time), and the caller tries again.
+        loop {
+            let row = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE scan_jobs SET state = 'running', started_ms = $1
+                 WHERE state = 'queued' AND id = (SELECT id FROM scan_jobs WHERE state = 'queued' ORDER BY created_ms, id LIMIT 1)
+                 RETURNING {JOB_COLUMNS}"
+            )))
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(r) = row {
+                return job_row(&r).map(Some);
+            }
+            let queued: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM scan_jobs WHERE state = 'queued'")
+                    .fetch_one(&self.pool)
+                    .await?;
+            if queued == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Puts jobs a stopped process left running back in the queue (one server per database).
+    pub async fn requeue_running_scans(&self) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE scan_jobs SET state = 'queued', started_ms = NULL WHERE state = 'running'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn scan_job(&self, id: &str) -> Result<Option<ScanJob>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM scan_jobs WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    /// Jobs, newest first: a tenant's (or every tenant's), optionally in one state, created
+    /// before `before_ms` (the previous page's last).
+    pub async fn scan_jobs(
+        &self,
+        tenant_id: Option<&str>,
+        state: Option<ScanState>,
+        before_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ScanJob>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM scan_jobs
+             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR created_ms < $3)
+             ORDER BY created_ms DESC, id LIMIT $4"
+        )))
+        .bind(tenant_id.map(str::to_string))
+        .bind(state.map(|s| s.as_str().to_string()))
+        .bind(before_ms)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Jobs queued and running.
+    pub async fn scan_queue_depth(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS q,
+                    CAST(COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) AS BIGINT) AS r
+             FROM scan_jobs WHERE state IN ('queued', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("q")?, row.try_get("r")?))
+    }
+
+    /// The last job of a tenant that scanned `digest` to the end since `since_ms`.
+    pub async fn recent_scan_of_digest(
+        &self,
+        tenant_id: &str,
+        digest: &str,
+        since_ms: i64,
+    ) -> Result<Option<ScanJob>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM scan_jobs
+             WHERE tenant_id = $1 AND image_digest = $2 AND state = 'done' AND finished_ms >= $3
+             ORDER BY finished_ms DESC LIMIT 1"
+        )))
+        .bind(tenant_id)
+        .bind(digest)
+        .bind(since_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    /// Whether a job for `image` of a tenant is queued or running.
+    pub async fn scan_pending(&self, tenant_id: &str, image: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM scan_jobs WHERE tenant_id = $1 AND image = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(tenant_id)
+        .bind(image)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Ends a job that stored nothing (failed, or skipped as already scanned).
+    pub async fn finish_scan(&self, id: &str, result: &ScanResult) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        finish(&mut conn, id, result).await
+    }
+
+    /// The SBOM of a tenant's image digest.
+    pub async fn sbom(&self, tenant_id: &str, digest: &str) -> Result<Option<Sbom>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SBOM_INFO_COLUMNS}, inventory FROM sboms WHERE tenant_id = $1 AND image_digest = $2"
+        )))
+        .bind(tenant_id)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let ids: String = r.try_get("vuln_finding_ids")?;
+        Ok(Some(Sbom {
+            tenant_id: r.try_get("tenant_id")?,
+            image_digest: r.try_get("image_digest")?,
+            reference: r.try_get("reference")?,
+            cluster_id: r.try_get("cluster_id")?,
+            os: r.try_get("os")?,
+            packages: r.try_get("packages")?,
+            inventory: r.try_get("inventory")?,
+            vuln_finding_ids: ids_of(&ids, &format!("findings of SBOM {digest}"))?,
+            matched_db: r.try_get("matched_db")?,
+            scanned_ms: r.try_get("scanned_ms")?,
+            matched_ms: r.try_get("matched_ms")?,
+        }))
+    }
+
+    /// Every SBOM's facts (a tenant's, or all), most recently scanned first.
+    pub async fn sboms(&self, tenant_id: Option<&str>) -> Result<Vec<SbomInfo>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SBOM_INFO_COLUMNS} FROM sboms WHERE ($1 IS NULL OR tenant_id = $1)
+             ORDER BY scanned_ms DESC, image_digest"
+        )))
+        .bind(tenant_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sbom_info_row).collect()
+    }
+
+    /// SBOMs not matched against the database built at `built_at` yet.
+    pub async fn sboms_to_rematch(&self, built_at: &str, limit: i64) -> Result<Vec<SbomInfo>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SBOM_INFO_COLUMNS} FROM sboms WHERE matched_db <> $1
+             ORDER BY tenant_id, image_digest LIMIT $2"
+        )))
+        .bind(built_at)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sbom_info_row).collect()
+    }
+
+    /// Images (tenant, reference, a cluster seen running it) whose latest scan is older than
+    /// `before_ms`: due for a scheduled re-scan.
+    pub async fn images_due_for_rescan(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, reference, MAX(cluster_id) AS cluster_id FROM sboms
+             GROUP BY tenant_id, reference HAVING MAX(scanned_ms) < $1
+             ORDER BY MAX(scanned_ms) LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("tenant_id")?,
+                    r.try_get("reference")?,
+                    r.try_get("cluster_id")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Marks a tenant's image as scanned now (its re-scan was queued), so the schedule does
+    /// not queue it again before the next interval.
+    pub async fn touch_sboms(&self, tenant_id: &str, reference: &str) -> Result<()> {
+        sqlx::query("UPDATE sboms SET scanned_ms = $3 WHERE tenant_id = $1 AND reference = $2")
+            .bind(tenant_id)
+            .bind(reference)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_registry(
+        &self,
+        tenant_id: &str,
+        host: &str,
+        username: &str,
+        sealed_password: &[u8],
+        insecure: bool,
+    ) -> Result<Registry> {
+        validate_host(host)?;
+        let r = Registry {
+            id: new_id(),
+            tenant_id: tenant_id.into(),
+            host: host.into(),
+            username: username.into(),
+            sealed_password: sealed_password.to_vec(),
+            insecure,
+            created_ms: now_ms(),
+        };
+        sqlx::query(
+            "INSERT INTO registries (id, tenant_id, host, username, sealed_password, insecure, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.id)
+        .bind(&r.tenant_id)
+        .bind(&r.host)
+        .bind(&r.username)
+        .bind(r.sealed_password.clone())
+        .bind(insecure as i64)
+        .bind(r.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, || format!("registry {host}")))?;
+        Ok(r)
+    }
+
+    pub async fn registries(&self, tenant_id: Option<&str>) -> Result<Vec<Registry>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REGISTRY_COLUMNS} FROM registries WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY host, tenant_id"
+        )))
+        .bind(tenant_id.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(registry_row).collect()
+    }
+
+    pub async fn registry(&self, id: &str) -> Result<Option<Registry>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REGISTRY_COLUMNS} FROM registries WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(registry_row).transpose()
+    }
+
+    pub async fn delete_registry(&self, id: &str) -> Result<()> {
+        let r = sqlx::query("DELETE FROM registries WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("registry {id}")));
+        }
+        Ok(())
+    }
+
+    /// How a tenant reaches `host`: its own entry, else the administrator tenant's (which
+    /// applies to every member).
+    pub async fn registry_for(&self, tenant_id: &str, host: &str) -> Result<Option<Registry>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {REGISTRY_COLUMNS} FROM registries r WHERE host = $2 AND (tenant_id = $1 OR tenant_id IN (SELECT id FROM tenants WHERE kind = 'administrator'))
+             ORDER BY CASE WHEN tenant_id = $1 THEN 0 ELSE 1 END LIMIT 1"
+        )))
+        .bind(tenant_id)
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(registry_row).transpose()
+    }
+}
+
+/// A registry host as image references name it: `name[.domain][:port]`.
+fn validate_host(host: &str) -> Result<()> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "registry host {host:?}: expected host[:port], as in an image reference"
+        )))
+    }
+}
+
+async fn finish(conn: &mut sqlx::AnyConnection, id: &str, r: &ScanResult) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE scan_jobs SET state = $2, detail = $3, image_digest = $4, reused_from = $5, packages = $6,
+                vulnerabilities = $7, threats = $8, finding_ids = $9, finished_ms = $10
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(r.state.as_str())
+    .bind(&r.detail)
+    .bind(r.image_digest.clone())
+    .bind(r.reused_from.clone())
+    .bind(r.packages)
+    .bind(r.vulnerabilities)
+    .bind(r.threats)
+    .bind(ids_json(&r.finding_ids))
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("scan {id}")));
+    }
+    Ok(())
+}
+
+impl DetectionRound<'_> {
+    /// Queues triggered scans, each image at most once per tenant per `window_ms`; returns the
+    /// jobs queued (the others were queued within the window).
+    pub async fn trigger_scans(
+        &mut self,
+        scans: &[NewScan],
+        now: i64,
+        window_ms: i64,
+    ) -> Result<Vec<ScanJob>> {
+        let mut queued = Vec::new();
+        for s in scans {
+            let admitted: Option<String> = sqlx::query_scalar(
+                "INSERT INTO scan_triggers (tenant_id, image, last_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, image) DO UPDATE SET last_ms = excluded.last_ms
+                 WHERE scan_triggers.last_ms <= $4
+                 RETURNING image",
+            )
+            .bind(&s.tenant_id)
+            .bind(&s.image)
+            .bind(now)
+            .bind(now - window_ms)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if admitted.is_some() {
+                queued.push(insert_job(&mut self.tx, s, now).await?);
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Stores (or replaces) an image digest's SBOM.
+    pub async fn put_sbom(&mut self, s: &Sbom) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sboms (tenant_id, image_digest, reference, cluster_id, os, packages, inventory, vuln_finding_ids, matched_db, scanned_ms, matched_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (tenant_id, image_digest) DO UPDATE SET reference = excluded.reference,
+                 cluster_id = COALESCE(excluded.cluster_id, sboms.cluster_id), os = excluded.os,
+                 packages = excluded.packages, inventory = excluded.inventory,
+                 vuln_finding_ids = excluded.vuln_finding_ids, matched_db = excluded.matched_db,
+                 scanned_ms = excluded.scanned_ms, matched_ms = excluded.matched_ms",
+        )
+        .bind(&s.tenant_id)
+        .bind(&s.image_digest)
+        .bind(&s.reference)
+        .bind(s.cluster_id.clone())
+        .bind(&s.os)
+        .bind(s.packages)
+        .bind(s.inventory.clone())
+        .bind(ids_json(&s.vuln_finding_ids))
+        .bind(&s.matched_db)
+        .bind(s.scanned_ms)
+        .bind(s.matched_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a re-match of a stored SBOM.
+    pub async fn set_sbom_match(
+        &mut self,
+        tenant_id: &str,
+        digest: &str,
+        vuln_finding_ids: &[String],
+        matched_db: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE sboms SET vuln_finding_ids = $3, matched_db = $4, matched_ms = $5
+             WHERE tenant_id = $1 AND image_digest = $2",
+        )
+        .bind(tenant_id)
+        .bind(digest)
+        .bind(ids_json(vuln_finding_ids))
+        .bind(matched_db)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a job along with the results stored in this round.
+    pub async fn finish_scan(&mut self, id: &str, result: &ScanResult) -> Result<()> {
+        finish(&mut self.tx, id, result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_hosts_are_checked() {
+        for ok in [
+            "ghcr.io",
+            "127.0.0.1:5000",
+            "registry-1.docker.io",
+            "localhost",
+        ] {
+            assert!(validate_host(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "https://ghcr.io",
+            "ghcr.io/org",
+            "host:0",
+            "host:99999",
+            "a b",
+        ] {
+            assert!(validate_host(bad).is_err(), "{bad}");
+        }
+    }
+}
