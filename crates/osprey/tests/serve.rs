@@ -369,6 +369,44 @@ fn bad_settings_are_one_line_errors() {
     }
 }
 
+/// A second server on the same store is refused (one line, exit 2) rather than running
+/// detection, outputs and scans over the same data twice: SQLite's data directory and a
+/// PostgreSQL database alike.
+#[test]
+fn a_second_server_on_the_same_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pg = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(osprey_store::testing::scratch_postgres_url())
+        .expect("PostgreSQL on 127.0.0.1:5432 (database test) is part of the test setup");
+    for (extra, needle) in [
+        (vec![], "another osprey serve uses this data directory"),
+        (
+            vec!["--database", pg.as_str()],
+            "another osprey serve uses this database",
+        ),
+    ] {
+        let first = start_with(&data, &extra);
+        let out = osprey()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .args(&extra)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+        // Once the first is gone, a server starts again.
+        drop(first);
+        let again = start_with(&data, &extra);
+        let (status, _) = http(&again.addr, "GET", "/readyz", None, b"");
+        assert_eq!(status, 200);
+    }
+}
+
 /// The end-to-end story: the bundled attack story through the webhook, its privileged
 /// pod running an image of a local registry with EICAR in a layer and requests 2.19.1; the
 /// findings through the API; the triggered malware + vulnerability scan of that image linked to

@@ -31,6 +31,9 @@ const BASELINE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Batches per round: rounds are transactions, and SQLite has one writer.
 const BATCHES_PER_ROUND: i64 = 16;
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// How long an image the store held back (scanned by trigger within the window) is not asked
+/// about again.
+const HELD_BACK_RECHECK_MS: i64 = 10 * 60 * 1000;
 
 /// Finding ids are the engine's id scoped by cluster: the same rule and group in two clusters
 /// are two findings.
@@ -44,6 +47,8 @@ pub struct Detector {
     /// IP lists and suppression rules per tenant, swapped into the engine for each batch.
     settings: HashMap<String, crate::settings::TenantSettings>,
     settings_version: u64,
+    /// (tenant, image) → until when a triggered scan of it is not asked for again.
+    asked: HashMap<(String, String), i64>,
     cursor: i64,
     clusters: HashMap<String, Option<Cluster>>,
     baselines_saved: Instant,
@@ -78,6 +83,7 @@ impl Detector {
             engine,
             settings: HashMap::new(),
             settings_version: 0,
+            asked: HashMap::new(),
             cursor,
             clusters: HashMap::new(),
             baselines_saved: Instant::now(),
@@ -209,6 +215,13 @@ impl Detector {
             };
             let taken = claimed.entry(cluster.id.clone()).or_default();
             let findings = per_cluster.entry(cluster.id.clone()).or_default();
+            if !self.settings.contains_key(&cluster.tenant_id) {
+                // A tenant made since the settings were compiled: the administrator's apply
+                // to it too.
+                self.settings = crate::settings::load(&self.app.store)
+                    .await
+                    .map_err(StoreError::Invalid)?;
+            }
             let engine = &mut self.engine;
             // The cluster's tenant's lists and suppression rules, for this batch.
             let settings = self.settings.entry(cluster.tenant_id.clone()).or_default();
@@ -258,6 +271,11 @@ impl Detector {
 
         // Findings naming a workload's images queue scans of them, at most once per image per
         // window, in the same transaction.
+        // Images this detector has asked about recently are not asked about again: one it
+        // queued, for the window; one the store held back, for a while (the store decides for
+        // the others, and after a restart).
+        let window_ms = self.app.options.trigger_window.as_millis() as i64;
+        self.asked.retain(|_, until| *until > now);
         let triggers: Vec<_> = if self.app.options.scan_workers > 0 {
             records
                 .iter()
@@ -272,18 +290,17 @@ impl Detector {
                     ))
                 })
                 .flatten()
+                .filter(|s| {
+                    !self
+                        .asked
+                        .contains_key(&(s.tenant_id.clone(), s.image.clone()))
+                })
                 .collect()
         } else {
             Vec::new()
         };
         let upserted = round.upsert_findings(records, "detector").await?;
-        let triggered = round
-            .trigger_scans(
-                &triggers,
-                now,
-                self.app.options.trigger_window.as_millis() as i64,
-            )
-            .await?;
+        let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
 
         round
             .put_state(CURSOR_KEY, last.to_string().as_bytes())
@@ -301,6 +318,19 @@ impl Detector {
         self.cursor = last;
         if !upserted.is_empty() {
             self.app.outputs_wake.notify_one();
+        }
+        let queued: HashSet<(&str, &str)> = triggered
+            .iter()
+            .map(|j| (j.tenant_id.as_str(), j.image.as_str()))
+            .collect();
+        for t in &triggers {
+            let until = if queued.contains(&(t.tenant_id.as_str(), t.image.as_str())) {
+                now + window_ms
+            } else {
+                now + HELD_BACK_RECHECK_MS.min(window_ms)
+            };
+            self.asked
+                .insert((t.tenant_id.clone(), t.image.clone()), until);
         }
         for job in &triggered {
             tracing::info!(job = job.id, image = job.image, finding = ?job.trigger_finding_id, "scan triggered");

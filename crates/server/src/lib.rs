@@ -411,6 +411,51 @@ pub async fn serve(
     result
 }
 
+/// Marks a store as served by this process while it lives.
+pub struct ServeGuard {
+    _file: Option<std::fs::File>,
+    _database: Option<osprey_store::ServedLock>,
+}
+
+/// Makes sure no other `osprey serve` runs on the same store: several processes would each
+/// run detection, outputs and scans over the same data (sending alerts twice, racing each
+/// other's cursors), which only the scale-out design may do. SQLite: an exclusive lock on
+/// `DATA/serve.lock`; PostgreSQL: a session advisory lock.
+pub async fn lock_store(store: &Store, data_dir: &Path) -> Result<ServeGuard, String> {
+    match store.backend() {
+        osprey_store::Backend::Sqlite => {
+            let path = data_dir.join("serve.lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            match file.try_lock() {
+                Ok(()) => Ok(ServeGuard {
+                    _file: Some(file),
+                    _database: None,
+                }),
+                Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                    "{}: another osprey serve uses this data directory",
+                    data_dir.display()
+                )),
+                Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+            }
+        }
+        osprey_store::Backend::Postgres => match store.lock_served().await {
+            Ok(Some(lock)) => Ok(ServeGuard {
+                _file: None,
+                _database: Some(lock),
+            }),
+            Ok(None) => Err(
+                "another osprey serve uses this database (one server per database for now)".into(),
+            ),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
 /// The file a first start writes the administrator's token to.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 

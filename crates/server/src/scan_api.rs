@@ -103,11 +103,11 @@ pub struct ScansQuery {
     state: Option<String>,
     /// At most this many (1–1000, default 100).
     limit: Option<i64>,
-    /// Jobs created before this time (Unix ms): the previous page's `next_before`.
-    before: Option<i64>,
+    /// The previous page's `next_page_token`.
+    page_token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/scans", tag = "scans", params(ScansQuery), responses((status = 200, description = "{\"scans\": [...], \"next_before\"}, newest first", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/scans", tag = "scans", params(ScansQuery), responses((status = 200, description = "{\"scans\": [...], \"next_page_token\"}, newest first", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_scans(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -126,14 +126,25 @@ pub async fn list_scans(
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let after = q
+        .page_token
+        .as_deref()
+        .map(|t| {
+            t.split_once('.')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| ApiError::bad_request(format!("page_token {t:?}: not a page token")))
+        })
+        .transpose()?;
     let scans = app
         .store
-        .scan_jobs(caller.scope().as_deref(), state, q.before, limit)
+        .scan_jobs(caller.scope().as_deref(), state, after, limit)
         .await?;
-    let next_before = (scans.len() as i64 == limit)
-        .then(|| scans.last().map(|s| s.created_ms))
+    let next_page_token = (scans.len() as i64 == limit)
+        .then(|| scans.last().map(|s| format!("{}.{}", s.created_ms, s.id)))
         .flatten();
-    Ok(Json(json!({ "scans": scans, "next_before": next_before })))
+    Ok(Json(
+        json!({ "scans": scans, "next_page_token": next_page_token }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/scans/{id}", tag = "scans", params(("id" = String, Path, description = "Scan job id")), responses((status = 200, description = "The job: state, image digest, counts, the findings it stored", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]

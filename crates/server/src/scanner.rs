@@ -113,7 +113,18 @@ impl Scans {
             }
             match handle.block_on(self.app.store.claim_scan()) {
                 Ok(Some(job)) => {
-                    self.run(handle, job);
+                    let id = job.id.clone();
+                    // An engine must not panic; if one does, the job fails and the worker
+                    // goes on.
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.run(handle, job)
+                    }));
+                    if run.is_err() {
+                        let r = ScanResult::failed("internal error: the scan panicked");
+                        if let Err(e) = handle.block_on(self.app.store.finish_scan(&id, &r)) {
+                            tracing::error!(job = id, error = %e, "recording a failed scan");
+                        }
+                    }
                     continue;
                 }
                 Ok(None) => {}
@@ -219,29 +230,29 @@ impl Scans {
     /// Opens the job's image: a registry reference, through the tenant's registry settings
     /// (other sources only when the server allows local images).
     fn open(&self, handle: &Handle, job: &ScanJob) -> Result<Image, String> {
-        let source = Source::parse(&job.image).map_err(|e| e.to_string())?;
+        // Without local sources, what a job names is a registry reference whatever else it
+        // could be read as (a pod's image `app` is not the file `./app`).
+        let source = if self.app.options.allow_local_images {
+            Source::parse(&job.image).map_err(|e| e.to_string())?
+        } else {
+            let text = job.image.strip_prefix("registry:").unwrap_or(&job.image);
+            text.parse::<Reference>()
+                .map_err(|e| format!("image {:?}: not a registry reference: {e}", job.image))?;
+            Source::Registry(text.to_string())
+        };
         let mut options = OpenOptions::default();
         options.registry.docker_config = false;
-        match &source {
-            Source::Registry(text) => {
-                let reference: Reference = text.parse()?;
-                let registry = handle
-                    .block_on(
-                        self.app
-                            .store
-                            .registry_for(&job.tenant_id, &reference.registry),
-                    )
-                    .map_err(|e| e.to_string())?;
-                if let Some(r) = registry {
-                    options.registry = self.registry_options(&r)?;
-                }
-            }
-            _ if self.app.options.allow_local_images => {}
-            _ => {
-                return Err(format!(
-                    "image {:?}: only registry references are scanned (the server does not allow local images)",
-                    job.image
-                ));
+        if let Source::Registry(text) = &source {
+            let reference: Reference = text.parse()?;
+            let registry = handle
+                .block_on(
+                    self.app
+                        .store
+                        .registry_for(&job.tenant_id, &reference.registry),
+                )
+                .map_err(|e| e.to_string())?;
+            if let Some(r) = registry {
+                options.registry = self.registry_options(&r)?;
             }
         }
         Image::open(&source, &options).map_err(|e| e.to_string())
@@ -402,7 +413,7 @@ impl Scans {
         handle
             .block_on(async {
                 let previous = store.sbom(&job.tenant_id, &digest).await?;
-                let mut round = store.begin_round().await?;
+                let mut round = store.begin_write_round().await?;
                 let (open, mut upserted) = apply_vulnerabilities(
                     &mut round,
                     previous.map(|s| s.vuln_finding_ids).unwrap_or_default(),
@@ -453,7 +464,18 @@ impl Scans {
                     break;
                 }
                 for info in due {
-                    self.rematch(handle, &db, &info.tenant_id, &info.image_digest)?;
+                    if let Err(e) = self.rematch(handle, &db, &info.tenant_id, &info.image_digest) {
+                        // Not retried until the next database: one bad SBOM must not hold
+                        // up the others.
+                        tracing::error!(digest = info.image_digest, error = %e, "re-matching a stored SBOM failed");
+                        handle
+                            .block_on(self.app.store.skip_sbom_match(
+                                &info.tenant_id,
+                                &info.image_digest,
+                                &db.built_at,
+                            ))
+                            .map_err(|e| e.to_string())?;
+                    }
                     total += 1;
                 }
             }
@@ -531,7 +553,7 @@ impl Scans {
         let labels = severities(vulns.iter());
         handle
             .block_on(async {
-                let mut round = store.begin_round().await?;
+                let mut round = store.begin_write_round().await?;
                 let (open, upserted) =
                     apply_vulnerabilities(&mut round, sbom.vuln_finding_ids, vulns, &db.built_at)
                         .await?;

@@ -173,6 +173,16 @@ async fn ip_lists_and_suppression_rules_apply_per_tenant() {
         );
         let fc = findings(&s, &c).await;
         assert!(custom_threat_lists(&fc).is_empty(), "C trusts the address");
+        // A member created after detection compiled the settings gets the organization's too.
+        let (_, d) = s.member("team-d").await;
+        let (cd, id) = s.cluster(&d, "d").await;
+        post_story(&s, &cd, &id).await;
+        s.wait_detected().await;
+        let ld = custom_threat_lists(&findings(&s, &d).await);
+        assert!(
+            !ld.is_empty() && ld.iter().all(|l| l == "org-bad"),
+            "{ld:?}"
+        );
 
         let privileged = |fs: &[Value]| {
             fs.iter()

@@ -31,7 +31,7 @@ impl Store {
     /// Keeps several batches in one transaction; when it returns they are on disk. Returns
     /// their sequence numbers, in order.
     pub async fn append_audit_batches(&self, batches: &[NewAuditBatch]) -> Result<Vec<i64>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             // Sequence numbers must become visible in order, or the detector's cursor could
             // pass a batch still being committed: appends take turns (SQLite has one writer
@@ -181,7 +181,17 @@ pub struct DetectionRound<'s> {
 }
 
 impl Store {
+    /// A round whose first statement writes (the detector's claims): deferred, so the write
+    /// lock is taken by that statement.
     pub async fn begin_round(&self) -> Result<DetectionRound<'static>> {
+        Ok(DetectionRound {
+            tx: self.pool.begin().await?,
+        })
+    }
+
+    /// A round that reads before it writes (a scan's results): on SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), as every other read-then-write transaction does.
+    pub async fn begin_write_round(&self) -> Result<DetectionRound<'static>> {
         Ok(DetectionRound {
             tx: self.begin_write().await?,
         })

@@ -32,6 +32,9 @@ pub use tenants::{
     AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
 };
 
+/// The advisory lock of [`Store::lock_served`]: held while this lives.
+pub struct ServedLock(#[allow(dead_code)] sqlx::AnyConnection);
+
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -124,13 +127,27 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// On PostgreSQL: takes the session-level advisory lock that marks the database as served,
+    /// on a connection of its own (returned: the lock lasts as long as it); `None` when another
+    /// process holds it. Not for SQLite (its data directory is locked by the server instead).
+    pub async fn lock_served(&self) -> Result<Option<ServedLock>> {
+        // Keyed by the schema too: several stores may share one database in schemas of
+        // their own (tests do).
+        let mut conn = self.pool.acquire().await?.detach();
+        let got: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(1869836146, hashtext(current_schema()))",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        Ok(got.then_some(ServedLock(conn)))
+    }
+
     /// Runs one statement as given (tests and maintenance).
     #[doc(hidden)]
     pub async fn raw_execute(&self, sql: &'static str) -> Result<u64> {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
 
-    /// Closes every connection (after the last writer finished).
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
     /// waiting for it under the busy timeout: a deferred transaction that reads first and
     /// writes later fails at once ("database is locked") when another writer committed in
@@ -142,6 +159,7 @@ impl Store {
         })
     }
 
+    /// Closes every connection (after the last writer finished).
     pub async fn close(&self) {
         self.pool.close().await;
     }

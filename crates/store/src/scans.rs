@@ -377,23 +377,25 @@ impl Store {
         row.as_ref().map(job_row).transpose()
     }
 
-    /// Jobs, newest first: a tenant's (or every tenant's), optionally in one state, created
-    /// before `before_ms` (the previous page's last).
+    /// Jobs, newest first: a tenant's (or every tenant's), optionally in one state, after
+    /// `after` (the previous page's last job: its creation time and id).
     pub async fn scan_jobs(
         &self,
         tenant_id: Option<&str>,
         state: Option<ScanState>,
-        before_ms: Option<i64>,
+        after: Option<(i64, &str)>,
         limit: i64,
     ) -> Result<Vec<ScanJob>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM scan_jobs
-             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR created_ms < $3)
-             ORDER BY created_ms DESC, id LIMIT $4"
+             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR state = $2)
+               AND ($3 IS NULL OR created_ms < $3 OR (created_ms = $3 AND id > $4))
+             ORDER BY created_ms DESC, id LIMIT $5"
         )))
         .bind(tenant_id.map(str::to_string))
         .bind(state.map(|s| s.as_str().to_string()))
-        .bind(before_ms)
+        .bind(after.map(|a| a.0))
+        .bind(after.map_or_else(String::new, |a| a.1.to_string()))
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
@@ -526,6 +528,23 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Records that an SBOM was passed over by the re-match with the database built at
+    /// `built_at` (it could not be matched), so the re-match goes on with the others.
+    pub async fn skip_sbom_match(
+        &self,
+        tenant_id: &str,
+        digest: &str,
+        built_at: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sboms SET matched_db = $3 WHERE tenant_id = $1 AND image_digest = $2")
+            .bind(tenant_id)
+            .bind(digest)
+            .bind(built_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Marks a tenant's image as scanned now (its re-scan was queued), so the schedule does

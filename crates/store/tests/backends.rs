@@ -736,6 +736,18 @@ async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
             store.scan_jobs(None, None, None, 10).await.unwrap().len(),
             4
         );
+        // Pages follow (creation time, id): three jobs were queued in the same millisecond.
+        let first = store.scan_jobs(None, None, None, 3).await.unwrap();
+        let last = first.last().unwrap();
+        let rest = store
+            .scan_jobs(None, None, Some((last.created_ms, &last.id)), 3)
+            .await
+            .unwrap();
+        let mut seen: Vec<&str> = first.iter().chain(&rest).map(|j| j.id.as_str()).collect();
+        assert_eq!(seen.len(), 4);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 4, "no job twice");
         assert!(matches!(
             store.finish_scan("nope", &ScanResult::failed("x")).await,
             Err(StoreError::NotFound(_))

@@ -135,6 +135,14 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 })
             })?;
         let store = open_store(&args.store).await?;
+        let _served = osprey_server::lock_store(&store, &args.store.data)
+            .await
+            .map_err(|e| {
+                Failure::Input(match &args.store.database {
+                    Some(url) => format!("--database {}: {e}", redact(url)),
+                    None => format!("--data {e}"),
+                })
+            })?;
         set_up(&store, &args.store).await?;
         let options = Options {
             max_pending_events: args.max_pending_events,
