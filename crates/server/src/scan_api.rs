@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use osprey_image::{Reference, Source};
+use osprey_image::Source;
 use osprey_store::{NewScan, Role, ScanKind, ScanState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,8 +51,7 @@ fn checked_image(app: &App, text: &str) -> ApiResult<String> {
         Source::parse(text).map_err(|e| ApiError::bad_request(format!("image: {e}")))?;
         return Ok(text.to_string());
     }
-    let bare = text.strip_prefix("registry:").unwrap_or(text);
-    bare.parse::<Reference>().map_err(|e| {
+    let (bare, _) = crate::scanner::registry_reference(text).map_err(|e| {
         ApiError::bad_request(format!(
             "image {text:?}: not a registry reference ({e}); this server scans registry images only"
         ))

@@ -232,18 +232,21 @@ impl Scans {
     fn open(&self, handle: &Handle, job: &ScanJob) -> Result<Image, String> {
         // Without local sources, what a job names is a registry reference whatever else it
         // could be read as (a pod's image `app` is not the file `./app`).
-        let source = if self.app.options.allow_local_images {
-            Source::parse(&job.image).map_err(|e| e.to_string())?
+        let (source, reference) = if self.app.options.allow_local_images {
+            let source = Source::parse(&job.image).map_err(|e| e.to_string())?;
+            let reference = match &source {
+                Source::Registry(text) => Some(text.parse::<Reference>()?),
+                _ => None,
+            };
+            (source, reference)
         } else {
-            let text = job.image.strip_prefix("registry:").unwrap_or(&job.image);
-            text.parse::<Reference>()
+            let (bare, reference) = registry_reference(&job.image)
                 .map_err(|e| format!("image {:?}: not a registry reference: {e}", job.image))?;
-            Source::Registry(text.to_string())
+            (Source::Registry(bare.to_string()), Some(reference))
         };
         let mut options = OpenOptions::default();
         options.registry.docker_config = false;
-        if let Source::Registry(text) = &source {
-            let reference: Reference = text.parse()?;
+        if let Some(reference) = reference {
             let registry = handle
                 .block_on(
                     self.app
@@ -656,6 +659,13 @@ async fn apply_vulnerabilities(
         )
         .await?;
     Ok((open, upserted))
+}
+
+/// An image named as a registry reference (`registry:` prefix optional): the reference as
+/// text without the prefix, and parsed.
+pub fn registry_reference(text: &str) -> Result<(&str, Reference), String> {
+    let bare = text.strip_prefix("registry:").unwrap_or(text);
+    Ok((bare, bare.parse::<Reference>()?))
 }
 
 /// The images a finding names, as triggered scan requests (one per distinct image).

@@ -19,11 +19,6 @@ pub struct TenantSettings {
     pub suppressions: Vec<SuppressionRule>,
 }
 
-/// Limits on an uploaded list (the webhook's body limit caps it first).
-pub fn list_limits() -> ListLimits {
-    ListLimits::default()
-}
-
 /// The engine's kind of a stored list.
 pub fn engine_kind(kind: ListKind) -> EngineListKind {
     match kind {
@@ -39,20 +34,9 @@ pub fn parse_list(name: &str, kind: ListKind, body: &[u8]) -> Result<IpList, Str
         &format!("list {name}"),
         body,
         engine_kind(kind),
-        &list_limits(),
+        &ListLimits::default(),
     )
     .map_err(|e| e.to_string())
-}
-
-/// Compiles a suppression rule; the error says what is wrong with it.
-pub fn compile_rule(
-    loader: &Loader,
-    name: &str,
-    kind: &str,
-    condition: &str,
-    reason: &str,
-) -> Result<SuppressionRule, String> {
-    loader.suppression(name, kind, condition, reason)
 }
 
 /// Every tenant's settings. A stored list or rule that no longer compiles (it was checked when
@@ -86,7 +70,7 @@ pub async fn load(store: &Store) -> Result<HashMap<String, TenantSettings>, Stri
         }
         for r in rules.iter().filter(|r| applies(&r.tenant_id)) {
             let Some(loader) = &loader else { break };
-            match compile_rule(loader, &r.name, &r.kind, &r.condition, &r.reason) {
+            match loader.suppression(&r.name, &r.kind, &r.condition, &r.reason) {
                 Ok(rule) => s.suppressions.push(rule),
                 Err(err) => {
                     tracing::error!(rule = r.id, error = %err, "a stored suppression rule does not compile; skipped")

@@ -163,7 +163,8 @@ pub async fn create_suppression_rule(
         );
         tokio::task::spawn_blocking(move || {
             let loader = osprey_audit::Loader::builtin();
-            settings::compile_rule(&loader, &name, &kind, &condition, &reason)
+            loader
+                .suppression(&name, &kind, &condition, &reason)
                 .map(|_| ())
                 .map_err(|e| format!("suppression rule {name}: {e}"))
         })
