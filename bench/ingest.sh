@@ -8,10 +8,14 @@
 #      webhook answers 429; the server's peak RSS is sampled every 0.2 s in both runs (it must
 #      stay flat: batches beyond the backlog are refused, not buffered).
 #
+#   3. PostgreSQL with the bus (--bus, NATS JetStream): the webhook's batches go through
+#      JetStream to the detector (one server; the scale-out's own path).
+#
 #   bench/ingest.sh [SECONDS]
 #
 # PostgreSQL: OSPREY_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); each
-# run uses a new schema, dropped afterwards.
+# run uses a new schema, dropped afterwards. NATS: OSPREY_BENCH_NATS_URL (default
+# nats://127.0.0.1:4222); the run's streams are left on it (empty once detected).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
@@ -59,7 +63,8 @@ run() {
   result=$("$load" --url "http://$addr" --cluster "$id" --token "$token" \
     --events "$work/events.jsonl" --batch 400 --concurrency 8 --seconds "$seconds")
   local lag
-  lag=$(curl -sf "http://$addr/metrics" | awk '/^osprey_detector_lag_events / {print $2}')
+  lag=$(curl -sf "http://$addr/metrics" |
+    awk '/^osprey_detector_lag_events / {l=$2} /^osprey_bus_backlog_batches / {b=" bus_backlog_batches=" $2} END {print l b}')
   kill "$server"; wait "$server" 2>/dev/null || true
   server=
   kill "$sampler" 2>/dev/null || true
@@ -81,3 +86,4 @@ run sqlite 2000000
 run postgres 2000000 --database "$(schema pg)"
 run sqlite-overload 100000
 run postgres-overload 100000 --database "$(schema pgo)"
+run postgres-bus 2000000 --database "$(schema pgb)" --bus "${OSPREY_BENCH_NATS_URL:-nats://127.0.0.1:4222}"

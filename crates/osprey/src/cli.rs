@@ -126,6 +126,21 @@ pub struct ServeArgs {
     /// references. Only for a server that its users may read the file system of.
     #[arg(long)]
     pub allow_local_images: bool,
+    /// Share the database with other `osprey serve` processes through NATS JetStream
+    /// (nats://host:4222): batches, detection (by cluster) and scans (by job) are split
+    /// between all servers on the same --database and --bus.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OSPREY_BUS_URL",
+        requires = "database",
+        conflicts_with = "demo"
+    )]
+    pub bus: Option<String>,
+    /// With --bus: megabytes of batches the bus holds waiting for detection, beyond which the
+    /// webhook answers 429.
+    #[arg(long, value_name = "MB", default_value_t = 1024, requires = "bus")]
+    pub bus_max_mb: u64,
     /// Set up a demo organization: a member tenant "demo" whose cluster gets the bundled attack
     /// story through the webhook; the story's privileged pod runs the bundled example image,
     /// which its findings get scanned (vulnerabilities matched against the bundled example

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 struct Server {
     child: Child,
     addr: String,
-    /// What the server said on stderr after its listening line.
+    /// What the server said on stderr (its listening line included).
     log: Arc<std::sync::Mutex<String>>,
 }
 
@@ -61,7 +61,7 @@ fn start_with(data: &Path, extra: &[&str]) -> Server {
     }
     let addr = addr.unwrap_or_else(|| panic!("no listening line in: {seen}"));
     // Keep draining stderr so the server never blocks on a full pipe.
-    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let log = Arc::new(std::sync::Mutex::new(seen));
     let sink = Arc::clone(&log);
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -814,4 +814,257 @@ fn offline_logs_import_through_the_webhook_once() {
     let out = import(&eks, &eks_ingest, &dir.path().join("absent.log"), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("absent.log: no such file"));
+}
+
+/// The NATS JetStream server the scale-out tests use (part of the test setup, like
+/// PostgreSQL).
+fn nats_url() -> String {
+    std::env::var("OSPREY_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A metric's value on one server, summed over its labels (0 when absent).
+fn metric(s: &Server, name: &str) -> f64 {
+    let (_, text) = http(&s.addr, "GET", "/metrics", None, b"");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(key, _)| key.split('{').next() == Some(name))
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Scale-out: two `osprey serve` on one PostgreSQL database sharing the work through NATS
+/// JetStream. A server without the bus, or with another secret key, is refused. The 16
+/// detection partitions split 8/8; six clusters' attack stories posted to either server are
+/// detected once each (a replayed batch adds nothing); the one triggered scan of the shared
+/// image runs once with its results; the leader alone sends the alerts. Then one server is
+/// killed (SIGKILL): the other takes over its partitions once their leases lapse and detects
+/// what is posted for every cluster.
+#[test]
+fn two_servers_share_one_database_through_the_bus() {
+    use osprey_testkit::http::{Response, Server as Receiver};
+    use osprey_testkit::layout::LayoutBuilder;
+    use osprey_testkit::registry::{Auth, Registry};
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(Auth::Open);
+    let layout = dir.path().join("layout");
+    let spec = osprey_testkit::layout::requests_and_eicar("usr/local/bin/payload");
+    let mut b = LayoutBuilder::new(&layout);
+    b.add_image(Some("3.20"), &spec);
+    b.finish();
+    let image = format!("{}/library/alpine:3.20", registry.addr);
+    osprey_testkit::tools::skopeo_copy(
+        &format!("oci:{}:3.20", layout.display()),
+        &format!("docker://{image}"),
+        None,
+        false,
+    );
+    let receiver = Receiver::start(|_| Response::new(200));
+    let pg = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(osprey_store::testing::scratch_postgres_url())
+        .expect("PostgreSQL on 127.0.0.1:5432 (database test) is part of the test setup");
+    let nats = nats_url();
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let shared = ["--database", pg.as_str(), "--bus", nats.as_str()];
+    let a = start_with(&data_a, &shared);
+    let key = data_a.join("secret-key");
+    let namespace = a.log.lock().unwrap().lines().find_map(|l| {
+        l.split("(namespace ")
+            .nth(1)?
+            .split(',')
+            .next()
+            .map(str::to_string)
+    });
+
+    // Refused, one line each: a server without the bus, and one with a key of its own.
+    for (data, extra, needle) in [
+        (
+            &data_b,
+            vec!["--database", pg.as_str()],
+            "servers sharing a database need --bus",
+        ),
+        (
+            &data_b,
+            shared.to_vec(),
+            "not the key this database's secrets are sealed with",
+        ),
+    ] {
+        let out = osprey()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(&extra)
+            .env_remove("OSPREY_SECRET_KEY")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+        let _ = std::fs::remove_dir_all(&data_b);
+    }
+    let mut with_key = shared.to_vec();
+    with_key.extend(["--secret-key-file", key.to_str().unwrap()]);
+    let b = start_with(&data_b, &with_key);
+    let servers = [&a, &b];
+
+    let admin = admin_token(&data_a);
+    let (status, r) = call(
+        &a,
+        "POST",
+        "/v1/registries",
+        &admin,
+        Some(json!({"host": registry.addr, "insecure": true})),
+    );
+    assert_eq!(status, 201, "{r}");
+    let (status, o) = call(
+        &b,
+        "POST",
+        "/v1/outputs",
+        &admin,
+        Some(
+            json!({"name": "am", "kind": "alertmanager", "url": format!("{}/api/v2/alerts", receiver.url())}),
+        ),
+    );
+    assert_eq!(status, 201, "{o}");
+    wait_for("the partitions split 8/8", 60, || {
+        servers
+            .iter()
+            .all(|s| metric(s, "osprey_bus_partitions_held") == 8.0)
+    });
+
+    let story = std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl"))
+        .unwrap()
+        .replace("docker.io/library/alpine:3.20", &image);
+    let events: Vec<Value> = story
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let batches: Vec<Vec<u8>> = events
+        .chunks(20)
+        .map(|chunk| {
+            serde_json::to_vec(
+                &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": chunk}),
+            )
+            .unwrap()
+        })
+        .collect();
+    let clusters: Vec<(String, String)> = (0..6)
+        .map(|i| cluster(servers[i % 2], &admin, &format!("prod-{i}")))
+        .collect();
+    let post = |s: &Server, cluster: &str, ingest: &str, body: &[u8]| {
+        let (status, text) = http(
+            &s.addr,
+            "POST",
+            &format!("/v1/clusters/{cluster}/audit"),
+            Some(ingest),
+            body,
+        );
+        assert_eq!(status, 200, "{text}");
+    };
+    for (i, (id, ingest)) in clusters.iter().enumerate() {
+        for body in &batches {
+            post(servers[i % 2], id, ingest, body);
+        }
+    }
+    // A retried batch, through the other server.
+    post(servers[1], &clusters[0].0, &clusters[0].1, &batches[0]);
+    let total = (events.len() * clusters.len()) as f64;
+    let replayed = events.len().min(20) as f64;
+    let sum = |name: &str| servers.iter().map(|s| metric(s, name)).sum::<f64>();
+    wait_for("every event detected once", 60, || {
+        sum("osprey_audit_events_detected_total") == total
+            && sum("osprey_audit_events_duplicate_total") == replayed
+    });
+    // The audit findings (the scan's malware finding belongs to the cluster whose finding
+    // triggered it, whichever came first).
+    let audit_counts = |s: &Server, cluster: &str| {
+        let mut counts = finding_counts(s, &admin, cluster);
+        counts.retain(|(t, _)| t != "Execution:Kubernetes/MaliciousFile");
+        counts
+    };
+    let reference = audit_counts(&a, &clusters[0].0);
+    assert!(
+        reference
+            .iter()
+            .any(|(t, _)| t == "PrivilegeEscalation:Kubernetes/PrivilegedContainerLaunched"),
+        "{reference:?}"
+    );
+    for (id, _) in &clusters {
+        assert_eq!(
+            audit_counts(&b, id),
+            reference,
+            "cluster {id}: the same story, the same findings, once"
+        );
+    }
+
+    // One triggered scan of the image (one tenant, one window), run once, by either server.
+    let mut job = Value::Null;
+    wait_for("the triggered scan ends", 90, || {
+        let (_, v) = call(&a, "GET", "/v1/scans", &admin, None);
+        let jobs = v["scans"].as_array().unwrap();
+        assert_eq!(jobs.len(), 1, "one scan per image: {v}");
+        job = jobs[0].clone();
+        !matches!(job["state"].as_str(), Some("queued" | "running"))
+    });
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["threats"], 1, "{job}");
+    assert_eq!(sum("osprey_scans_total"), 1.0);
+
+    // The receiver gets the malware alert and each cluster's privileged pod alert.
+    wait_for("the alerts", 30, || {
+        let alerts: Vec<Value> = receiver
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/api/v2/alerts")
+            .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap())
+            .collect();
+        let privileged: std::collections::BTreeSet<&str> = alerts
+            .iter()
+            .filter(|a| {
+                a["labels"]["alertname"]
+                    == "PrivilegeEscalation:Kubernetes/PrivilegedContainerLaunched"
+            })
+            .filter_map(|a| a["labels"]["cluster"].as_str())
+            .collect();
+        privileged.len() == clusters.len()
+            && alerts
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "Execution:Kubernetes/MaliciousFile")
+    });
+
+    // A dies without a word; B takes every partition once A's leases lapse, and detects what
+    // comes next for every cluster.
+    let b_before = metric(&b, "osprey_audit_events_detected_total");
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    for (i, (id, ingest)) in clusters.iter().enumerate() {
+        post(&b, id, ingest, &batch("after", i as u64, 50));
+    }
+    wait_for("B holds every partition", 60, || {
+        metric(&b, "osprey_bus_partitions_held") == 16.0
+    });
+    wait_for("B detects the batches of A's clusters too", 60, || {
+        metric(&b, "osprey_audit_events_detected_total") >= b_before + 300.0
+    });
+    drop(b);
+    // The test's streams go; the next run has a database (and so a namespace) of its own.
+    if let Some(ns) = namespace {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(osprey_server::bus::delete_namespace(&nats, &ns))
+            .unwrap();
+    }
 }

@@ -7,22 +7,31 @@
 //! futures from there. Learned baselines live in the store per cluster (`baseline/{cluster}`),
 //! saved with the cursor at most every `BASELINE_SAVE_EVERY`; short-lived state (threshold
 //! windows, sequence marks) starts empty after a restart.
+//!
+//! With a bus ([`crate::bus`]) the batches come from the partitions this server holds instead
+//! of the store, and the round also archives them, checks each partition's fence, and
+//! acknowledges them on the bus after its commit (a crash in between redelivers them, and
+//! the claims make the repeat a no-op). A partition's baselines are loaded when it is taken
+//! and saved when it is handed back.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::{self, AckKind};
+use futures_util::StreamExt;
 use osprey_audit::detect::ClusterBaseline;
 use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
 use osprey_model::Finding;
-use osprey_store::{Backend, Cluster, FindingRecord, StoreError, now_ms};
+use osprey_store::{AuditBatch, Backend, Cluster, FindingRecord, StoreError, now_ms};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::App;
+use crate::bus::{Bus, fence_key, partition_of};
 use crate::ingest::MAX_BATCH_BYTES;
 
 const CURSOR_KEY: &str = "detector/cursor";
@@ -52,11 +61,62 @@ pub struct Detector {
     cursor: i64,
     clusters: HashMap<String, Option<Cluster>>,
     baselines_saved: Instant,
+    /// With a bus: the partitions being detected here and their batches.
+    feed: Option<Feed>,
+}
+
+/// Batches of the partitions this server detects, as the bus delivers them.
+struct Feed {
+    bus: Arc<Bus>,
+    /// Partition → the lease revision it was taken with (its fence token).
+    active: HashMap<u32, Active>,
+    tx: mpsc::Sender<(u32, jetstream::Message)>,
+    rx: mpsc::Receiver<(u32, jetstream::Message)>,
+}
+
+struct Active {
+    revision: u64,
+    puller: tokio::task::JoinHandle<()>,
+}
+
+/// How a round ends.
+enum Commit<'a> {
+    /// Batches from the store: the cursor moves to this sequence.
+    Cursor(i64),
+    /// Batches from the bus: archived under their message ids; each partition's fence must
+    /// still stand at its token.
+    Bus {
+        bus_ids: &'a [String],
+        fences: &'a BTreeMap<u32, u64>,
+    },
 }
 
 impl Detector {
     /// Loads the cursor and the baselines.
     pub async fn load(app: Arc<App>, rules: RuleSet) -> Result<Detector, StoreError> {
+        let engine = Engine::new(rules, Intel::default(), EngineOptions::default());
+        if let Some(bus) = &app.bus {
+            // Nothing is held yet: partitions (and their baselines) come with their leases.
+            let (tx, rx) = mpsc::channel(2 * BATCHES_PER_ROUND as usize);
+            let feed = Feed {
+                bus: Arc::clone(bus),
+                active: HashMap::new(),
+                tx,
+                rx,
+            };
+            return Ok(Detector {
+                app,
+                engine,
+                settings: HashMap::new(),
+                settings_version: 0,
+                asked: HashMap::new(),
+                cursor: 0,
+                clusters: HashMap::new(),
+                baselines_saved: Instant::now(),
+                feed: Some(feed),
+            });
+        }
+        let mut engine = engine;
         let cursor = match app.store.state(CURSOR_KEY).await? {
             Some(v) => String::from_utf8_lossy(&v)
                 .parse()
@@ -66,7 +126,6 @@ impl Detector {
                 })?,
             None => 0,
         };
-        let mut engine = Engine::new(rules, Intel::default(), EngineOptions::default());
         for (key, value) in app.store.states(BASELINE_PREFIX).await? {
             let cluster = key[BASELINE_PREFIX.len()..].to_string();
             match serde_json::from_slice::<ClusterBaseline>(&value) {
@@ -87,6 +146,7 @@ impl Detector {
             cursor,
             clusters: HashMap::new(),
             baselines_saved: Instant::now(),
+            feed: None,
         })
     }
 
@@ -103,6 +163,13 @@ impl Detector {
                     tracing::warn!(error = %e, "expiring old audit data failed");
                 }
             }
+            if self.feed.is_some() {
+                if let Err(e) = self.bus_round(&mut stop).await {
+                    tracing::error!(error = %e, "detection round failed; its batches come again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                continue;
+            }
             match self.round().await {
                 Ok(0) => {
                     tokio::select! {
@@ -118,20 +185,237 @@ impl Detector {
                 }
             }
         }
+        if let Some(feed) = self.feed.as_ref() {
+            let held: Vec<u32> = feed.active.keys().copied().collect();
+            for p in held {
+                self.let_go(p, true).await;
+            }
+            return;
+        }
         if let Err(e) = self.save_baselines().await {
             tracing::error!(error = %e, "saving baselines at shutdown failed");
+        }
+    }
+
+    /// Takes up the partitions the bus gave this server and lets go of those it lost or must
+    /// hand back.
+    async fn follow_leases(&mut self) -> Result<(), StoreError> {
+        let Some(feed) = self.feed.as_ref() else {
+            return Ok(());
+        };
+        let bus = Arc::clone(&feed.bus);
+        let held = bus.held();
+        let gone: Vec<(u32, bool)> = feed
+            .active
+            .keys()
+            .filter_map(|p| match held.get(p) {
+                None => Some((*p, false)),
+                Some(h) if h.release => Some((*p, true)),
+                Some(_) => None,
+            })
+            .collect();
+        for (p, handed_back) in gone {
+            self.let_go(p, handed_back).await;
+        }
+        for (p, h) in held {
+            let feed = self.feed.as_ref().expect("bus mode");
+            if h.release || feed.active.contains_key(&p) {
+                continue;
+            }
+            // From now on a round of the previous holder cannot commit.
+            if !self.app.store.fence(&fence_key(p), h.revision).await? {
+                bus.lost(p);
+                continue;
+            }
+            let consumer = match bus.partition_consumer(p).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(partition = p, error = %e, "the bus: retrying");
+                    continue;
+                }
+            };
+            let mut loaded = 0;
+            for (key, value) in self.app.store.states(BASELINE_PREFIX).await? {
+                let cluster = &key[BASELINE_PREFIX.len()..];
+                if partition_of(cluster) != p {
+                    continue;
+                }
+                match serde_json::from_slice::<ClusterBaseline>(&value) {
+                    Ok(b) => {
+                        self.engine
+                            .state
+                            .baselines
+                            .clusters
+                            .insert(cluster.to_string(), b);
+                        loaded += 1;
+                    }
+                    Err(e) => tracing::warn!(%key, error = %e, "ignoring an unreadable baseline"),
+                }
+            }
+            let feed = self.feed.as_mut().expect("bus mode");
+            let puller = tokio::spawn(pull(consumer, p, feed.tx.clone()));
+            feed.active.insert(
+                p,
+                Active {
+                    revision: h.revision,
+                    puller,
+                },
+            );
+            tracing::info!(partition = p, baselines = loaded, "detecting a partition");
+        }
+        Ok(())
+    }
+
+    /// Stops detecting a partition; `handed_back`: the lease is still ours, so its baselines
+    /// are saved first and the lease is given up after.
+    async fn let_go(&mut self, p: u32, handed_back: bool) {
+        let Some(feed) = self.feed.as_mut() else {
+            return;
+        };
+        let Some(active) = feed.active.remove(&p) else {
+            return;
+        };
+        active.puller.abort();
+        let bus = Arc::clone(&feed.bus);
+        let clusters: Vec<String> = self
+            .engine
+            .state
+            .baselines
+            .clusters
+            .keys()
+            .filter(|c| partition_of(c) == p)
+            .cloned()
+            .collect();
+        if handed_back {
+            for c in &clusters {
+                let b = &self.engine.state.baselines.clusters[c];
+                let saved = match serde_json::to_vec(b) {
+                    Ok(json) => self
+                        .app
+                        .store
+                        .put_state(&format!("{BASELINE_PREFIX}{c}"), &json)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = saved {
+                    tracing::error!(cluster = c, error = %e, "saving a baseline failed");
+                }
+            }
+            bus.released(p);
+        }
+        for c in clusters {
+            self.engine.state.baselines.clusters.remove(&c);
+        }
+        tracing::info!(
+            partition = p,
+            handed_back,
+            "no longer detecting a partition"
+        );
+    }
+
+    /// One round over batches from the bus: waits a moment for the first.
+    async fn bus_round(&mut self, stop: &mut watch::Receiver<bool>) -> Result<usize, StoreError> {
+        self.follow_leases().await?;
+        let feed = self.feed.as_mut().expect("bus mode");
+        let bus = Arc::clone(&feed.bus);
+        let first = tokio::select! {
+            m = feed.rx.recv() => m,
+            _ = bus.leases_changed.notified() => None,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => None,
+            _ = stop.changed() => None,
+        };
+        let Some(first) = first else { return Ok(0) };
+        let mut delivered = vec![first];
+        while delivered.len() < BATCHES_PER_ROUND as usize
+            && let Ok(m) = feed.rx.try_recv()
+        {
+            delivered.push(m);
+        }
+        let mut batches = Vec::new();
+        let mut bus_ids = Vec::new();
+        let mut fences = BTreeMap::new();
+        let mut messages = Vec::new();
+        for (p, m) in delivered {
+            let Some(active) = feed.active.get(&p) else {
+                // A partition let go of since: its holder gets it.
+                let _ = m.ack_with(AckKind::Nak(None)).await;
+                continue;
+            };
+            match Bus::batch(p, &m) {
+                Ok(b) => {
+                    fences.insert(p, active.revision);
+                    bus_ids.push(b.bus_id);
+                    batches.push(AuditBatch {
+                        seq: b.stream_seq as i64,
+                        cluster_id: b.batch.cluster_id,
+                        received_ms: b.batch.received_ms,
+                        events: b.batch.events,
+                        body: b.batch.body,
+                    });
+                    messages.push(m);
+                }
+                Err(e) => {
+                    tracing::error!(partition = p, error = %e, "a message on the audit stream is not an Osprey batch; dropped");
+                    let _ = m.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+        if batches.is_empty() {
+            return Ok(0);
+        }
+        let commit = Commit::Bus {
+            bus_ids: &bus_ids,
+            fences: &fences,
+        };
+        match self.detect(&batches, commit).await {
+            Ok(fenced) if fenced.is_empty() => {
+                for m in &messages {
+                    if let Err(e) = m.ack().await {
+                        // Redelivered later; the claims make it a no-op.
+                        tracing::warn!(error = %e, "acknowledging a batch on the bus failed");
+                    }
+                }
+                Ok(batches.len())
+            }
+            Ok(fenced) => {
+                for m in &messages {
+                    let _ = m.ack_with(AckKind::Nak(None)).await;
+                }
+                for p in fenced {
+                    tracing::warn!(partition = p, "another server holds this partition now");
+                    self.let_go(p, false).await;
+                    bus.lost(p);
+                }
+                Ok(0)
+            }
+            Err(e) => {
+                for m in &messages {
+                    let _ = m.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                }
+                Err(e)
+            }
         }
     }
 
     /// Drops raw batches past their retention (only behind the cursor) and forgets event keys
     /// past the dedupe window.
     pub async fn expire(&self) -> Result<(), StoreError> {
+        if !self.app.is_leader() {
+            return Ok(());
+        }
         let now = now_ms();
         let o = &self.app.options;
+        // Batches from the bus are kept only once detected.
+        let cursor = if self.feed.is_some() {
+            i64::MAX
+        } else {
+            self.cursor
+        };
         let batches = self
             .app
             .store
-            .purge_audit_batches(now - o.audit_retention.as_millis() as i64, self.cursor)
+            .purge_audit_batches(now - o.audit_retention.as_millis() as i64, cursor)
             .await?;
         let keys = self
             .app
@@ -153,7 +437,7 @@ impl Detector {
         Ok(c)
     }
 
-    /// One round; returns the batches it consumed.
+    /// One round over batches kept in the store; returns the batches it consumed.
     pub async fn round(&mut self) -> Result<usize, StoreError> {
         let batches = self
             .app
@@ -163,6 +447,22 @@ impl Detector {
         let Some(last) = batches.last().map(|b| b.seq) else {
             return Ok(0);
         };
+        self.detect(&batches, Commit::Cursor(last)).await?;
+        self.cursor = last;
+        self.app.pending_events.fetch_sub(
+            batches.iter().map(|b| b.events).sum::<i64>(),
+            Ordering::Relaxed,
+        );
+        Ok(batches.len())
+    }
+
+    /// Detects batches and commits what it found as `commit` says. Returns the partitions
+    /// whose fence another server raised (then nothing was committed).
+    async fn detect(
+        &mut self,
+        batches: &[AuditBatch],
+        commit: Commit<'_>,
+    ) -> Result<Vec<u32>, StoreError> {
         let version = self.app.settings_version.load(Ordering::Relaxed);
         if version != self.settings_version {
             self.settings = crate::settings::load(&self.app.store)
@@ -186,10 +486,8 @@ impl Detector {
             Backend::Sqlite => None,
         };
         let decoder = Decoder::default();
-        let mut events = 0i64;
         let now = now_ms();
-        for b in &batches {
-            events += b.events;
+        for b in batches {
             let Some(cluster) = self.cluster(&b.cluster_id).await? else {
                 continue;
             };
@@ -268,6 +566,25 @@ impl Detector {
                 round
             }
         };
+        if let Commit::Bus { bus_ids, fences } = &commit {
+            // The fence rows stay locked by this round until it commits: a new holder raising
+            // the fence waits for it, and a round after the raise finds itself fenced out.
+            let mut fenced = Vec::new();
+            for (p, token) in fences.iter() {
+                if !round.fence(&fence_key(*p), *token).await? {
+                    fenced.push(*p);
+                }
+            }
+            if !fenced.is_empty() {
+                return Ok(fenced); // dropping the round rolls it back
+            }
+            for (b, id) in batches.iter().zip(bus_ids.iter()) {
+                // A batch of a cluster the store does not know was skipped above.
+                if self.cluster(&b.cluster_id).await?.is_some() {
+                    round.archive_batch(b, id).await?;
+                }
+            }
+        }
 
         // Findings naming a workload's images queue scans of them, at most once per image per
         // window, in the same transaction.
@@ -302,9 +619,11 @@ impl Detector {
         let upserted = round.upsert_findings(records, "detector").await?;
         let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
 
-        round
-            .put_state(CURSOR_KEY, last.to_string().as_bytes())
-            .await?;
+        if let Commit::Cursor(last) = commit {
+            round
+                .put_state(CURSOR_KEY, last.to_string().as_bytes())
+                .await?;
+        }
         let save_baselines = self.baselines_saved.elapsed() >= BASELINE_SAVE_EVERY;
         if save_baselines {
             for (key, json) in self.baseline_documents()? {
@@ -315,7 +634,6 @@ impl Detector {
         if save_baselines {
             self.baselines_saved = Instant::now();
         }
-        self.cursor = last;
         if !upserted.is_empty() {
             self.app.outputs_wake.notify_one();
         }
@@ -334,17 +652,22 @@ impl Detector {
         }
         for job in &triggered {
             tracing::info!(job = job.id, image = job.image, finding = ?job.trigger_finding_id, "scan triggered");
-            self.app.scans_wake.notify_one();
+            self.app.scan_queued(&job.id);
         }
-
-        self.app.pending_events.fetch_sub(events, Ordering::Relaxed);
         self.app.metrics.count_created(&upserted, &labels);
-        Ok(batches.len())
+        Ok(Vec::new())
     }
 
+    /// The baselines this server keeps: every cluster's, or with a bus those of the
+    /// partitions it detects.
     fn baseline_documents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let mut docs = Vec::new();
         for (cluster, b) in &self.engine.state.baselines.clusters {
+            if let Some(feed) = &self.feed
+                && !feed.active.contains_key(&partition_of(cluster))
+            {
+                continue;
+            }
             let json = serde_json::to_vec(b).map_err(|e| StoreError::Invalid(e.to_string()))?;
             docs.push((format!("{BASELINE_PREFIX}{cluster}"), json));
         }
@@ -357,6 +680,40 @@ impl Detector {
         }
         self.baselines_saved = Instant::now();
         Ok(())
+    }
+}
+
+/// Hands a partition's batches to the detector until aborted (when the partition is let go).
+async fn pull(
+    consumer: jetstream::consumer::PullConsumer,
+    p: u32,
+    tx: mpsc::Sender<(u32, jetstream::Message)>,
+) {
+    loop {
+        match consumer
+            .stream()
+            .max_messages_per_batch(BATCHES_PER_ROUND as usize)
+            .messages()
+            .await
+        {
+            Ok(mut messages) => {
+                while let Some(m) = messages.next().await {
+                    match m {
+                        Ok(m) => {
+                            if tx.send((p, m)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(partition = p, error = %e, "reading the audit stream");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(partition = p, error = %e, "reading the audit stream"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

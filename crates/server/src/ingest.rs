@@ -64,6 +64,9 @@ pub async fn receive(
             "audit events for cluster {cluster_id} need that cluster's ingest token"
         )));
     }
+    if let Some(bus) = &app.bus {
+        return publish(&app, bus, cluster_id, body).await;
+    }
     let lag = app.pending_events.load(Ordering::Relaxed);
     if lag > app.options.max_pending_events {
         app.metrics.reject("overload");
@@ -111,6 +114,126 @@ pub async fn receive(
             ))
         }
     }
+}
+
+/// With a bus: the batch goes to JetStream (in parts when larger than a bus message may be),
+/// answered once every part is stored there.
+async fn publish(
+    app: &App,
+    bus: &crate::bus::Bus,
+    cluster_id: String,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (messages, bytes) = bus.backlog();
+    if bytes >= app.options.bus_max_bytes {
+        app.metrics.reject("overload");
+        return Err(ApiError::busy(
+            format!("detection is {messages} batches behind; retry later"),
+            app.options.retry_after_secs,
+        ));
+    }
+    let level = app.options.compression_level;
+    let limit = bus.max_message;
+    let checked = tokio::task::spawn_blocking(move || check_and_split(&body, level, limit))
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let parts = checked.inspect_err(|e| {
+        app.metrics
+            .reject(if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "invalid"
+            })
+    })?;
+    let received_ms = now_ms();
+    let events: i64 = parts.iter().map(|(n, _)| *n as i64).sum();
+    let started = Instant::now();
+    let batches: Vec<NewAuditBatch> = parts
+        .into_iter()
+        .map(|(n, body)| NewAuditBatch {
+            cluster_id: cluster_id.clone(),
+            received_ms,
+            events: n as i64,
+            body,
+        })
+        .collect();
+    let published =
+        futures_util::future::join_all(batches.iter().map(|b| bus.publish_batch(b))).await;
+    app.metrics
+        .ingest_commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let mut seq = None;
+    for p in published {
+        match p {
+            Ok(s) => {
+                seq.get_or_insert(s);
+            }
+            Err(crate::bus::PublishFailure::Full) => {
+                // Parts already stored are detected; the retry's repeat of them is not.
+                app.metrics.reject("overload");
+                return Err(ApiError::busy(
+                    "detection is behind (the bus is full); retry later",
+                    app.options.retry_after_secs,
+                ));
+            }
+            Err(crate::bus::PublishFailure::Failed(e)) => {
+                app.metrics.reject("storage");
+                return Err(ApiError::unavailable(
+                    format!("putting the batch on the bus failed: {e}"),
+                    app.options.retry_after_secs,
+                ));
+            }
+        }
+    }
+    app.metrics.events_ingested.inc_by(events as u64);
+    app.metrics.batches_ingested.inc();
+    Ok(Json(serde_json::json!({ "events": events, "seq": seq })))
+}
+
+/// Checks and compresses a batch as [`check_and_compress`] does; when the result is larger
+/// than `limit` bytes, the events are written out again as several EventLists (in order),
+/// each compressed to at most `limit`. Returns (events, compressed body) per part.
+pub fn check_and_split(body: &[u8], level: i32, limit: usize) -> ApiResult<Vec<(usize, Vec<u8>)>> {
+    let (events, compressed) = check_and_compress(body, level)?;
+    if compressed.len() <= limit {
+        return Ok(vec![(events, compressed)]);
+    }
+    let mut lists: Vec<Vec<serde_json::Value>> = vec![Vec::new()];
+    let mut size = 0usize;
+    Decoder::default().decode(body, &mut |e: Event<'_>| {
+        let v = e.to_kubernetes();
+        // An upper bound of the compressed size: the text itself.
+        let n = v.to_string().len() + 1;
+        let last = lists.last_mut().expect("never empty");
+        if !last.is_empty() && size + n > limit {
+            lists.push(Vec::new());
+            size = 0;
+        }
+        size += n;
+        lists.last_mut().expect("never empty").push(v);
+    });
+    let mut parts = Vec::with_capacity(lists.len());
+    for items in lists {
+        let n = items.len();
+        let list = serde_json::json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items});
+        let text = serde_json::to_vec(&list).map_err(|e| {
+            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        })?;
+        let part = zstd::bulk::compress(&text, level).map_err(|e| {
+            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        })?;
+        if part.len() > limit {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "an audit event of {} bytes is larger than a message on the bus may be ({limit} bytes)",
+                    text.len()
+                ),
+            ));
+        }
+        parts.push((n, part));
+    }
+    Ok(parts)
 }
 
 /// Counts the events of a batch (refusing one that holds none) and compresses it for keeping.
@@ -191,5 +314,69 @@ pub async fn run_writer(
             }
         }
         batches.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_list(n: usize) -> Vec<u8> {
+        let items: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request",
+                    "auditID": format!("id-{i}"), "stage": "ResponseComplete",
+                    "requestURI": format!("/api/v1/namespaces/ns-{i}/configmaps"), "verb": "create",
+                    "user": {"username": format!("user-{i}")}, "sourceIPs": ["10.0.0.7"],
+                    "objectRef": {"resource": "configmaps", "namespace": format!("ns-{i}"), "name": format!("{i:x}{}", i * 7919)},
+                    "responseStatus": {"code": 201},
+                    "requestReceivedTimestamp": "2026-11-20T09:00:00.000000Z",
+                    "stageTimestamp": "2026-11-20T09:00:00.001000Z"
+                })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}))
+            .unwrap()
+    }
+
+    fn ids(compressed: &[u8]) -> Vec<String> {
+        let body = zstd::bulk::decompress(compressed, MAX_BATCH_BYTES + 1).unwrap();
+        let mut out = Vec::new();
+        Decoder::default().decode(&body, &mut |e: Event<'_>| out.push(e.audit_id.to_string()));
+        out
+    }
+
+    #[test]
+    fn a_batch_within_the_bus_limit_stays_whole() {
+        let body = event_list(50);
+        let parts = check_and_split(&body, 1, 1 << 20).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].0, 50);
+        assert_eq!(zstd::bulk::decompress(&parts[0].1, 1 << 20).unwrap(), body);
+    }
+
+    #[test]
+    fn a_batch_over_the_bus_limit_is_split_in_order() {
+        let body = event_list(2000);
+        let limit = 16 * 1024;
+        let parts = check_and_split(&body, 1, limit).unwrap();
+        assert!(parts.len() > 2, "{} parts", parts.len());
+        assert!(parts.iter().all(|(_, p)| p.len() <= limit));
+        assert_eq!(parts.iter().map(|(n, _)| n).sum::<usize>(), 2000);
+        let all: Vec<String> = parts.iter().flat_map(|(_, p)| ids(p)).collect();
+        let expected: Vec<String> = (0..2000).map(|i| format!("id-{i}")).collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn an_event_larger_than_a_bus_message_is_refused_with_its_size() {
+        let err = check_and_split(&event_list(3), 1, 64).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            err.message.contains("larger than a message on the bus"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod demo;
 pub mod detector;
 pub mod error;
@@ -76,6 +77,9 @@ pub struct Options {
     /// How often stored SBOMs are checked against the vulnerability database file and the
     /// re-scan schedule.
     pub maintenance_interval: std::time::Duration,
+    /// With a bus: bytes of batches waiting on it beyond which the webhook answers 429 (the
+    /// audit stream is bounded to this too).
+    pub bus_max_bytes: u64,
 }
 impl Default for Options {
     fn default() -> Self {
@@ -96,6 +100,7 @@ impl Default for Options {
             allow_local_images: false,
             secret_key: None,
             maintenance_interval: std::time::Duration::from_secs(30),
+            bus_max_bytes: 1 << 30,
         }
     }
 }
@@ -118,6 +123,39 @@ pub struct App {
     pub settings_version: std::sync::atomic::AtomicU64,
     /// Finding types the detection catalogue can raise (for sample findings).
     pub catalogue: Vec<samples::CatalogueEntry>,
+    /// With `--bus`: the servers sharing this database share the work through it.
+    pub bus: Option<Arc<bus::Bus>>,
+}
+
+impl App {
+    /// Whether this server runs the work that must run once per database (outputs,
+    /// re-matching and re-scans, expiry): always without a bus, the leader with one.
+    pub fn is_leader(&self) -> bool {
+        self.bus.as_ref().is_none_or(|b| b.is_leader())
+    }
+
+    /// A scan job was queued (and committed): wake a local worker, or put it on the bus.
+    pub fn scan_queued(&self, job_id: &str) {
+        let Some(bus) = &self.bus else {
+            self.scans_wake.notify_one();
+            return;
+        };
+        let bus = Arc::clone(bus);
+        let id = job_id.to_string();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(async move {
+                    if let Err(e) = bus.queue_scan(&id).await {
+                        tracing::warn!(job = id, error = %e, "putting a scan on the bus failed; the leader puts it there later");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                job = id,
+                "no runtime to put a scan on the bus; the leader puts it there later"
+            ),
+        }
+    }
 }
 
 /// A started server's background work; [`Running::stop`] ends it in order.
@@ -127,6 +165,7 @@ pub struct Running {
     dispatcher: tokio::task::JoinHandle<()>,
     detector: std::thread::JoinHandle<()>,
     scanners: Vec<std::thread::JoinHandle<()>>,
+    leases: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -136,6 +175,21 @@ const SCAN_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts the writer and the detector over a store.
 pub async fn start(store: Store, options: Options) -> Result<Running, StoreError> {
+    start_with_bus(store, options, None).await
+}
+
+/// Starts a server that shares its database with others through a bus (PostgreSQL only).
+pub async fn start_with_bus(
+    store: Store,
+    options: Options,
+    bus: Option<Arc<bus::Bus>>,
+) -> Result<Running, StoreError> {
+    if bus.is_some() && store.backend() != osprey_store::Backend::Postgres {
+        return Err(StoreError::Invalid(
+            "a bus needs a PostgreSQL database (--database postgres://…) that every server shares"
+                .into(),
+        ));
+    }
     let (tx, rx) = mpsc::channel(options.write_queue);
     let rules = RuleSet::builtin();
     let app = Arc::new(App {
@@ -149,13 +203,28 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
         scans_wake: Notify::new(),
         settings_version: std::sync::atomic::AtomicU64::new(1),
         catalogue: samples::catalogue(&rules),
+        bus,
     });
     let detector = detector::Detector::load(Arc::clone(&app), rules).await?;
     let (stop, stop_rx) = watch::channel(false);
+    let leases = match &app.bus {
+        Some(bus) => {
+            // The first renewal before anything else: the leader and the partitions this
+            // server starts with.
+            if let Err(e) = bus.renew().await {
+                tracing::warn!(error = %e, "taking bus leases failed; retrying");
+            }
+            let bus = Arc::clone(bus);
+            let stop = stop_rx.clone();
+            Some(tokio::spawn(async move { bus.run_leases(stop).await }))
+        }
+        None => None,
+    };
     let writer = tokio::spawn(ingest::run_writer(Arc::clone(&app), rx, stop_rx.clone()));
     let dispatcher = tokio::spawn(outputs::run_dispatcher(Arc::clone(&app), stop_rx.clone()));
     let mut scanners = Vec::new();
-    if app.options.scan_workers > 0 {
+    // With a bus, a job left running by a stopped server comes back from the bus.
+    if app.options.scan_workers > 0 && app.bus.is_none() {
         let requeued = app.store.requeue_running_scans().await?;
         if requeued > 0 {
             tracing::info!(
@@ -163,6 +232,8 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
                 "scans left running by the last process queued again"
             );
         }
+    }
+    if app.options.scan_workers > 0 {
         scanners = scanner::spawn(Arc::clone(&app), app.options.scan_workers, stop_rx.clone())
             .map_err(StoreError::Invalid)?;
     }
@@ -177,6 +248,7 @@ pub async fn start(store: Store, options: Options) -> Result<Running, StoreError
         dispatcher,
         detector,
         scanners,
+        leases,
         stop,
     })
 }
@@ -191,11 +263,19 @@ impl Running {
             dispatcher,
             detector,
             scanners,
+            leases,
             stop,
         } = self; // No request is in flight any more: every accepted batch has been committed.
         let _ = stop.send(true);
         let _ = writer.await;
         let _ = tokio::task::spawn_blocking(move || detector.join()).await;
+        if let Some(leases) = leases {
+            let _ = leases.await;
+        }
+        if let Some(bus) = &app.bus {
+            // The detector saved its partitions' baselines: the others take over now.
+            bus.release(false).await;
+        }
         let scans = tokio::task::spawn_blocking(move || {
             for s in scanners {
                 let _ = s.join();
@@ -205,6 +285,9 @@ impl Running {
             tracing::warn!("a scan is still running; it is queued again at the next start");
         }
         let _ = dispatcher.await;
+        if let Some(bus) = &app.bus {
+            bus.release(true).await;
+        }
         drop(app);
     }
 }
@@ -336,6 +419,13 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
             .load(std::sync::atomic::Ordering::Relaxed)
             .max(0),
     );
+    if let Some(bus) = &app.bus {
+        let (messages, bytes) = bus.backlog();
+        app.metrics.bus_backlog_batches.set(messages as i64);
+        app.metrics.bus_backlog_bytes.set(bytes as i64);
+        app.metrics.bus_partitions_held.set(bus.held().len() as i64);
+        app.metrics.bus_servers.set(bus.servers() as i64);
+    }
     if let Ok((queued, running)) = app.store.scan_queue_depth().await {
         for (state, n) in [("queued", queued), ("running", running)] {
             app.metrics
@@ -417,11 +507,16 @@ pub struct ServeGuard {
     _database: Option<osprey_store::ServedLock>,
 }
 
-/// Makes sure no other `osprey serve` runs on the same store: several processes would each
-/// run detection, outputs and scans over the same data (sending alerts twice, racing each
-/// other's cursors), which only the scale-out design may do. SQLite: an exclusive lock on
-/// `DATA/serve.lock`; PostgreSQL: a session advisory lock.
-pub async fn lock_store(store: &Store, data_dir: &Path) -> Result<ServeGuard, String> {
+/// Makes sure no other `osprey serve` runs on the same store unless they all share it through
+/// a bus: several processes without one would each run detection, outputs and scans over the
+/// same data (sending alerts twice, racing each other's cursors). SQLite: an exclusive lock on
+/// `DATA/serve.lock`; PostgreSQL: a session advisory lock, shared by servers with a bus
+/// (`shared`) and exclusive without.
+pub async fn lock_store(
+    store: &Store,
+    data_dir: &Path,
+    shared: bool,
+) -> Result<ServeGuard, String> {
     match store.backend() {
         osprey_store::Backend::Sqlite => {
             let path = data_dir.join("serve.lock");
@@ -443,13 +538,16 @@ pub async fn lock_store(store: &Store, data_dir: &Path) -> Result<ServeGuard, St
                 Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
             }
         }
-        osprey_store::Backend::Postgres => match store.lock_served().await {
+        osprey_store::Backend::Postgres => match store.lock_served(shared).await {
             Ok(Some(lock)) => Ok(ServeGuard {
                 _file: None,
                 _database: Some(lock),
             }),
+            Ok(None) if shared => Err(
+                "an osprey serve without --bus uses this database; servers sharing a database all need the same --bus".into(),
+            ),
             Ok(None) => Err(
-                "another osprey serve uses this database (one server per database for now)".into(),
+                "another osprey serve uses this database; servers sharing a database need --bus nats://…".into(),
             ),
             Err(e) => Err(e.to_string()),
         },
@@ -465,6 +563,7 @@ pub async fn bootstrap(
     store: &Store,
     data_dir: &Path,
 ) -> Result<Option<std::path::PathBuf>, String> {
+    let _setup = store.lock_setup().await.map_err(|e| e.to_string())?;
     if store
         .administrator()
         .await

@@ -31,6 +31,12 @@ pub struct Metrics {
     pub scan_seconds: Histogram,
     /// Scan jobs queued and running (read from the store when metrics are asked for).
     pub scan_queue: Family<Labels, Gauge<i64, AtomicI64>>,
+    /// With a bus: batches (and their bytes) waiting on it, partitions detected here, live
+    /// servers.
+    pub bus_backlog_batches: Gauge<i64, AtomicI64>,
+    pub bus_backlog_bytes: Gauge<i64, AtomicI64>,
+    pub bus_partitions_held: Gauge<i64, AtomicI64>,
+    pub bus_servers: Gauge<i64, AtomicI64>,
 }
 
 impl Metrics {
@@ -50,6 +56,10 @@ impl Metrics {
             scans: Family::default(),
             scan_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
             scan_queue: Family::default(),
+            bus_backlog_batches: Gauge::default(),
+            bus_backlog_bytes: Gauge::default(),
+            bus_partitions_held: Gauge::default(),
+            bus_servers: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -116,6 +126,26 @@ impl Metrics {
             "scan_queue_jobs",
             "Image scan jobs waiting and running, by state",
             m.scan_queue.clone(),
+        );
+        registry.register(
+            "bus_backlog_batches",
+            "With --bus: audit batches waiting on the bus for detection",
+            m.bus_backlog_batches.clone(),
+        );
+        registry.register(
+            "bus_backlog_bytes",
+            "With --bus: bytes of audit batches waiting on the bus",
+            m.bus_backlog_bytes.clone(),
+        );
+        registry.register(
+            "bus_partitions_held",
+            "With --bus: detection partitions this server holds",
+            m.bus_partitions_held.clone(),
+        );
+        registry.register(
+            "bus_servers",
+            "With --bus: servers sharing the database",
+            m.bus_servers.clone(),
         );
         Metrics { registry, ..m }
     }

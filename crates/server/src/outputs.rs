@@ -39,6 +39,14 @@ pub async fn run_dispatcher(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             break;
         }
+        if !app.is_leader() {
+            // Servers sharing a database through a bus: the leader sends for all of them.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         match dispatch_due(&app, &client).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {

@@ -90,7 +90,7 @@ pub async fn scan_image(
             workload: None,
         })
         .await?;
-    app.scans_wake.notify_one();
+    app.scan_queued(&job.id);
     Ok((StatusCode::ACCEPTED, Json(to_json(&job)?)))
 }
 

@@ -105,26 +105,20 @@ impl Scans {
             }
             if index == 0
                 && maintained.is_none_or(|t| t.elapsed() >= self.app.options.maintenance_interval)
+                && self.app.is_leader()
             {
                 if let Err(e) = self.maintain(handle) {
                     tracing::error!(error = %e, "keeping stored SBOMs current");
                 }
                 maintained = Some(Instant::now());
             }
+            if let Some(bus) = &self.app.bus {
+                self.take_from_bus(bus, handle);
+                continue;
+            }
             match handle.block_on(self.app.store.claim_scan()) {
                 Ok(Some(job)) => {
-                    let id = job.id.clone();
-                    // An engine must not panic; if one does, the job fails and the worker
-                    // goes on.
-                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.run(handle, job)
-                    }));
-                    if run.is_err() {
-                        let r = ScanResult::failed("internal error: the scan panicked");
-                        if let Err(e) = handle.block_on(self.app.store.finish_scan(&id, &r)) {
-                            tracing::error!(job = id, error = %e, "recording a failed scan");
-                        }
-                    }
+                    self.run_guarded(handle, job);
                     continue;
                 }
                 Ok(None) => {}
@@ -138,6 +132,62 @@ impl Scans {
                     _ = tokio::time::sleep(IDLE_POLL.min(self.app.options.maintenance_interval)) => {}
                 }
             });
+        }
+    }
+
+    /// Runs a claimed job. An engine must not panic; if one does, the job fails and the
+    /// worker goes on.
+    fn run_guarded(&self, handle: &Handle, job: ScanJob) {
+        let id = job.id.clone();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(handle, job)));
+        if run.is_err() {
+            let r = ScanResult::failed("internal error: the scan panicked");
+            if let Err(e) = handle.block_on(self.app.store.finish_scan(&id, &r)) {
+                tracing::error!(job = id, error = %e, "recording a failed scan");
+            }
+        }
+    }
+
+    /// With a bus: takes the next job it hands this server (waiting a second at most), runs
+    /// it while confirming progress, and acknowledges it once its results are committed. A
+    /// job redelivered (its worker stopped confirming) is taken over even though the store
+    /// says it is running.
+    fn take_from_bus(&self, bus: &crate::bus::Bus, handle: &Handle) {
+        use async_nats::jetstream::AckKind;
+        let message = match handle.block_on(bus.next_scan(Duration::from_secs(1))) {
+            Ok(Some(m)) => Arc::new(m),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "taking a scan from the bus; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                return;
+            }
+        };
+        let id = String::from_utf8_lossy(&message.payload).into_owned();
+        let take_over = message.info().map(|i| i.delivered > 1).unwrap_or(false);
+        match handle.block_on(self.app.store.claim_scan_id(&id, take_over)) {
+            Ok(Some(job)) => {
+                let m = Arc::clone(&message);
+                let progress = handle.spawn(async move {
+                    loop {
+                        tokio::time::sleep(crate::bus::SCAN_PROGRESS_EVERY).await;
+                        let _ = m.ack_with(AckKind::Progress).await;
+                    }
+                });
+                self.run_guarded(handle, job);
+                progress.abort();
+            }
+            // Done, gone, or being scanned elsewhere: nothing to do.
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(job = id, error = %e, "taking a scan job");
+                let _ =
+                    handle.block_on(message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))));
+                return;
+            }
+        }
+        if let Err(e) = handle.block_on(message.ack()) {
+            tracing::warn!(job = id, error = %e, "acknowledging a scan on the bus failed");
         }
     }
 
@@ -457,6 +507,12 @@ impl Scans {
 
     /// Re-matches SBOMs against a changed database and queues due re-scans.
     fn maintain(&self, handle: &Handle) -> Result<(), String> {
+        if let Some(bus) = &self.app.bus {
+            let n = handle.block_on(bus.requeue_missing_scans(&self.app.store))?;
+            if n > 0 {
+                tracing::info!(jobs = n, "queued scans the bus did not hold put on it");
+            }
+        }
         if let Some(db) = self.vulndb()? {
             let mut total = 0usize;
             loop {
@@ -510,8 +566,8 @@ impl Scans {
                                     trigger_finding_id: None,
                                     workload: None,
                                 })
-                                .await?;
-                            self.app.scans_wake.notify_one();
+                                .await
+                                .map(|job| self.app.scan_queued(&job.id))?;
                         }
                         self.app.store.touch_sboms(&tenant_id, &reference).await
                     })

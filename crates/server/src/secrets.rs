@@ -74,6 +74,23 @@ impl SecretKey {
         out
     }
 
+    /// Checks that this is the key the store's secrets are sealed with: the first server of a
+    /// database seals a known text into it, every later one must open it. A server with
+    /// another key would fail every registry login, or seal passwords no other server opens.
+    pub async fn check(&self, store: &osprey_store::Store) -> Result<(), String> {
+        const CHECK: &[u8] = b"osprey secret key check";
+        let sealed = store
+            .state_or_insert("secrets/key-check", &self.seal(CHECK))
+            .await
+            .map_err(|e| format!("the database: {e}"))?;
+        match self.open(&sealed) {
+            Ok(plain) if plain == CHECK => Ok(()),
+            _ => Err(
+                "not the key this database's secrets are sealed with: every server of a database needs the same key (OSPREY_SECRET_KEY or --secret-key-file)".into(),
+            ),
+        }
+    }
+
     /// Opens what [`seal`](Self::seal) made with the same key.
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
         if sealed.len() < NONCE_LEN {

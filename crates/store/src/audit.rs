@@ -61,7 +61,7 @@ impl Store {
     pub async fn audit_batches_after(&self, cursor: i64, limit: i64) -> Result<Vec<AuditBatch>> {
         let rows = sqlx::query(
             "SELECT seq, cluster_id, received_ms, events, body FROM audit_batches
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
+             WHERE seq > $1 AND bus_id IS NULL ORDER BY seq LIMIT $2",
         )
         .bind(cursor)
         .bind(limit)
@@ -83,7 +83,7 @@ impl Store {
     /// Events kept after `cursor` and not yet through detection.
     pub async fn audit_events_after(&self, cursor: i64) -> Result<i64> {
         let n: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(events) AS BIGINT) FROM audit_batches WHERE seq > $1",
+            "SELECT CAST(SUM(events) AS BIGINT) FROM audit_batches WHERE seq > $1 AND bus_id IS NULL",
         )
         .bind(cursor)
         .fetch_one(&self.pool)
@@ -172,6 +172,26 @@ impl Store {
     pub async fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
         put_state(&self.pool, key, value).await
     }
+
+    /// The named state document, written with `value` first if there is none (the first of
+    /// several servers starting together decides).
+    pub async fn state_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO state (key, value, updated_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(self.state(key).await?.unwrap_or_else(|| value.to_vec()))
+    }
+
+    /// Raises the fence `key` to `token`; false when it already stands higher (a newer holder
+    /// of what it guards has taken over).
+    pub async fn fence(&self, key: &str, token: u64) -> Result<bool> {
+        fence(&self.pool, key, token).await
+    }
 }
 
 /// A detection round: the events it claims and the findings it writes commit together with
@@ -232,6 +252,29 @@ impl DetectionRound<'_> {
         put_state(&mut *self.tx, key, value).await
     }
 
+    /// Within the round: raises the fence `key` to `token`; false when a newer holder raised
+    /// it higher (the round must then roll back).
+    pub async fn fence(&mut self, key: &str, token: u64) -> Result<bool> {
+        fence(&mut *self.tx, key, token).await
+    }
+
+    /// Keeps a batch that arrived over the bus, once: a redelivered one (same `bus_id`) adds
+    /// no row.
+    pub async fn archive_batch(&mut self, batch: &AuditBatch, bus_id: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_batches (cluster_id, received_ms, events, body, bus_id) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (bus_id) DO NOTHING",
+        )
+        .bind(&batch.cluster_id)
+        .bind(batch.received_ms)
+        .bind(batch.events)
+        .bind(&batch.body)
+        .bind(bus_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
@@ -252,6 +295,25 @@ where
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Fence tokens are stored as 20 decimal digits, so that comparing the bytes compares the
+/// numbers (on both backends).
+async fn fence<'e, E>(db: E, key: &str, token: u64) -> Result<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let done = sqlx::query(
+        "INSERT INTO state (key, value, updated_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms
+         WHERE state.value <= excluded.value",
+    )
+    .bind(key)
+    .bind(format!("{token:020}").into_bytes())
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

@@ -32,7 +32,7 @@ pub use tenants::{
     AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
 };
 
-/// The advisory lock of [`Store::lock_served`]: held while this lives.
+/// An advisory lock of [`Store::lock_served`] or [`Store::lock_setup`]: held while this lives.
 pub struct ServedLock(#[allow(dead_code)] sqlx::AnyConnection);
 
 /// Which database is behind the store.
@@ -130,16 +130,34 @@ impl Store {
     /// On PostgreSQL: takes the session-level advisory lock that marks the database as served,
     /// on a connection of its own (returned: the lock lasts as long as it); `None` when another
     /// process holds it. Not for SQLite (its data directory is locked by the server instead).
-    pub async fn lock_served(&self) -> Result<Option<ServedLock>> {
+    ///
+    /// `shared`: servers that share the database through a bus take it shared (any number of
+    /// them, but no server without a bus); one without a bus takes it exclusive.
+    pub async fn lock_served(&self, shared: bool) -> Result<Option<ServedLock>> {
         // Keyed by the schema too: several stores may share one database in schemas of
         // their own (tests do).
         let mut conn = self.pool.acquire().await?.detach();
-        let got: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(1869836146, hashtext(current_schema()))",
-        )
-        .fetch_one(&mut conn)
-        .await?;
+        let sql = if shared {
+            "SELECT pg_try_advisory_lock_shared(1869836146, hashtext(current_schema()))"
+        } else {
+            "SELECT pg_try_advisory_lock(1869836146, hashtext(current_schema()))"
+        };
+        let got: bool = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
         Ok(got.then_some(ServedLock(conn)))
+    }
+
+    /// On PostgreSQL: waits for, and holds while the returned guard lives, the lock under
+    /// which a server sets up an empty database (servers starting together create one
+    /// organization, not several). `None` on SQLite, where one process serves a store.
+    pub async fn lock_setup(&self) -> Result<Option<ServedLock>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock(1869836147, hashtext(current_schema()))")
+            .execute(&mut conn)
+            .await?;
+        Ok(Some(ServedLock(conn)))
     }
 
     /// Runs one statement as given (tests and maintenance).
@@ -187,6 +205,7 @@ impl Store {
                     "lists",
                     include_str!("../migrations/sqlite/0004_lists.sql"),
                 ),
+                (5, "bus", include_str!("../migrations/sqlite/0005_bus.sql")),
             ],
             Backend::Postgres => &[
                 (
@@ -208,6 +227,11 @@ impl Store {
                     4,
                     "lists",
                     include_str!("../migrations/postgres/0004_lists.sql"),
+                ),
+                (
+                    5,
+                    "bus",
+                    include_str!("../migrations/postgres/0005_bus.sql"),
                 ),
             ],
         };

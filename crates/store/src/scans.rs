@@ -357,6 +357,34 @@ impl Store {
         }
     }
 
+    /// Takes one job by id (a job the bus handed to this worker): queued → running. With
+    /// `take_over`, a job already running is taken too — the bus redelivers a job only when
+    /// the worker that had it stopped confirming progress. `None`: done, gone, or taken.
+    pub async fn claim_scan_id(&self, id: &str, take_over: bool) -> Result<Option<ScanJob>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE scan_jobs SET state = 'running', started_ms = $1
+             WHERE id = $2 AND (state = 'queued' OR ($3 AND state = 'running'))
+             RETURNING {JOB_COLUMNS}"
+        )))
+        .bind(now_ms())
+        .bind(id)
+        .bind(take_over)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    /// Jobs queued before `before_ms`, oldest first, at most `limit` (ids).
+    pub async fn queued_scans_before(&self, before_ms: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM scan_jobs WHERE state = 'queued' AND created_ms < $1 ORDER BY created_ms, id LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Puts jobs a stopped process left running back in the queue (one server per database).
     pub async fn requeue_running_scans(&self) -> Result<u64> {
         let r = sqlx::query(

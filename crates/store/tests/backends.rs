@@ -219,6 +219,106 @@ async fn audit_batches_keep_order_and_retries_are_claimed_once() {
     .await;
 }
 
+/// What servers sharing a database through a bus rely on: the first value of a shared state
+/// document wins, fences only rise (and a round that finds its fence raised writes nothing),
+/// a redelivered batch is archived once and never read by a detector without a bus, and a
+/// job is handed to one worker unless taken over.
+#[tokio::test]
+async fn bus_fences_archives_and_job_hand_over() {
+    each_backend(|s| async move {
+        assert_eq!(
+            s.state_or_insert("bus/namespace", b"first").await.unwrap(),
+            b"first"
+        );
+        assert_eq!(
+            s.state_or_insert("bus/namespace", b"second").await.unwrap(),
+            b"first"
+        );
+
+        assert!(s.fence("bus/fence/3", 9).await.unwrap());
+        assert!(
+            s.fence("bus/fence/3", 9).await.unwrap(),
+            "the holder itself passes"
+        );
+        assert!(
+            s.fence("bus/fence/3", 10).await.unwrap(),
+            "a newer holder raises it"
+        );
+        assert!(
+            !s.fence("bus/fence/3", 9).await.unwrap(),
+            "the old one is out"
+        );
+        // Numbers, not text: 100 > 99.
+        assert!(s.fence("bus/fence/4", 99).await.unwrap());
+        assert!(s.fence("bus/fence/4", 100).await.unwrap());
+        assert!(!s.fence("bus/fence/4", 99).await.unwrap());
+
+        let t = s
+            .create_tenant("org", TenantKind::Administrator)
+            .await
+            .unwrap();
+        let (c, _) = s.create_cluster(&t.id, "prod").await.unwrap();
+        let batch = osprey_store::AuditBatch {
+            seq: 77,
+            cluster_id: c.id.clone(),
+            received_ms: 1000,
+            events: 4,
+            body: vec![1; 8],
+        };
+        for _ in 0..2 {
+            let mut round = s.begin_round().await.unwrap();
+            assert!(round.fence("bus/fence/3", 10).await.unwrap());
+            round.archive_batch(&batch, "msg-1").await.unwrap();
+            round.commit().await.unwrap();
+        }
+        let mut round = s.begin_round().await.unwrap();
+        assert!(!round.fence("bus/fence/3", 9).await.unwrap());
+        round.archive_batch(&batch, "msg-2").await.unwrap();
+        drop(round); // a fenced round rolls back
+        assert_eq!(s.audit_batch_count(Some(&c.id)).await.unwrap(), (1, 4));
+        assert!(s.audit_batches_after(0, 10).await.unwrap().is_empty());
+        assert_eq!(s.audit_events_after(0).await.unwrap(), 0);
+
+        let job = s
+            .enqueue_scan(&osprey_store::NewScan {
+                tenant_id: t.id.clone(),
+                cluster_id: None,
+                image: "registry.example/app:1".into(),
+                kind: osprey_store::ScanKind::OnDemand,
+                trigger_finding_id: None,
+                workload: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            s.queued_scans_before(osprey_store::now_ms() + 1, 10)
+                .await
+                .unwrap(),
+            std::slice::from_ref(&job.id)
+        );
+        assert!(s.claim_scan_id(&job.id, false).await.unwrap().is_some());
+        assert!(
+            s.claim_scan_id(&job.id, false).await.unwrap().is_none(),
+            "running"
+        );
+        assert!(
+            s.queued_scans_before(osprey_store::now_ms() + 1, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let taken = s.claim_scan_id(&job.id, true).await.unwrap().unwrap();
+        assert_eq!(taken.id, job.id, "taken over after a redelivery");
+        assert!(
+            s.claim_scan_id("no-such-job", true)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn findings_upsert_filter_page_and_work() {
     each_backend(|s| async move {

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use osprey_server::bus::Bus;
 use osprey_server::secrets::SecretKey;
-use osprey_server::{Options, TlsFiles, bootstrap, serve as serve_http, start, tls_config};
+use osprey_server::{
+    Options, TlsFiles, bootstrap, serve as serve_http, start_with_bus, tls_config,
+};
 
 use osprey_store::{Role, Store};
 
@@ -135,7 +138,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 })
             })?;
         let store = open_store(&args.store).await?;
-        let _served = osprey_server::lock_store(&store, &args.store.data)
+        let _served = osprey_server::lock_store(&store, &args.store.data, args.bus.is_some())
             .await
             .map_err(|e| {
                 Failure::Input(match &args.store.database {
@@ -144,6 +147,27 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 })
             })?;
         set_up(&store, &args.store).await?;
+        secret_key.check(&store).await.map_err(|e| {
+            Failure::Input(match &args.secret_key_file {
+                Some(f) => format!("--secret-key-file {}: {e}", f.display()),
+                None => format!("the secret key: {e}"),
+            })
+        })?;
+        let bus = match &args.bus {
+            Some(url) => {
+                let max_bytes = i64::try_from(args.bus_max_mb.saturating_mul(1 << 20))
+                    .unwrap_or(i64::MAX);
+                let bus = Bus::connect(url, &store, max_bytes)
+                    .await
+                    .map_err(|e| Failure::Input(format!("--bus {}: {e}", redact(url))))?;
+                eprintln!(
+                    "osprey: sharing the database through the bus (namespace {}, this server {})",
+                    bus.namespace, bus.server_id
+                );
+                Some(std::sync::Arc::new(bus))
+            }
+            None => None,
+        };
         let options = Options {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
@@ -155,10 +179,11 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             // The demo's pod runs the bundled image from the source tree.
             allow_local_images: args.allow_local_images || args.demo,
             secret_key: Some(secret_key),
+            bus_max_bytes: args.bus_max_mb.saturating_mul(1 << 20),
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let running = start(store, options)
+        let running = start_with_bus(store, options, bus)
             .await
             .map_err(|e| Failure::Internal(format!("starting: {e}")))?;
         eprintln!(
