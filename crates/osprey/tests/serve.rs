@@ -127,6 +127,103 @@ fn batch(tag: &str, i: u64, n: usize) -> Vec<u8> {
     .unwrap()
 }
 
+/// A scratch PostgreSQL schema's URL (the server CI runs on 127.0.0.1:5432).
+fn scratch_pg() -> String {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(osprey_store::testing::scratch_postgres_url())
+        .expect("PostgreSQL on 127.0.0.1:5432 (database test) is part of the test setup")
+}
+
+/// A local registry holding the image the attack story's privileged pod runs here (EICAR in a
+/// layer at /usr/local/bin/payload, requests 2.19.1), and that image's reference.
+fn registry_with_story_image(dir: &Path) -> (osprey_testkit::registry::Registry, String) {
+    use osprey_testkit::layout::LayoutBuilder;
+    use osprey_testkit::registry::{Auth, Registry};
+    let registry = Registry::start(Auth::Open);
+    let layout = dir.join("layout");
+    let spec = osprey_testkit::layout::requests_and_eicar("usr/local/bin/payload");
+    let mut b = LayoutBuilder::new(&layout);
+    b.add_image(Some("3.20"), &spec);
+    b.finish();
+    let image = format!("{}/library/alpine:3.20", registry.addr);
+    osprey_testkit::tools::skopeo_copy(
+        &format!("oci:{}:3.20", layout.display()),
+        &format!("docker://{image}"),
+        None,
+        false,
+    );
+    (registry, image)
+}
+
+/// The attack story with its privileged pod running `image`, as webhook EventLists of 20
+/// events; and how many events it holds.
+fn story_batches(image: &str) -> (Vec<Vec<u8>>, usize) {
+    let story = std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl"))
+        .unwrap()
+        .replace("docker.io/library/alpine:3.20", image);
+    let events: Vec<Value> = story
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let batches = events
+        .chunks(20)
+        .map(|chunk| {
+            serde_json::to_vec(
+                &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": chunk}),
+            )
+            .unwrap()
+        })
+        .collect();
+    (batches, events.len())
+}
+
+/// The administrator's entry for `registry` (plain HTTP) and an Alertmanager output to
+/// `receiver`.
+fn registry_and_alertmanager(s: &Server, admin: &str, registry: &str, receiver: &str) {
+    let (status, r) = call(
+        s,
+        "POST",
+        "/v1/registries",
+        admin,
+        Some(json!({"host": registry, "insecure": true})),
+    );
+    assert_eq!(status, 201, "{r}");
+    let (status, o) = call(
+        s,
+        "POST",
+        "/v1/outputs",
+        admin,
+        Some(
+            json!({"name": "am", "kind": "alertmanager", "url": format!("{receiver}/api/v2/alerts")}),
+        ),
+    );
+    assert_eq!(status, 201, "{o}");
+}
+
+/// Posts a webhook batch; it must be taken (200).
+fn post_batch(s: &Server, cluster: &str, ingest: &str, body: &[u8]) {
+    let (status, text) = http(
+        &s.addr,
+        "POST",
+        &format!("/v1/clusters/{cluster}/audit"),
+        Some(ingest),
+        body,
+    );
+    assert_eq!(status, 200, "{text}");
+}
+
+/// Every Alertmanager alert `receiver` got so far.
+fn alerts(receiver: &osprey_testkit::http::Server) -> Vec<Value> {
+    receiver
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/api/v2/alerts")
+        .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap())
+        .collect()
+}
+
 #[test]
 fn first_start_offline_tokens_webhook_and_findings() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,10 +473,7 @@ fn bad_settings_are_one_line_errors() {
 fn a_second_server_on_the_same_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let pg = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(osprey_store::testing::scratch_postgres_url())
-        .expect("PostgreSQL on 127.0.0.1:5432 (database test) is part of the test setup");
+    let pg = scratch_pg();
     for (extra, needle) in [
         (vec![], "another osprey serve uses this data directory"),
         (
@@ -414,23 +508,9 @@ fn a_second_server_on_the_same_store_is_refused() {
 #[test]
 fn attack_story_triggers_a_scan_of_the_privileged_pods_image_and_alerts() {
     use osprey_testkit::http::{Response, Server as Receiver};
-    use osprey_testkit::layout::LayoutBuilder;
-    use osprey_testkit::registry::{Auth, Registry};
 
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(Auth::Open);
-    let layout = dir.path().join("layout");
-    let spec = osprey_testkit::layout::requests_and_eicar("usr/local/bin/payload");
-    let mut b = LayoutBuilder::new(&layout);
-    b.add_image(Some("3.20"), &spec);
-    b.finish();
-    let image = format!("{}/library/alpine:3.20", registry.addr);
-    osprey_testkit::tools::skopeo_copy(
-        &format!("oci:{}:3.20", layout.display()),
-        &format!("docker://{image}"),
-        None,
-        false,
-    );
+    let (registry, image) = registry_with_story_image(dir.path());
     let db = dir.path().join("vuln.db");
     let out = osprey()
         .args(["db", "build", "--osv"])
@@ -450,47 +530,11 @@ fn attack_story_triggers_a_scan_of_the_privileged_pods_image_and_alerts() {
     let s = start_with(&data, &["--vuln-db", db.to_str().unwrap()]);
     let admin = admin_token(&data);
     let (cluster, ingest) = cluster(&s, &admin, "prod");
-    let (status, r) = call(
-        &s,
-        "POST",
-        "/v1/registries",
-        &admin,
-        Some(json!({"host": registry.addr, "insecure": true})),
-    );
-    assert_eq!(status, 201, "{r}");
-    let (status, o) = call(
-        &s,
-        "POST",
-        "/v1/outputs",
-        &admin,
-        Some(
-            json!({"name": "am", "kind": "alertmanager", "url": format!("{}/api/v2/alerts", receiver.url())}),
-        ),
-    );
-    assert_eq!(status, 201, "{o}");
+    registry_and_alertmanager(&s, &admin, &registry.addr, &receiver.url());
 
     // The story, its privileged pod's image moved to the local registry, in batches of 20.
-    let story = std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl"))
-        .unwrap()
-        .replace("docker.io/library/alpine:3.20", &image);
-    let events: Vec<Value> = story
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for chunk in events.chunks(20) {
-        let body = serde_json::to_vec(
-            &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": chunk}),
-        )
-        .unwrap();
-        let (status, text) = http(
-            &s.addr,
-            "POST",
-            &format!("/v1/clusters/{cluster}/audit"),
-            Some(&ingest),
-            &body,
-        );
-        assert_eq!(status, 200, "{text}");
+    for body in story_batches(&image).0 {
+        post_batch(&s, &cluster, &ingest, &body);
     }
 
     // The triggered scan ends with the image's threat and vulnerabilities.
@@ -566,16 +610,9 @@ fn attack_story_triggers_a_scan_of_the_privileged_pods_image_and_alerts() {
     // The receiver gets the alerts: the trigger finding's and the malware finding's.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let names: std::collections::BTreeSet<String> = receiver
-            .requests()
+        let names: std::collections::BTreeSet<String> = alerts(&receiver)
             .iter()
-            .filter(|r| r.path() == "/api/v2/alerts")
-            .flat_map(|r| {
-                serde_json::from_slice::<Vec<Value>>(&r.body)
-                    .unwrap()
-                    .into_iter()
-                    .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
-            })
+            .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
             .collect();
         if names.contains("Execution:Kubernetes/MaliciousFile") && names.contains(&trigger_type) {
             break;
@@ -851,28 +888,11 @@ fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 #[test]
 fn two_servers_share_one_database_through_the_bus() {
     use osprey_testkit::http::{Response, Server as Receiver};
-    use osprey_testkit::layout::LayoutBuilder;
-    use osprey_testkit::registry::{Auth, Registry};
 
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(Auth::Open);
-    let layout = dir.path().join("layout");
-    let spec = osprey_testkit::layout::requests_and_eicar("usr/local/bin/payload");
-    let mut b = LayoutBuilder::new(&layout);
-    b.add_image(Some("3.20"), &spec);
-    b.finish();
-    let image = format!("{}/library/alpine:3.20", registry.addr);
-    osprey_testkit::tools::skopeo_copy(
-        &format!("oci:{}:3.20", layout.display()),
-        &format!("docker://{image}"),
-        None,
-        false,
-    );
+    let (registry, image) = registry_with_story_image(dir.path());
     let receiver = Receiver::start(|_| Response::new(200));
-    let pg = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(osprey_store::testing::scratch_postgres_url())
-        .expect("PostgreSQL on 127.0.0.1:5432 (database test) is part of the test setup");
+    let pg = scratch_pg();
     let nats = nats_url();
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
     let shared = ["--database", pg.as_str(), "--bus", nats.as_str()];
@@ -919,69 +939,26 @@ fn two_servers_share_one_database_through_the_bus() {
     let servers = [&a, &b];
 
     let admin = admin_token(&data_a);
-    let (status, r) = call(
-        &a,
-        "POST",
-        "/v1/registries",
-        &admin,
-        Some(json!({"host": registry.addr, "insecure": true})),
-    );
-    assert_eq!(status, 201, "{r}");
-    let (status, o) = call(
-        &b,
-        "POST",
-        "/v1/outputs",
-        &admin,
-        Some(
-            json!({"name": "am", "kind": "alertmanager", "url": format!("{}/api/v2/alerts", receiver.url())}),
-        ),
-    );
-    assert_eq!(status, 201, "{o}");
+    registry_and_alertmanager(&b, &admin, &registry.addr, &receiver.url());
     wait_for("the partitions split 8/8", 60, || {
         servers
             .iter()
             .all(|s| metric(s, "osprey_bus_partitions_held") == 8.0)
     });
 
-    let story = std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl"))
-        .unwrap()
-        .replace("docker.io/library/alpine:3.20", &image);
-    let events: Vec<Value> = story
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let batches: Vec<Vec<u8>> = events
-        .chunks(20)
-        .map(|chunk| {
-            serde_json::to_vec(
-                &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": chunk}),
-            )
-            .unwrap()
-        })
-        .collect();
+    let (batches, events) = story_batches(&image);
     let clusters: Vec<(String, String)> = (0..6)
         .map(|i| cluster(servers[i % 2], &admin, &format!("prod-{i}")))
         .collect();
-    let post = |s: &Server, cluster: &str, ingest: &str, body: &[u8]| {
-        let (status, text) = http(
-            &s.addr,
-            "POST",
-            &format!("/v1/clusters/{cluster}/audit"),
-            Some(ingest),
-            body,
-        );
-        assert_eq!(status, 200, "{text}");
-    };
     for (i, (id, ingest)) in clusters.iter().enumerate() {
         for body in &batches {
-            post(servers[i % 2], id, ingest, body);
+            post_batch(servers[i % 2], id, ingest, body);
         }
     }
     // A retried batch, through the other server.
-    post(servers[1], &clusters[0].0, &clusters[0].1, &batches[0]);
-    let total = (events.len() * clusters.len()) as f64;
-    let replayed = events.len().min(20) as f64;
+    post_batch(servers[1], &clusters[0].0, &clusters[0].1, &batches[0]);
+    let total = (events * clusters.len()) as f64;
+    let replayed = events.min(20) as f64;
     let sum = |name: &str| servers.iter().map(|s| metric(s, name)).sum::<f64>();
     wait_for("every event detected once", 60, || {
         sum("osprey_audit_events_detected_total") == total
@@ -1024,12 +1001,7 @@ fn two_servers_share_one_database_through_the_bus() {
 
     // The receiver gets the malware alert and each cluster's privileged pod alert.
     wait_for("the alerts", 30, || {
-        let alerts: Vec<Value> = receiver
-            .requests()
-            .iter()
-            .filter(|r| r.path() == "/api/v2/alerts")
-            .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap())
-            .collect();
+        let alerts = alerts(&receiver);
         let privileged: std::collections::BTreeSet<&str> = alerts
             .iter()
             .filter(|a| {
@@ -1051,7 +1023,7 @@ fn two_servers_share_one_database_through_the_bus() {
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     for (i, (id, ingest)) in clusters.iter().enumerate() {
-        post(&b, id, ingest, &batch("after", i as u64, 50));
+        post_batch(&b, id, ingest, &batch("after", i as u64, 50));
     }
     wait_for("B holds every partition", 60, || {
         metric(&b, "osprey_bus_partitions_held") == 16.0
