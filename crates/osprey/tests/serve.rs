@@ -127,6 +127,32 @@ fn batch(tag: &str, i: u64, n: usize) -> Vec<u8> {
     .unwrap()
 }
 
+/// `osprey serve --data DATA ARGS…` (on a free port unless ARGS say `--listen`) must refuse to
+/// start: exit 2 and one line naming `needle`; returns that line.
+fn refused(data: &Path, args: &[&str], needle: &str) -> String {
+    let listen: &[&str] = if args.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
+    let out = osprey()
+        .arg("serve")
+        .args(listen)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("OSPREY_SECRET_KEY")
+        .env_remove("OSPREY_DATABASE_URL")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+    err
+}
+
 /// A scratch PostgreSQL schema's URL (the server CI runs on 127.0.0.1:5432).
 fn scratch_pg() -> String {
     tokio::runtime::Runtime::new()
@@ -444,24 +470,7 @@ fn bad_settings_are_one_line_errors() {
         (&["--listen", "not-an-address"], "--listen not-an-address"),
     ];
     for (args, needle) in cases {
-        let listen: &[&str] = if args.contains(&"--listen") {
-            &[]
-        } else {
-            &["--listen", "127.0.0.1:0"]
-        };
-        let out = osprey()
-            .arg("serve")
-            .args(listen)
-            .arg("--data")
-            .arg(&data)
-            .args(args)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
+        let err = refused(&data, args, needle);
         assert!(!err.contains("secret"), "the password is not shown: {err}");
     }
 }
@@ -482,17 +491,7 @@ fn a_second_server_on_the_same_store_is_refused() {
         ),
     ] {
         let first = start_with(&data, &extra);
-        let out = osprey()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .args(&extra)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(needle), "{err}");
+        refused(&data, &extra, needle);
         // Once the first is gone, a server starts again.
         drop(first);
         let again = start_with(&data, &extra);
@@ -919,18 +918,7 @@ fn two_servers_share_one_database_through_the_bus() {
             "not the key this database's secrets are sealed with",
         ),
     ] {
-        let out = osprey()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(&extra)
-            .env_remove("OSPREY_SECRET_KEY")
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(needle), "{err}");
+        refused(data, &extra, needle);
         let _ = std::fs::remove_dir_all(&data_b);
     }
     let mut with_key = shared.to_vec();
