@@ -879,7 +879,8 @@ fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 
 /// Scale-out: two `osprey serve` on one PostgreSQL database sharing the work through NATS
 /// JetStream. A server without the bus, or with another secret key, is refused. The 16
-/// detection partitions split 8/8; six clusters' attack stories posted to either server are
+/// detection partitions split 8/8 while batches keep coming (none lost, none doubled);
+/// six clusters' attack stories posted to either server are
 /// detected once each (a replayed batch adds nothing); the one triggered scan of the shared
 /// image runs once with its results; the leader alone sends the alerts. Then one server is
 /// killed (SIGKILL): the other takes over its partitions once their leases lapse and detects
@@ -923,11 +924,27 @@ fn two_servers_share_one_database_through_the_bus() {
     }
     let mut with_key = shared.to_vec();
     with_key.extend(["--secret-key-file", key.to_str().unwrap()]);
+    let admin = admin_token(&data_a);
+    registry_and_alertmanager(&a, &admin, &registry.addr, &receiver.url());
+    let clusters: Vec<(String, String)> = (0..6)
+        .map(|i| cluster(&a, &admin, &format!("prod-{i}")))
+        .collect();
     let b = start_with(&data_b, &with_key);
     let servers = [&a, &b];
-
-    let admin = admin_token(&data_a);
-    registry_and_alertmanager(&b, &admin, &registry.addr, &receiver.url());
+    // Batches keep coming while B joins and A hands half the partitions over to it.
+    let mut during = 0;
+    let joined = Instant::now();
+    while joined.elapsed() < Duration::from_secs(8) {
+        let (id, ingest) = &clusters[during % clusters.len()];
+        post_batch(
+            servers[during % 2],
+            id,
+            ingest,
+            &batch("during", during as u64, 20),
+        );
+        during += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
     wait_for("the partitions split 8/8", 60, || {
         servers
             .iter()
@@ -935,9 +952,6 @@ fn two_servers_share_one_database_through_the_bus() {
     });
 
     let (batches, events) = story_batches(&image);
-    let clusters: Vec<(String, String)> = (0..6)
-        .map(|i| cluster(servers[i % 2], &admin, &format!("prod-{i}")))
-        .collect();
     for (i, (id, ingest)) in clusters.iter().enumerate() {
         for body in &batches {
             post_batch(servers[i % 2], id, ingest, body);
@@ -945,7 +959,9 @@ fn two_servers_share_one_database_through_the_bus() {
     }
     // A retried batch, through the other server.
     post_batch(servers[1], &clusters[0].0, &clusters[0].1, &batches[0]);
-    let total = (events * clusters.len()) as f64;
+    // Every event once, whichever server held its partition, before, during or after the
+    // hand-over.
+    let total = (events * clusters.len() + during * 20) as f64;
     let replayed = events.min(20) as f64;
     let sum = |name: &str| servers.iter().map(|s| metric(s, name)).sum::<f64>();
     wait_for("every event detected once", 60, || {

@@ -76,7 +76,8 @@ struct Feed {
 
 struct Active {
     revision: u64,
-    puller: tokio::task::JoinHandle<()>,
+    /// Stops the partition's pull task (which gives back what it holds).
+    stop_pulling: watch::Sender<bool>,
 }
 
 /// How a round ends.
@@ -190,6 +191,12 @@ impl Detector {
             for p in held {
                 self.let_go(p, true).await;
             }
+            // What was delivered and not detected goes to the next holders now rather than
+            // after the acknowledgement deadline.
+            let feed = self.feed.as_mut().expect("bus mode");
+            while let Ok((_, m)) = feed.rx.try_recv() {
+                let _ = m.ack_with(AckKind::Nak(None)).await;
+            }
             return;
         }
         if let Err(e) = self.save_baselines().await {
@@ -253,12 +260,13 @@ impl Detector {
                 }
             }
             let feed = self.feed.as_mut().expect("bus mode");
-            let puller = tokio::spawn(pull(consumer, p, feed.tx.clone()));
+            let (stop_pulling, stopped) = watch::channel(false);
+            tokio::spawn(pull(consumer, p, feed.tx.clone(), stopped));
             feed.active.insert(
                 p,
                 Active {
                     revision: h.revision,
-                    puller,
+                    stop_pulling,
                 },
             );
             tracing::info!(partition = p, baselines = loaded, "detecting a partition");
@@ -275,7 +283,7 @@ impl Detector {
         let Some(active) = feed.active.remove(&p) else {
             return;
         };
-        active.puller.abort();
+        let _ = active.stop_pulling.send(true);
         let bus = Arc::clone(&feed.bus);
         let clusters: Vec<String> = self
             .engine
@@ -683,37 +691,55 @@ impl Detector {
     }
 }
 
-/// Hands a partition's batches to the detector until aborted (when the partition is let go).
+/// Hands a partition's batches to the detector until `stop`; a batch fetched but not handed
+/// over then is given back to the bus at once (the partition's next holder gets it without
+/// waiting for the acknowledgement deadline).
 async fn pull(
     consumer: jetstream::consumer::PullConsumer,
     p: u32,
     tx: mpsc::Sender<(u32, jetstream::Message)>,
+    mut stop: watch::Receiver<bool>,
 ) {
-    loop {
-        match consumer
-            .stream()
-            .max_messages_per_batch(BATCHES_PER_ROUND as usize)
+    while !*stop.borrow() {
+        let fetched = consumer
+            .fetch()
+            .max_messages(BATCHES_PER_ROUND as usize)
+            .expires(Duration::from_secs(1))
             .messages()
-            .await
-        {
-            Ok(mut messages) => {
-                while let Some(m) = messages.next().await {
-                    match m {
-                        Ok(m) => {
-                            if tx.send((p, m)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(partition = p, error = %e, "reading the audit stream");
-                            break;
-                        }
-                    }
+            .await;
+        let mut fetched = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(partition = p, error = %e, "reading the audit stream");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
+        while let Some(m) = fetched.next().await {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(partition = p, error = %e, "reading the audit stream");
+                    break;
+                }
+            };
+            if *stop.borrow() {
+                let _ = m.ack_with(AckKind::Nak(None)).await;
+                continue;
+            }
+            tokio::select! {
+                permit = tx.reserve() => match permit {
+                    Ok(permit) => permit.send((p, m)),
+                    Err(_) => return,
+                },
+                _ = stop.changed() => {
+                    let _ = m.ack_with(AckKind::Nak(None)).await;
                 }
             }
-            Err(e) => tracing::warn!(partition = p, error = %e, "reading the audit stream"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
