@@ -93,32 +93,33 @@ enum Commit<'a> {
 }
 
 impl Detector {
-    /// Loads the cursor and the baselines.
+    /// Loads the cursor and the baselines (with a bus: nothing yet — partitions, and their
+    /// clusters' baselines, come with their leases).
     pub async fn load(app: Arc<App>, rules: RuleSet) -> Result<Detector, StoreError> {
-        let engine = Engine::new(rules, Intel::default(), EngineOptions::default());
-        if let Some(bus) = &app.bus {
-            // Nothing is held yet: partitions (and their baselines) come with their leases.
+        let feed = app.bus.as_ref().map(|bus| {
             let (tx, rx) = mpsc::channel(2 * BATCHES_PER_ROUND as usize);
-            let feed = Feed {
+            Feed {
                 bus: Arc::clone(bus),
                 active: HashMap::new(),
                 tx,
                 rx,
-            };
-            return Ok(Detector {
-                app,
-                engine,
-                settings: HashMap::new(),
-                settings_version: 0,
-                asked: HashMap::new(),
-                cursor: 0,
-                clusters: HashMap::new(),
-                baselines_saved: Instant::now(),
-                feed: Some(feed),
-            });
+            }
+        });
+        let mut d = Detector {
+            app,
+            engine: Engine::new(rules, Intel::default(), EngineOptions::default()),
+            settings: HashMap::new(),
+            settings_version: 0,
+            asked: HashMap::new(),
+            cursor: 0,
+            clusters: HashMap::new(),
+            baselines_saved: Instant::now(),
+            feed,
+        };
+        if d.feed.is_some() {
+            return Ok(d);
         }
-        let mut engine = engine;
-        let cursor = match app.store.state(CURSOR_KEY).await? {
+        d.cursor = match d.app.store.state(CURSOR_KEY).await? {
             Some(v) => String::from_utf8_lossy(&v)
                 .parse()
                 .map_err(|_| StoreError::Corrupt {
@@ -127,28 +128,33 @@ impl Detector {
                 })?,
             None => 0,
         };
-        for (key, value) in app.store.states(BASELINE_PREFIX).await? {
-            let cluster = key[BASELINE_PREFIX.len()..].to_string();
+        d.load_baselines(|_| true).await?;
+        let pending = d.app.store.audit_events_after(d.cursor).await?;
+        d.app.pending_events.store(pending, Ordering::Relaxed);
+        Ok(d)
+    }
+
+    /// Loads the stored baselines of the clusters `wanted` says; returns how many.
+    async fn load_baselines(&mut self, wanted: impl Fn(&str) -> bool) -> Result<usize, StoreError> {
+        let mut loaded = 0;
+        for (key, value) in self.app.store.states(BASELINE_PREFIX).await? {
+            let cluster = &key[BASELINE_PREFIX.len()..];
+            if !wanted(cluster) {
+                continue;
+            }
             match serde_json::from_slice::<ClusterBaseline>(&value) {
                 Ok(b) => {
-                    engine.state.baselines.clusters.insert(cluster, b);
+                    self.engine
+                        .state
+                        .baselines
+                        .clusters
+                        .insert(cluster.to_string(), b);
+                    loaded += 1;
                 }
                 Err(e) => tracing::warn!(%key, error = %e, "ignoring an unreadable baseline"),
             }
         }
-        let pending = app.store.audit_events_after(cursor).await?;
-        app.pending_events.store(pending, Ordering::Relaxed);
-        Ok(Detector {
-            app,
-            engine,
-            settings: HashMap::new(),
-            settings_version: 0,
-            asked: HashMap::new(),
-            cursor,
-            clusters: HashMap::new(),
-            baselines_saved: Instant::now(),
-            feed: None,
-        })
+        Ok(loaded)
     }
 
     /// Runs until `stop` turns true, then finishes the round in hand and saves the baselines.
@@ -241,24 +247,7 @@ impl Detector {
                     continue;
                 }
             };
-            let mut loaded = 0;
-            for (key, value) in self.app.store.states(BASELINE_PREFIX).await? {
-                let cluster = &key[BASELINE_PREFIX.len()..];
-                if partition_of(cluster) != p {
-                    continue;
-                }
-                match serde_json::from_slice::<ClusterBaseline>(&value) {
-                    Ok(b) => {
-                        self.engine
-                            .state
-                            .baselines
-                            .clusters
-                            .insert(cluster.to_string(), b);
-                        loaded += 1;
-                    }
-                    Err(e) => tracing::warn!(%key, error = %e, "ignoring an unreadable baseline"),
-                }
-            }
+            let loaded = self.load_baselines(|c| partition_of(c) == p).await?;
             let feed = self.feed.as_mut().expect("bus mode");
             let (stop_pulling, stopped) = watch::channel(false);
             tokio::spawn(pull(consumer, p, feed.tx.clone(), stopped));
@@ -285,36 +274,27 @@ impl Detector {
         };
         let _ = active.stop_pulling.send(true);
         let bus = Arc::clone(&feed.bus);
-        let clusters: Vec<String> = self
-            .engine
-            .state
-            .baselines
-            .clusters
-            .keys()
-            .filter(|c| partition_of(c) == p)
-            .cloned()
-            .collect();
         if handed_back {
-            for c in &clusters {
-                let b = &self.engine.state.baselines.clusters[c];
-                let saved = match serde_json::to_vec(b) {
-                    Ok(json) => self
-                        .app
-                        .store
-                        .put_state(&format!("{BASELINE_PREFIX}{c}"), &json)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(e) = saved {
-                    tracing::error!(cluster = c, error = %e, "saving a baseline failed");
+            let saved = match self.baselines_of(|c| partition_of(c) == p) {
+                Ok(docs) => {
+                    let mut result = Ok(());
+                    for (key, json) in docs {
+                        result = result.and(self.app.store.put_state(&key, &json).await);
+                    }
+                    result
                 }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
+                tracing::error!(partition = p, error = %e, "saving baselines failed");
             }
             bus.released(p);
         }
-        for c in clusters {
-            self.engine.state.baselines.clusters.remove(&c);
-        }
+        self.engine
+            .state
+            .baselines
+            .clusters
+            .retain(|c, _| partition_of(c) != p);
         tracing::info!(
             partition = p,
             handed_back,
@@ -669,11 +649,21 @@ impl Detector {
     /// The baselines this server keeps: every cluster's, or with a bus those of the
     /// partitions it detects.
     fn baseline_documents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.baselines_of(|cluster| {
+            self.feed
+                .as_ref()
+                .is_none_or(|feed| feed.active.contains_key(&partition_of(cluster)))
+        })
+    }
+
+    /// The baselines of the clusters `wanted` says, as stored.
+    fn baselines_of(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let mut docs = Vec::new();
         for (cluster, b) in &self.engine.state.baselines.clusters {
-            if let Some(feed) = &self.feed
-                && !feed.active.contains_key(&partition_of(cluster))
-            {
+            if !wanted(cluster) {
                 continue;
             }
             let json = serde_json::to_vec(b).map_err(|e| StoreError::Invalid(e.to_string()))?;
