@@ -9,7 +9,8 @@
 #      stay flat: batches beyond the backlog are refused, not buffered).
 #
 #   3. PostgreSQL with the bus (--bus, NATS JetStream): the webhook's batches go through
-#      JetStream to the detector (one server; the scale-out's own path).
+#      JetStream to the detector (one server; the scale-out's own path), and its overload:
+#      --bus-max-mb 16, so the webhook answers 429 once 16 MB of batches wait on the bus.
 #
 #   bench/ingest.sh [SECONDS]
 #
@@ -87,3 +88,4 @@ run postgres 2000000 --database "$(schema pg)"
 run sqlite-overload 100000
 run postgres-overload 100000 --database "$(schema pgo)"
 run postgres-bus 2000000 --database "$(schema pgb)" --bus "${OSPREY_BENCH_NATS_URL:-nats://127.0.0.1:4222}"
+run postgres-bus-overload 2000000 --database "$(schema pgbo)" --bus "${OSPREY_BENCH_NATS_URL:-nats://127.0.0.1:4222}" --bus-max-mb 16

@@ -327,6 +327,60 @@ fn workload(cx: &Cx<'_, '_>) -> Option<Workload> {
     Some(w)
 }
 
+/// A pod the API server accepted, as an event shows it: where it runs and the images of its
+/// containers (init and ephemeral ones included). The server remembers these, so that a later
+/// finding that names only the pod (an exec into it) can have the pod's images scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodImages {
+    pub namespace: String,
+    pub name: String,
+    pub images: Vec<String>,
+}
+
+/// The pod an event creates or replaces (`create`/`update` of `pods`, accepted, with the
+/// request body logged): its name from the object reference, the response or the request.
+pub fn pod_images(e: &crate::Event<'_>) -> Option<PodImages> {
+    if e.object_ref.resource != "pods"
+        || !e.object_ref.subresource.is_empty()
+        || !matches!(e.verb.as_ref(), "create" | "update")
+        || e.code.is_some_and(|c| !(200..300).contains(&c))
+    {
+        return None;
+    }
+    let spec = pod_spec(e)?;
+    let name_in = |v: Option<&Value>| {
+        v.and_then(|v| v.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    let name = Some(e.object_ref.name.to_string())
+        .filter(|n| !n.is_empty())
+        .or_else(|| name_in(e.response()))
+        .or_else(|| name_in(e.request()))?;
+    let mut images: Vec<String> = Vec::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(i) = c.get("image").and_then(Value::as_str)
+                && !i.is_empty()
+                && !images.iter().any(|x| x == i)
+            {
+                images.push(i.to_string());
+            }
+        }
+    }
+    (!images.is_empty()).then(|| PodImages {
+        namespace: e.object_ref.namespace.to_string(),
+        name,
+        images,
+    })
+}
+
 /// `registry.example/team/app:1.2@sha256:…` → `registry.example/team/app`.
 pub fn image_prefix(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
@@ -339,7 +393,47 @@ pub fn image_prefix(image: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::image_prefix;
+    use super::{PodImages, image_prefix, pod_images};
+    use crate::event::{Decoder, Event};
+
+    fn first_pod(json: &str) -> Option<PodImages> {
+        let mut out = None;
+        Decoder::default().decode(json.as_bytes(), &mut |e: Event<'_>| {
+            out = pod_images(&e);
+        });
+        out
+    }
+
+    #[test]
+    fn pods_accepted_are_remembered_with_every_image_once() {
+        // A controller's pod: named by the API server (generateName), so only the response
+        // carries the name.
+        let created = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a","stage":"ResponseComplete","verb":"create","requestURI":"/api/v1/namespaces/shop/pods","user":{"username":"system:serviceaccount:kube-system:replicaset-controller"},"objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"code":201},
+            "requestObject":{"kind":"Pod","metadata":{"generateName":"web-7d9f-"},"spec":{"initContainers":[{"name":"init","image":"busybox:1.36"}],"containers":[{"name":"web","image":"registry.example/shop/web:2.1"},{"name":"sidecar","image":"busybox:1.36"}]}},
+            "responseObject":{"kind":"Pod","metadata":{"name":"web-7d9f-x2k4q","namespace":"shop"}}}"#;
+        assert_eq!(
+            first_pod(created),
+            Some(PodImages {
+                namespace: "shop".into(),
+                name: "web-7d9f-x2k4q".into(),
+                images: vec![
+                    "busybox:1.36".into(),
+                    "registry.example/shop/web:2.1".into()
+                ],
+            })
+        );
+        // Refused, a subresource, a read: nothing.
+        for not_a_pod in [
+            created.replace(r#""code":201"#, r#""code":403"#),
+            created.replace(
+                r#""resource":"pods""#,
+                r#""resource":"pods","subresource":"binding""#,
+            ),
+            created.replace(r#""verb":"create""#, r#""verb":"get""#),
+        ] {
+            assert_eq!(first_pod(&not_a_pod), None, "{not_a_pod}");
+        }
+    }
 
     #[test]
     fn image_prefixes() {

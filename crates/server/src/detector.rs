@@ -40,6 +40,8 @@ const BASELINE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Batches per round: rounds are transactions, and SQLite has one writer.
 const BATCHES_PER_ROUND: i64 = 16;
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// How long the images of a pod are remembered after its last create or update was seen.
+const POD_MEMORY: Duration = Duration::from_secs(90 * 86_400);
 /// How long an image the store held back (scanned by trigger within the window) is not asked
 /// about again.
 const HELD_BACK_RECHECK_MS: i64 = 10 * 60 * 1000;
@@ -410,8 +412,13 @@ impl Detector {
             .store
             .purge_seen_events(now - o.dedupe_window.as_millis() as i64)
             .await?;
-        if batches + keys > 0 {
-            tracing::info!(batches, keys, "expired old audit data");
+        let pods = self
+            .app
+            .store
+            .purge_pod_images(now - POD_MEMORY.as_millis() as i64)
+            .await?;
+        if batches + keys + pods > 0 {
+            tracing::info!(batches, keys, pods, "expired old audit data");
         }
         Ok(())
     }
@@ -464,6 +471,8 @@ impl Detector {
         // Events this round detects, per cluster: a batch and its replay in the same round
         // count once.
         let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
+        // Pods seen created or replaced: (cluster, namespace, pod) → images.
+        let mut pods: HashMap<(String, String, String), Vec<String>> = HashMap::new();
         // On PostgreSQL a round claims its events first, inside its transaction: claims take
         // row locks only, which the webhook's appends never wait for, and the unique index
         // answers them (a lookup query's plan goes stale on a fast-growing table). On SQLite
@@ -523,6 +532,9 @@ impl Detector {
                         return;
                     }
                 }
+                if let Some(p) = osprey_audit::findings::pod_images(&e) {
+                    pods.insert((cluster.id.clone(), p.namespace, p.name), p.images);
+                }
                 engine.process(&in_cluster(e, &cluster.id), findings);
                 detected += 1;
             });
@@ -581,29 +593,44 @@ impl Detector {
         // the others, and after a restart).
         let window_ms = self.app.options.trigger_window.as_millis() as i64;
         self.asked.retain(|_, until| *until > now);
-        let triggers: Vec<_> = if self.app.options.scan_workers > 0 {
-            records
-                .iter()
-                // A finding archived by a suppression rule asks for nothing.
-                .filter(|r| r.finding.suppression.is_none())
-                .filter_map(|r| {
-                    let cluster = r.cluster_id.as_deref()?;
-                    Some(crate::scanner::trigger_requests(
+        for ((cluster, namespace, pod), images) in &pods {
+            round
+                .remember_pod(cluster, namespace, pod, images, now)
+                .await?;
+        }
+        let mut triggers = Vec::new();
+        if self.app.options.scan_workers > 0 {
+            // A finding archived by a suppression rule asks for nothing.
+            for r in records.iter().filter(|r| r.finding.suppression.is_none()) {
+                let Some(cluster) = r.cluster_id.as_deref() else {
+                    continue;
+                };
+                // A finding that names only a pod: the images it was created with.
+                let images = match crate::scanner::pod_without_images(&r.finding) {
+                    Some((ns, pod)) => {
+                        match pods.get(&(cluster.to_string(), ns.to_string(), pod.to_string())) {
+                            Some(images) => Some(images.clone()),
+                            None => round.pod_images(cluster, ns, pod).await?,
+                        }
+                    }
+                    None => None,
+                };
+                triggers.extend(
+                    crate::scanner::trigger_requests(
                         &r.finding,
                         &r.tenant_id,
                         cluster,
-                    ))
-                })
-                .flatten()
-                .filter(|s| {
-                    !self
-                        .asked
-                        .contains_key(&(s.tenant_id.clone(), s.image.clone()))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+                        images.as_deref(),
+                    )
+                    .into_iter()
+                    .filter(|s| {
+                        !self
+                            .asked
+                            .contains_key(&(s.tenant_id.clone(), s.image.clone()))
+                    }),
+                );
+            }
+        }
         let upserted = round.upsert_findings(records, "detector").await?;
         let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
 

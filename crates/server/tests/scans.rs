@@ -350,10 +350,14 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
         let mut b = LayoutBuilder::new(&dir);
         b.add_image(Some("v1"), &spec);
         b.finish();
-        for tag in ["v1", "same-digest"] {
+        for (repo, tag) in [
+            ("evil/miner", "v1"),
+            ("evil/miner", "same-digest"),
+            ("shop/web", "1"),
+        ] {
             skopeo_copy(
                 &format!("oci:{}:v1", dir.display()),
-                &format!("docker://{}/evil/miner:{tag}", registry.addr),
+                &format!("docker://{}/{repo}:{tag}", registry.addr),
                 Some(("puller", "pull-secret")),
                 false,
             );
@@ -455,6 +459,53 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
         assert_eq!(second["state"], "skipped", "{second}");
         assert_eq!(second["reused_from"], first["id"], "{second}");
         assert_eq!(second["image_digest"], first["image_digest"], "{second}");
+
+        // An exec into a pod names only the pod: its images are those it was created with,
+        // seen in an earlier batch.
+        let web = format!("{}/shop/web:1", registry.addr);
+        let mut pod = privileged_pod("a-5", "web-1", &web);
+        pod["requestObject"]["spec"]["containers"][0]["securityContext"] = json!({});
+        let exec = json!({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+            "auditID": "a-6", "stage": "ResponseStarted",
+            "requestURI": "/api/v1/namespaces/default/pods/web-1/exec?command=sh&stdin=true&tty=true",
+            "verb": "create",
+            "user": {"username": "dev@example.com", "groups": ["system:authenticated"]},
+            "sourceIPs": ["10.0.0.8"], "userAgent": "kubectl/v1.30.0",
+            "objectRef": {"resource": "pods", "namespace": "default", "name": "web-1",
+                "subresource": "exec", "apiVersion": "v1"},
+            "responseStatus": {"code": 101},
+            "requestReceivedTimestamp": "2026-11-29T10:05:00.000000Z",
+            "stageTimestamp": "2026-11-29T10:05:00.004000Z"
+        });
+        for item in [pod, exec] {
+            let batch =
+                json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [item] });
+            let (s, _, _) = server
+                .post_raw(
+                    &format!("/v1/clusters/{cluster}/audit"),
+                    &ingest,
+                    serde_json::to_vec(&batch).unwrap(),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK);
+            server.wait_detected().await;
+        }
+        let scans = wait_all_scans(&server, &a_admin, 3).await;
+        let third = &scans[0];
+        assert_eq!(third["image"], web.as_str(), "{scans:?}");
+        assert_eq!(third["kind"], "triggered", "{third}");
+        let trigger = third["trigger_finding_id"].as_str().unwrap();
+        let (_, f) = server
+            .get(&format!("/v1/findings/{trigger}"), &a_admin)
+            .await;
+        assert_eq!(f["type"], "Execution:Kubernetes/ExecInPod", "{f}");
+        assert_eq!(third["workload"]["workload"]["name"], "web-1", "{third}");
+        assert_eq!(
+            third["workload"]["workload"]["containers"][0]["image"],
+            web.as_str(),
+            "{third}"
+        );
         server.stop().await;
     }
 }

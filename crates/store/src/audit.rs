@@ -3,7 +3,7 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{Backend, Result, Store, now_ms};
+use crate::{Backend, Result, Store, StoreError, now_ms};
 
 /// A webhook batch to keep: the EventList as received, zstd-compressed by the caller.
 #[derive(Debug, Clone)]
@@ -108,6 +108,15 @@ impl Store {
         let done = sqlx::query("DELETE FROM audit_batches WHERE received_ms < $1 AND seq <= $2")
             .bind(before_ms)
             .bind(cursor)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Forgets pods last seen before `before_ms`.
+    pub async fn purge_pod_images(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM pod_images WHERE seen_ms < $1")
+            .bind(before_ms)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
@@ -256,6 +265,56 @@ impl DetectionRound<'_> {
     /// it higher (the round must then roll back).
     pub async fn fence(&mut self, key: &str, token: u64) -> Result<bool> {
         fence(&mut *self.tx, key, token).await
+    }
+
+    /// Remembers the images of a pod of a cluster (seen created or replaced).
+    pub async fn remember_pod(
+        &mut self,
+        cluster_id: &str,
+        namespace: &str,
+        pod: &str,
+        images: &[String],
+        seen_ms: i64,
+    ) -> Result<()> {
+        let images =
+            serde_json::to_string(images).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO pod_images (cluster_id, namespace, pod, images, seen_ms) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (cluster_id, namespace, pod) DO UPDATE SET images = excluded.images, seen_ms = excluded.seen_ms",
+        )
+        .bind(cluster_id)
+        .bind(namespace)
+        .bind(pod)
+        .bind(images)
+        .bind(seen_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The images of a pod of a cluster, as last seen; `None` when it was not seen.
+    pub async fn pod_images(
+        &mut self,
+        cluster_id: &str,
+        namespace: &str,
+        pod: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let images: Option<String> = sqlx::query_scalar(
+            "SELECT images FROM pod_images WHERE cluster_id = $1 AND namespace = $2 AND pod = $3",
+        )
+        .bind(cluster_id)
+        .bind(namespace)
+        .bind(pod)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        images
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    what: format!("images of pod {namespace}/{pod}"),
+                    error: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     /// Keeps a batch that arrived over the bus, once: a redelivered one (same `bus_id`) adds

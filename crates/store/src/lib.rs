@@ -206,6 +206,11 @@ impl Store {
                     include_str!("../migrations/sqlite/0004_lists.sql"),
                 ),
                 (5, "bus", include_str!("../migrations/sqlite/0005_bus.sql")),
+                (
+                    6,
+                    "pods",
+                    include_str!("../migrations/sqlite/0006_pods.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -232,6 +237,11 @@ impl Store {
                     5,
                     "bus",
                     include_str!("../migrations/postgres/0005_bus.sql"),
+                ),
+                (
+                    6,
+                    "pods",
+                    include_str!("../migrations/postgres/0006_pods.sql"),
                 ),
             ],
         };
