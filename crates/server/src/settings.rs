@@ -51,32 +51,46 @@ pub async fn load(store: &Store) -> Result<HashMap<String, TenantSettings>, Stri
         .collect();
     let lists = store.ip_lists(None).await.map_err(e)?;
     let rules = store.suppression_rules(None).await.map_err(e)?;
-    let loader = if rules.is_empty() {
-        None
-    } else {
-        Some(Loader::builtin())
-    };
+    // Each list parsed and each rule compiled once, then given to every tenant it applies to
+    // (the administrator's apply to all).
+    let lists: Vec<(&str, IpList)> = lists
+        .iter()
+        .filter_map(|l| match parse_list(&l.name, l.kind, l.body.as_bytes()) {
+            Ok(list) => Some((l.tenant_id.as_str(), list)),
+            Err(err) => {
+                tracing::error!(list = l.id, error = %err, "a stored IP list does not parse; skipped");
+                None
+            }
+        })
+        .collect();
+    let loader = (!rules.is_empty()).then(Loader::builtin);
+    let rules: Vec<(&str, SuppressionRule)> = rules
+        .iter()
+        .filter_map(|r| {
+            let compiled = loader
+                .as_ref()?
+                .suppression(&r.name, &r.kind, &r.condition, &r.reason);
+            match compiled {
+                Ok(rule) => Some((r.tenant_id.as_str(), rule)),
+                Err(err) => {
+                    tracing::error!(rule = r.id, error = %err, "a stored suppression rule does not compile; skipped");
+                    None
+                }
+            }
+        })
+        .collect();
     let mut out = HashMap::new();
     for t in &tenants {
         let applies = |owner: &str| owner == t.id || admins.contains(&owner);
         let mut s = TenantSettings::default();
-        for l in lists.iter().filter(|l| applies(&l.tenant_id)) {
-            match parse_list(&l.name, l.kind, l.body.as_bytes()) {
-                Ok(list) => s.intel.add(list),
-                Err(err) => {
-                    tracing::error!(list = l.id, error = %err, "a stored IP list does not parse; skipped")
-                }
-            }
+        for (_, list) in lists.iter().filter(|(owner, _)| applies(owner)) {
+            s.intel.add(list.clone());
         }
-        for r in rules.iter().filter(|r| applies(&r.tenant_id)) {
-            let Some(loader) = &loader else { break };
-            match loader.suppression(&r.name, &r.kind, &r.condition, &r.reason) {
-                Ok(rule) => s.suppressions.push(rule),
-                Err(err) => {
-                    tracing::error!(rule = r.id, error = %err, "a stored suppression rule does not compile; skipped")
-                }
-            }
-        }
+        s.suppressions = rules
+            .iter()
+            .filter(|(owner, _)| applies(owner))
+            .map(|(_, rule)| rule.clone())
+            .collect();
         out.insert(t.id.clone(), s);
     }
     Ok(out)
