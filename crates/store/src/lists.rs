@@ -116,44 +116,36 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let created = existing.is_none();
-        let id = match existing {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE ip_lists SET kind = $2, body = $3, entries = $4, updated_ms = $5 WHERE id = $1",
-                )
-                .bind(&id)
-                .bind(kind.as_str())
-                .bind(body)
-                .bind(entries)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                id
-            }
-            None => {
-                let id = new_id();
-                sqlx::query(
-                    "INSERT INTO ip_lists (id, tenant_id, name, kind, body, entries, created_ms, updated_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                )
-                .bind(&id)
-                .bind(tenant_id)
-                .bind(name)
-                .bind(kind.as_str())
-                .bind(body)
-                .bind(entries)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict(e, || format!("list {name}")))?;
-                id
-            }
+        // The stored row comes back from the write itself.
+        let row = match existing {
+            Some(id) => sqlx::query(AssertSqlSafe(format!(
+                "UPDATE ip_lists SET kind = $2, body = $3, entries = $4, updated_ms = $5 WHERE id = $1
+                 RETURNING {LIST_COLUMNS}"
+            )))
+            .bind(id)
+            .bind(kind.as_str())
+            .bind(body)
+            .bind(entries)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?,
+            None => sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO ip_lists (id, tenant_id, name, kind, body, entries, created_ms, updated_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {LIST_COLUMNS}"
+            )))
+            .bind(new_id())
+            .bind(tenant_id)
+            .bind(name)
+            .bind(kind.as_str())
+            .bind(body)
+            .bind(entries)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, || format!("list {name}")))?,
         };
+        let list = list_row(&row)?;
         tx.commit().await?;
-        let list = self
-            .ip_list(&id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("list {id}")))?;
         Ok((list, created))
     }
 
