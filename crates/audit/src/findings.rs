@@ -289,24 +289,17 @@ fn workload(cx: &Cx<'_, '_>) -> Option<Workload> {
         ..Workload::default()
     };
     if let Some(spec) = pod_spec(e) {
-        for list in ["initContainers", "containers", "ephemeralContainers"] {
-            for c in spec
-                .get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let image = str_at(Some(c), "image");
-                w.containers.push(Container {
-                    name: str_at(Some(c), "name"),
-                    image_prefix: image_prefix(&image).to_string(),
-                    image,
-                    privileged: c
-                        .pointer("/securityContext/privileged")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                });
-            }
+        for c in containers(spec) {
+            let image = str_at(Some(c), "image");
+            w.containers.push(Container {
+                name: str_at(Some(c), "name"),
+                image_prefix: image_prefix(&image).to_string(),
+                image,
+                privileged: c
+                    .pointer("/securityContext/privileged")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            });
         }
         for v in spec
             .get("volumes")
@@ -359,19 +352,12 @@ pub fn pod_images(e: &crate::Event<'_>) -> Option<PodImages> {
         .or_else(|| name_in(e.response()))
         .or_else(|| name_in(e.request()))?;
     let mut images: Vec<String> = Vec::new();
-    for list in ["initContainers", "containers", "ephemeralContainers"] {
-        for c in spec
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+    for c in containers(spec) {
+        if let Some(i) = c.get("image").and_then(Value::as_str)
+            && !i.is_empty()
+            && !images.iter().any(|x| x == i)
         {
-            if let Some(i) = c.get("image").and_then(Value::as_str)
-                && !i.is_empty()
-                && !images.iter().any(|x| x == i)
-            {
-                images.push(i.to_string());
-            }
+            images.push(i.to_string());
         }
     }
     (!images.is_empty()).then(|| PodImages {
@@ -379,6 +365,18 @@ pub fn pod_images(e: &crate::Event<'_>) -> Option<PodImages> {
         name,
         images,
     })
+}
+
+/// Every container of a pod spec: init, regular and ephemeral ones.
+fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .into_iter()
+        .flat_map(|list| {
+            spec.get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
 }
 
 /// `registry.example/team/app:1.2@sha256:…` → `registry.example/team/app`.

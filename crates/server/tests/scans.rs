@@ -394,19 +394,16 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
 
         // Two privileged pods with the same image, a third with another tag of the same
         // digest: two jobs (one per image name), the second skipped as already scanned.
-        let batch = json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
-            privileged_pod("a-1", "miner-1", &format!("{image}:v1")),
-            privileged_pod("a-2", "miner-2", &format!("{image}:v1")),
-        ]});
-        let (s, v, _) = server
-            .post_raw(
-                &format!("/v1/clusters/{cluster}/audit"),
-                &ingest,
-                serde_json::to_vec(&batch).unwrap(),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        server.wait_detected().await;
+        post_detected(
+            &server,
+            &cluster,
+            &ingest,
+            vec![
+                privileged_pod("a-1", "miner-1", &format!("{image}:v1")),
+                privileged_pod("a-2", "miner-2", &format!("{image}:v1")),
+            ],
+        )
+        .await;
         let scans = wait_all_scans(&server, &a_admin, 1).await;
         let first = &scans[0];
         assert_eq!(first["kind"], "triggered", "{first}");
@@ -440,19 +437,16 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
         assert_eq!(m["resource"]["kubernetes"]["namespace"], "default", "{m}");
         assert_eq!(m["cluster_id"], cluster.as_str(), "{m}");
 
-        let batch = json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
-            privileged_pod("a-3", "miner-3", &format!("{image}:same-digest")),
-            privileged_pod("a-4", "miner-4", &format!("{image}:v1")),
-        ]});
-        let (s, _, _) = server
-            .post_raw(
-                &format!("/v1/clusters/{cluster}/audit"),
-                &ingest,
-                serde_json::to_vec(&batch).unwrap(),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-        server.wait_detected().await;
+        post_detected(
+            &server,
+            &cluster,
+            &ingest,
+            vec![
+                privileged_pod("a-3", "miner-3", &format!("{image}:same-digest")),
+                privileged_pod("a-4", "miner-4", &format!("{image}:v1")),
+            ],
+        )
+        .await;
         let scans = wait_all_scans(&server, &a_admin, 2).await;
         let second = &scans[0];
         assert_eq!(second["image"], format!("{image}:same-digest"), "{scans:?}");
@@ -479,17 +473,7 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
             "stageTimestamp": "2026-11-29T10:05:00.004000Z"
         });
         for item in [pod, exec] {
-            let batch =
-                json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [item] });
-            let (s, _, _) = server
-                .post_raw(
-                    &format!("/v1/clusters/{cluster}/audit"),
-                    &ingest,
-                    serde_json::to_vec(&batch).unwrap(),
-                )
-                .await;
-            assert_eq!(s, StatusCode::OK);
-            server.wait_detected().await;
+            post_detected(&server, &cluster, &ingest, vec![item]).await;
         }
         let scans = wait_all_scans(&server, &a_admin, 3).await;
         let third = &scans[0];
@@ -508,6 +492,20 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
         );
         server.stop().await;
     }
+}
+
+/// Posts audit events as one webhook batch and waits until they are detected.
+async fn post_detected(server: &TestServer, cluster: &str, ingest: &str, items: Vec<Value>) {
+    let batch = json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items });
+    let (s, v, _) = server
+        .post_raw(
+            &format!("/v1/clusters/{cluster}/audit"),
+            ingest,
+            serde_json::to_vec(&batch).unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    server.wait_detected().await;
 }
 
 /// Waits until a tenant has `n` scan jobs, all ended; returns them newest first.
