@@ -473,6 +473,19 @@ fn bad_settings_are_one_line_errors() {
         let err = refused(&data, args, needle);
         assert!(!err.contains("secret"), "the password is not shown: {err}");
     }
+    // An unreachable bus is found before anything is created in the database.
+    let pg = scratch_pg();
+    refused(
+        &data,
+        &["--database", &pg, "--bus", "nats://127.0.0.1:1"],
+        "--bus nats://127.0.0.1:1: ",
+    );
+    refused(
+        &data,
+        &["--database", &pg, "--bus", "http://127.0.0.1:4222"],
+        "--bus http://127.0.0.1:4222: ",
+    );
+    assert!(!data.join("admin-token").exists(), "nothing was set up");
 }
 
 /// A second server on the same store is refused (one line, exit 2) rather than running

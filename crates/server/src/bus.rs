@@ -123,10 +123,10 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects, and makes (or finds) the database's streams, consumers and lease bucket.
-    /// `max_bytes` bounds the audit stream: beyond it the webhook answers 429.
-    pub async fn connect(url: &str, store: &Store, max_bytes: i64) -> Result<Bus, String> {
-        let client = tokio::time::timeout(
+    /// Connects to the NATS server (first, before a server creates anything: a wrong or
+    /// unreachable URL is found at once).
+    pub async fn reach(url: &str) -> Result<async_nats::Client, String> {
+        tokio::time::timeout(
             Duration::from_secs(10),
             async_nats::ConnectOptions::new()
                 .name("osprey serve")
@@ -134,7 +134,16 @@ impl Bus {
         )
         .await
         .map_err(|_| "no answer within 10 s".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+    }
+
+    /// Makes (or finds) the database's streams, consumers and lease bucket on a connection.
+    /// `max_bytes` bounds the audit stream: beyond it the webhook answers 429.
+    pub async fn open(
+        client: async_nats::Client,
+        store: &Store,
+        max_bytes: i64,
+    ) -> Result<Bus, String> {
         let max_payload = client.server_info().max_payload;
         let namespace = String::from_utf8_lossy(
             &store

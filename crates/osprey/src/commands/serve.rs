@@ -137,6 +137,14 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                     None => e,
                 })
             })?;
+        let nats = match &args.bus {
+            Some(url) => Some(
+                Bus::reach(url)
+                    .await
+                    .map_err(|e| Failure::Input(format!("--bus {}: {e}", redact(url))))?,
+            ),
+            None => None,
+        };
         let store = open_store(&args.store).await?;
         let _served = osprey_server::lock_store(&store, &args.store.data, args.bus.is_some())
             .await
@@ -153,11 +161,11 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 None => format!("the secret key: {e}"),
             })
         })?;
-        let bus = match &args.bus {
-            Some(url) => {
+        let bus = match (nats, &args.bus) {
+            (Some(client), Some(url)) => {
                 let max_bytes = i64::try_from(args.bus_max_mb.saturating_mul(1 << 20))
                     .unwrap_or(i64::MAX);
-                let bus = Bus::connect(url, &store, max_bytes)
+                let bus = Bus::open(client, &store, max_bytes)
                     .await
                     .map_err(|e| Failure::Input(format!("--bus {}: {e}", redact(url))))?;
                 eprintln!(
@@ -166,7 +174,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 );
                 Some(std::sync::Arc::new(bus))
             }
-            None => None,
+            _ => None,
         };
         let options = Options {
             max_pending_events: args.max_pending_events,
