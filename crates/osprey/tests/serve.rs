@@ -963,6 +963,13 @@ fn two_servers_share_one_database_through_the_bus() {
             .iter()
             .all(|s| metric(s, "osprey_bus_partitions_held") == 8.0)
     });
+    for s in servers {
+        assert_eq!(
+            http(&s.addr, "GET", "/readyz", None, b""),
+            (200, "ready\n".into())
+        );
+        assert_eq!(metric(s, "osprey_bus_servers"), 2.0);
+    }
 
     let (batches, events) = story_batches(&image);
     for (i, (id, ingest)) in clusters.iter().enumerate() {

@@ -108,6 +108,7 @@ pub struct BusBatch {
 pub struct Bus {
     pub namespace: String,
     pub server_id: String,
+    client: async_nats::Client,
     js: jetstream::Context,
     audit: stream::Stream,
     scans_stream: stream::Stream,
@@ -152,7 +153,7 @@ impl Bus {
                 .map_err(|e| format!("the database: {e}"))?,
         )
         .into_owned();
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let jetstream_error = |what: &str, e: &dyn std::fmt::Display| {
             format!("{what}: {e} (is JetStream enabled on the server?)")
         };
@@ -219,6 +220,7 @@ impl Bus {
         Ok(Bus {
             namespace,
             server_id: new_id()[..12].to_string(),
+            client,
             js,
             audit,
             scans_stream,
@@ -404,6 +406,11 @@ impl Bus {
     /// The detector found a partition's fence raised by another server: it is not ours.
     pub fn lost(&self, partition: u32) {
         self.lock().partitions.remove(&partition);
+    }
+
+    /// Whether the connection to the NATS server is up (it reconnects by itself).
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Whether this server runs the once-only work now.

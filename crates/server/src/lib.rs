@@ -392,7 +392,7 @@ async fn health() -> &'static str {
     "ok\n"
 }
 
-/// The database answers and the audit writer runs.
+/// The database answers, the audit writer runs and (with a bus) NATS is connected.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the reason")))]
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     if app.writer.is_closed() {
@@ -405,6 +405,12 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "the database does not answer\n",
+        );
+    }
+    if app.bus.as_ref().is_some_and(|b| !b.connected()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the bus (NATS) is not connected\n",
         );
     }
     (StatusCode::OK, "ready\n")
