@@ -323,17 +323,13 @@ impl Bus {
             .map_err(|e| format!("consumer {name}: {e}"))
     }
 
-    /// Puts a queued job on the bus (once: the job id is the message id, and a job already
-    /// waiting there is not published again).
+    /// Puts a queued job on the bus, on a subject of its own (so the leader can tell whether
+    /// the bus holds it). No message id: JetStream would drop the re-publication of a job
+    /// whose earlier message was consumed as a duplicate; a job that lands twice is harmless
+    /// (the second worker's claim finds it taken).
     pub async fn queue_scan(&self, job_id: &str) -> Result<(), String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::NATS_MESSAGE_ID, job_id);
         self.js
-            .publish_with_headers(
-                self.scan_subject(job_id),
-                headers,
-                job_id.to_string().into(),
-            )
+            .publish(self.scan_subject(job_id), job_id.to_string().into())
             .await
             .map_err(|e| e.to_string())?
             .await

@@ -508,9 +508,11 @@ impl Scans {
     /// Re-matches SBOMs against a changed database and queues due re-scans.
     fn maintain(&self, handle: &Handle) -> Result<(), String> {
         if let Some(bus) = &self.app.bus {
-            let n = handle.block_on(bus.requeue_missing_scans(&self.app.store))?;
-            if n > 0 {
-                tracing::info!(jobs = n, "queued scans the bus did not hold put on it");
+            // Not fatal: re-matching and re-scans below run whatever the bus says.
+            match handle.block_on(bus.requeue_missing_scans(&self.app.store)) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "queued scans the bus did not hold put on it"),
+                Err(e) => tracing::warn!(error = %e, "checking queued scans against the bus"),
             }
         }
         if let Some(db) = self.vulndb()? {
