@@ -477,11 +477,7 @@ impl Bus {
         }
         let mut now_held = BTreeMap::new();
         for (p, h) in &held {
-            match self
-                .kv
-                .update(partition_key(*p), me.to_string().into(), h.revision)
-                .await
-            {
+            match self.keep(&partition_key(*p), h.revision).await {
                 Ok(revision) => {
                     now_held.insert(*p, Held { revision, ..*h });
                 }
@@ -533,11 +529,7 @@ impl Bus {
             excess -= 1;
         }
         let leader = match leader {
-            Some(revision) => self
-                .kv
-                .update("leader", me.to_string().into(), revision)
-                .await
-                .ok(),
+            Some(revision) => self.keep("leader", revision).await.ok(),
             None => self.kv.create("leader", me.to_string().into()).await.ok(),
         };
         let info = self.audit.get_info().await.map_err(|e| e.to_string())?;
@@ -556,6 +548,27 @@ impl Bus {
             self.leases_changed.notify_one();
         }
         Ok(())
+    }
+
+    /// Renews a lease held at `revision`; returns its new revision. A renewal that failed
+    /// while the lease is still this server's (a passing error) keeps it at the revision it
+    /// has, to be renewed next time, rather than leaving it to lapse with nobody able to take
+    /// it meanwhile.
+    async fn keep(&self, key: &str, revision: u64) -> Result<u64, String> {
+        let me = self.server_id.as_str();
+        match self.kv.update(key, me.to_string().into(), revision).await {
+            Ok(revision) => Ok(revision),
+            Err(e) => match self.kv.entry(key).await {
+                Ok(Some(entry))
+                    if entry.operation == kv::Operation::Put
+                        && entry.revision == revision
+                        && entry.value.as_ref() == me.as_bytes() =>
+                {
+                    Ok(revision)
+                }
+                _ => Err(e.to_string()),
+            },
+        }
     }
 
     /// Deletes a key if this server holds it (by the revision it holds: never another
