@@ -260,16 +260,14 @@ fn first_start_offline_tokens_webhook_and_findings() {
             "token", "create", "--tenant", "admin", "--role", "viewer", "--data",
         ])
         .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let viewer = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        .assert()
+        .success();
+    let viewer = String::from_utf8(out.get_output().stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(viewer.starts_with("osp_"), "{viewer}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("admin-token"));
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("admin-token"));
     let admin = admin_token(&data);
     let bad = osprey()
         .args([
@@ -524,18 +522,13 @@ fn attack_story_triggers_a_scan_of_the_privileged_pods_image_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let (registry, image) = registry_with_story_image(dir.path());
     let db = dir.path().join("vuln.db");
-    let out = osprey()
+    osprey()
         .args(["db", "build", "--osv"])
         .arg(repo_root().join("examples/vulndb/osv"))
         .arg("--out")
         .arg(&db)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .assert()
+        .success();
     let receiver = Receiver::start(|_| Response::new(200));
 
     let data = dir.path().join("data");
