@@ -35,8 +35,7 @@ pub(crate) async fn log(
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
-    serde_json::to_value(v)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    serde_json::to_value(v).map_err(ApiError::internal)
 }
 
 /// A JSON body, with a one-line error naming what is wrong when it does not parse.

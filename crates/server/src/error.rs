@@ -21,6 +21,10 @@ impl ApiError {
             retry_after: None,
         }
     }
+    /// A failure of the server itself (500).
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
@@ -79,3 +83,15 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Runs CPU work (decoding, parsing, compiling) on a blocking thread, off the async workers;
+/// a task that panicked is a 500.
+pub async fn blocking<T, F>(work: F) -> ApiResult<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}

@@ -76,9 +76,7 @@ pub async fn receive(
         ));
     }
     let level = app.options.compression_level;
-    let checked = tokio::task::spawn_blocking(move || check_and_compress(&body, level))
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let checked = crate::error::blocking(move || check_and_compress(&body, level)).await?;
     let (events, compressed) = checked.inspect_err(|_| app.metrics.reject("invalid"))?;
     let (done, answer) = oneshot::channel();
     let request = WriteRequest {
@@ -134,9 +132,7 @@ async fn publish(
     }
     let level = app.options.compression_level;
     let limit = bus.max_message;
-    let checked = tokio::task::spawn_blocking(move || check_and_split(&body, level, limit))
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let checked = crate::error::blocking(move || check_and_split(&body, level, limit)).await?;
     let parts = checked.inspect_err(|e| {
         app.metrics
             .reject(if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -216,12 +212,8 @@ pub fn check_and_split(body: &[u8], level: i32, limit: usize) -> ApiResult<Vec<(
     for items in lists {
         let n = items.len();
         let list = serde_json::json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items});
-        let text = serde_json::to_vec(&list).map_err(|e| {
-            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        })?;
-        let part = zstd::bulk::compress(&text, level).map_err(|e| {
-            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        })?;
+        let text = serde_json::to_vec(&list).map_err(ApiError::internal)?;
+        let part = zstd::bulk::compress(&text, level).map_err(ApiError::internal)?;
         if part.len() > limit {
             return Err(ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -254,8 +246,7 @@ pub fn check_and_compress(body: &[u8], level: i32) -> ApiResult<(usize, Vec<u8>)
             "body holds no audit event: {why}"
         )));
     }
-    let compressed = zstd::bulk::compress(body, level)
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let compressed = zstd::bulk::compress(body, level).map_err(ApiError::internal)?;
     Ok((decoded.events, compressed))
 }
 

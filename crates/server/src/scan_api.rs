@@ -202,7 +202,7 @@ pub async fn get_sbom(
         .await?
         .ok_or_else(not_found)?;
     let format = format.to_string();
-    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+    let body = crate::error::blocking(move || -> Result<Vec<u8>, String> {
         let json = zstd::bulk::decompress(&sbom.inventory, 256 << 20).map_err(|e| e.to_string())?;
         if format == "inventory" {
             return Ok(json);
@@ -226,14 +226,8 @@ pub async fn get_sbom(
         .map_err(|e| e.to_string())?;
         Ok(out)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("stored SBOM of {digest}: {e}"),
-        )
-    })?;
+    .await?
+    .map_err(|e| ApiError::internal(format!("stored SBOM of {digest}: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 

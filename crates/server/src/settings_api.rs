@@ -49,14 +49,13 @@ pub async fn put_ip_list(
     })?;
     let (list, text) = {
         let name = name.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::error::blocking(move || {
             let list = settings::parse_list(&name, kind, &body)?;
             let text = String::from_utf8(body.to_vec())
                 .map_err(|_| format!("list {name}: not UTF-8 text"))?;
             Ok::<_, String>((list, text))
         })
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .await?
         .map_err(ApiError::bad_request)?
     };
     if list.entries == 0 {
@@ -161,15 +160,14 @@ pub async fn create_suppression_rule(
             body.condition.clone(),
             body.reason.clone(),
         );
-        tokio::task::spawn_blocking(move || {
+        crate::error::blocking(move || {
             let loader = osprey_audit::Loader::builtin();
             loader
                 .suppression(&name, &kind, &condition, &reason)
                 .map(|_| ())
                 .map_err(|e| format!("suppression rule {name}: {e}"))
         })
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .await?
         .map_err(ApiError::bad_request)?;
     }
     let r = app
