@@ -246,7 +246,7 @@ impl Bus {
     /// JetStream has stored it. Returns its stream sequence.
     pub async fn publish_batch(
         &self,
-        batch: &osprey_store::NewAuditBatch,
+        batch: osprey_store::NewAuditBatch,
     ) -> Result<u64, PublishFailure> {
         let mut headers = HeaderMap::new();
         headers.insert(header::NATS_MESSAGE_ID, new_id().as_str());
@@ -265,7 +265,7 @@ impl Bus {
         };
         let ack = self
             .js
-            .publish_with_headers(subject, headers, batch.body.clone().into())
+            .publish_with_headers(subject, headers, batch.body.into())
             .await
             .map_err(|e| failed(&e))?
             .await

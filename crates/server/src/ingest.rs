@@ -144,17 +144,15 @@ async fn publish(
     let received_ms = now_ms();
     let events: i64 = parts.iter().map(|(n, _)| *n as i64).sum();
     let started = Instant::now();
-    let batches: Vec<NewAuditBatch> = parts
-        .into_iter()
-        .map(|(n, body)| NewAuditBatch {
+    let published = futures_util::future::join_all(parts.into_iter().map(|(n, body)| {
+        bus.publish_batch(NewAuditBatch {
             cluster_id: cluster_id.clone(),
             received_ms,
             events: n as i64,
             body,
         })
-        .collect();
-    let published =
-        futures_util::future::join_all(batches.iter().map(|b| bus.publish_batch(b))).await;
+    }))
+    .await;
     app.metrics
         .ingest_commit_seconds
         .observe(started.elapsed().as_secs_f64());

@@ -43,7 +43,7 @@ async fn batches_and_jobs_round_trip_and_missing_jobs_are_published_once() {
         events: 7,
         body: b"zstd bytes".to_vec(),
     };
-    let seq = bus.publish_batch(&batch).await.unwrap();
+    let seq = bus.publish_batch(batch.clone()).await.unwrap();
     let p = partition_of(&c.id);
     let consumer = bus.partition_consumer(p).await.unwrap();
     let mut fetched = consumer
