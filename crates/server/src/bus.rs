@@ -95,13 +95,12 @@ pub enum PublishFailure {
     Failed(String),
 }
 
-/// A batch as it travels on the bus.
+/// A batch delivered by the bus: its message id and the batch (its sequence number the
+/// stream's).
 #[derive(Debug)]
 pub struct BusBatch {
-    pub partition: u32,
     pub bus_id: String,
-    pub stream_seq: u64,
-    pub batch: osprey_store::NewAuditBatch,
+    pub batch: osprey_store::AuditBatch,
 }
 
 /// The connection to the bus and this server's leases.
@@ -274,7 +273,7 @@ impl Bus {
     }
 
     /// Reads a delivered batch back; `Err` names what is wrong with a message that is not one.
-    pub fn batch(partition: u32, m: &jetstream::Message) -> Result<BusBatch, String> {
+    pub fn batch(m: &jetstream::Message) -> Result<BusBatch, String> {
         let headers = m.headers.as_ref().ok_or("no headers")?;
         let get = |name: &str| {
             headers
@@ -289,10 +288,9 @@ impl Bus {
         };
         let info = m.info().map_err(|e| e.to_string())?;
         Ok(BusBatch {
-            partition,
             bus_id: get(header::NATS_MESSAGE_ID.as_ref())?,
-            stream_seq: info.stream_sequence,
-            batch: osprey_store::NewAuditBatch {
+            batch: osprey_store::AuditBatch {
+                seq: info.stream_sequence as i64,
                 cluster_id: get(CLUSTER_HEADER)?,
                 received_ms: number(RECEIVED_HEADER)?,
                 events: number(EVENTS_HEADER)?,

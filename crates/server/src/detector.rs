@@ -332,17 +332,11 @@ impl Detector {
                 let _ = m.ack_with(AckKind::Nak(None)).await;
                 continue;
             };
-            match Bus::batch(p, &m) {
+            match Bus::batch(&m) {
                 Ok(b) => {
                     fences.insert(p, active.revision);
                     bus_ids.push(b.bus_id);
-                    batches.push(AuditBatch {
-                        seq: b.stream_seq as i64,
-                        cluster_id: b.batch.cluster_id,
-                        received_ms: b.batch.received_ms,
-                        events: b.batch.events,
-                        body: b.batch.body,
-                    });
+                    batches.push(b.batch);
                     messages.push(m);
                 }
                 Err(e) => {

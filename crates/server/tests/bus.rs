@@ -54,9 +54,8 @@ async fn batches_and_jobs_round_trip_and_missing_jobs_are_published_once() {
         .await
         .unwrap();
     let m = fetched.next().await.unwrap().unwrap();
-    let got = Bus::batch(p, &m).unwrap();
-    assert_eq!(got.stream_seq, seq);
-    assert_eq!(got.partition, p);
+    let got = Bus::batch(&m).unwrap();
+    assert_eq!(got.batch.seq, seq as i64);
     assert_eq!(
         (
             got.batch.cluster_id.as_str(),
