@@ -5,7 +5,7 @@
 #
 #   bench/image-walk.sh [BENCH_IMAGES_DIR]     (default ~/.cache/osprey-bench)
 #
-# Needs hyperfine (Debian package) and the images of ../shared/bench/build-images.sh.
+# Needs hyperfine (Debian package) and the images of scripts/build-bench-images.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 images=${1:-$HOME/.cache/osprey-bench}

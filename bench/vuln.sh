@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Vulnerability data and matching, whole program: `osprey db build` of all of
-# ../shared/corpus/vulndb (target < 10 s), `osprey db info` (opening the database), and
+# Vulnerability data and matching, whole program: `osprey db build` of the feeds in the folder
+# OSPREY_BENCH_VULNDB names (laid out as testdata/vulndb, its default; RESULTS.md used the whole
+# feeds; target < 10 s), `osprey db info` (opening the database), and
 # `osprey sbom scan` / `osprey image scan` of the bench app image against that database.
 # The library-level numbers (open < 20 ms, match of 2,500 packages < 50 ms, and a synthetic
 # 500,000-advisory database) come from `cargo bench -p osprey-vuln --bench matching`.
 #
 #   bench/vuln.sh [BENCH_IMAGES_DIR]     (default ~/.cache/osprey-bench)
 #
-# Needs hyperfine (Debian package) and the images of ../shared/bench/build-images.sh.
+# Needs hyperfine (Debian package) and the images of scripts/build-bench-images.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 images=${1:-$HOME/.cache/osprey-bench}
-corpus="$root/../shared/corpus/vulndb"
+corpus=${OSPREY_BENCH_VULNDB:-$root/testdata/vulndb}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/osprey-target}
 cargo build --release -q -p osprey --manifest-path "$root/Cargo.toml"
 osprey="$CARGO_TARGET_DIR/release/osprey"

@@ -5,7 +5,7 @@
 #
 #   examples/images/build-demo.sh [DEBIAN_BASE_LAYOUT]
 #
-# DEBIAN_BASE_LAYOUT defaults to the debian-base image of ../shared/bench/build-images.sh.
+# DEBIAN_BASE_LAYOUT defaults to the debian-base image of scripts/build-bench-images.sh.
 # Needs umoci (Debian package).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

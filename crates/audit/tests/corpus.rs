@@ -1,4 +1,4 @@
-//! Real captures from ../shared/corpus/k8s-audit: each Falco trace file yields exactly its
+//! Real captures from testdata/k8s-audit: each Falco trace file yields exactly its
 //! expected detections (findings above Info; the Info audit trail is checked separately), the
 //! negatives yield none, the audit2rbac logs (benign) yield no High finding, and the malformed
 //! sample is reported, not fatal.
@@ -10,7 +10,7 @@ use osprey_audit::event::reader::{Reader, ReaderLimits};
 use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, Loader, RuleSet};
 use osprey_model::{Finding, SeverityLabel};
-use osprey_testkit::tools::corpus;
+use osprey_testkit::tools::testdata;
 
 fn analyze(path: &Path, rules: RuleSet) -> (Vec<Finding>, u64, u64) {
     let mut engine = Engine::new(rules, Intel::default(), EngineOptions::default());
@@ -136,13 +136,13 @@ const EXPECTED: &[(&str, &[&str])] = &[
 ];
 
 fn falco(name: &str) -> std::path::PathBuf {
-    corpus(&format!("k8s-audit/falco-trace-files/{name}.json"))
+    testdata(&format!("k8s-audit/falco-trace-files/{name}.json"))
 }
 
 #[test]
 fn falco_captures_yield_exactly_their_detections() {
     let mut problems = Vec::new();
-    let files: BTreeSet<String> = std::fs::read_dir(corpus("k8s-audit/falco-trace-files"))
+    let files: BTreeSet<String> = std::fs::read_dir(testdata("k8s-audit/falco-trace-files"))
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
@@ -280,7 +280,7 @@ fn benign_audit2rbac_logs_have_no_high_findings() {
         "k8s-audit/audit2rbac/demo.log",
         "k8s-audit/audit2rbac/501d132/demo.log",
     ] {
-        let (findings, events, malformed) = analyze(&corpus(log), RuleSet::builtin());
+        let (findings, events, malformed) = analyze(&testdata(log), RuleSet::builtin());
         assert!(events >= 37, "{log}: {events}");
         assert_eq!(malformed, 0, "{log}");
         let high: Vec<_> = findings

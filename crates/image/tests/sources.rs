@@ -4,7 +4,7 @@ use osprey_image::{Image, ImageError, NodeKind, OpenOptions, Platform, Source, W
 use osprey_testkit::layout::{
     Compression, ImageSpec, LayoutBuilder, TarLayer, docker_archive, tar_dir,
 };
-use osprey_testkit::tools::{corpus, umoci_layout};
+use osprey_testkit::tools::{testdata, umoci_layout};
 
 fn open(source: &str) -> Result<Image, ImageError> {
     Image::open(&Source::parse(source)?, &OpenOptions::default())
@@ -356,11 +356,11 @@ fn umoci_built_layout_with_whiteout() {
     assert_eq!(tree.get("app/data").unwrap().layer, 1);
 }
 
-/// The images of ../shared/corpus/pkgdb/images, checked against their PROVENANCE.md.
+/// The images of testdata/pkgdb/images, checked against what testdata/NOTICE records.
 #[test]
 fn corpus_images_list_their_layers() {
     let alpine310 = open(
-        &corpus("pkgdb/images/trivy-alpine-310.tar.gz")
+        &testdata("pkgdb/images/trivy-alpine-310.tar.gz")
             .display()
             .to_string(),
     )
@@ -391,7 +391,7 @@ fn corpus_images_list_their_layers() {
 
     let alpine311 = open(&format!(
         "docker-archive:{}",
-        corpus("pkgdb/images/trivy-alpine-311.tar.gz").display()
+        testdata("pkgdb/images/trivy-alpine-311.tar.gz").display()
     ))
     .unwrap();
     assert_eq!(alpine311.repo_tags, ["alpine:3.11"]);
@@ -407,7 +407,7 @@ fn corpus_images_list_their_layers() {
 
     let oci = open(&format!(
         "oci-dir:{}",
-        corpus("pkgdb/images/trivy-test.oci").display()
+        testdata("pkgdb/images/trivy-test.oci").display()
     ))
     .unwrap();
     assert_eq!(

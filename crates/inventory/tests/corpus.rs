@@ -1,14 +1,14 @@
-//! Every fixture of ../shared/corpus/pkgdb against the expectation its PROVENANCE.md records
+//! Every fixture of testdata/pkgdb against the expectation testdata/NOTICE records
 //! (the origin project's own test), with the correct answer where the peer tools disagree.
 
 use osprey_image::{Image, OpenOptions, Source};
 use osprey_inventory::{Inventory, InventoryNotice, Options, inventory};
 use osprey_model::{Package, PackageType};
-use osprey_testkit::tools::corpus;
+use osprey_testkit::tools::testdata;
 
 fn scan(rel: &str) -> Inventory {
     let image = Image::open(
-        &Source::Dir(corpus(&format!("pkgdb/{rel}"))),
+        &Source::Dir(testdata(&format!("pkgdb/{rel}"))),
         &OpenOptions::default(),
     )
     .unwrap();
@@ -434,7 +434,7 @@ fn python_packages() {
         in_file(&all, "scalibr-monotonic-1.6-py3.10.egg"),
         pairs(&[("monotonic", "1.6")])
     );
-    let metadata = std::fs::read(corpus(
+    let metadata = std::fs::read(testdata(
         "pkgdb/python/scalibr-pyopenssl-26.0.0.dist-info.METADATA",
     ))
     .unwrap();
@@ -549,7 +549,7 @@ fn dotnet_php_ruby() {
         .unwrap();
     assert_eq!(multi.licenses, ["Ruby", "BSDL", "PSFL"]);
     // The fixture is renamed; a real one is always `Gemfile.lock`.
-    let text = std::fs::read(corpus("pkgdb/ruby/syft-Gemfile.lock")).unwrap();
+    let text = std::fs::read(testdata("pkgdb/ruby/syft-Gemfile.lock")).unwrap();
     let facts =
         osprey_inventory::parse_file("srv/app/Gemfile.lock", 0o644, &text, &Default::default());
     let osprey_inventory::Fact::Packages { packages, .. } = &facts[0] else {
@@ -626,9 +626,10 @@ fn rpm_databases_in_all_three_containers() {
     // ndb: the full list go-rpmdb's test expects.
     let sle = scan("rpm/ndb-sle15-bci");
     no_unparsed(&sle);
-    let expected =
-        std::fs::read_to_string(corpus("pkgdb/rpm/ndb-sle15-bci/EXPECTED.go-rpmdb-test.csv"))
-            .unwrap();
+    let expected = std::fs::read_to_string(testdata(
+        "pkgdb/rpm/ndb-sle15-bci/EXPECTED.go-rpmdb-test.csv",
+    ))
+    .unwrap();
     let mut want: Vec<(String, String, String)> = expected
         .lines()
         .skip(1)

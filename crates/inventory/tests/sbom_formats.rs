@@ -6,7 +6,7 @@ use osprey_image::{Image, OpenOptions, Source};
 use osprey_inventory::sbom::{Document, Subject, cyclonedx, spdx};
 use osprey_inventory::{Inventory, Options, inventory};
 use osprey_testkit::schemas::{self, assert_valid};
-use osprey_testkit::tools::corpus;
+use osprey_testkit::tools::testdata;
 use serde_json::Value;
 
 fn encode(subject: &Subject, inv: &Inventory) -> (Value, Value) {
@@ -47,11 +47,11 @@ fn every_fixture_encodes_to_valid_documents() {
         "pkgdb/ruby",
     ]
     .iter()
-    .map(|d| Source::Dir(corpus(d)))
+    .map(|d| Source::Dir(testdata(d)))
     .collect();
     sources.push(
         Source::parse(
-            corpus("pkgdb/images/trivy-alpine-310.tar.gz")
+            testdata("pkgdb/images/trivy-alpine-310.tar.gz")
                 .to_str()
                 .unwrap(),
         )
@@ -99,7 +99,7 @@ fn every_fixture_encodes_to_valid_documents() {
 
 #[test]
 fn licences_ids_expressions_and_names() {
-    let (image, inv) = open(Source::Dir(corpus("pkgdb/dpkg/syft-image-dpkg")));
+    let (image, inv) = open(Source::Dir(testdata("pkgdb/dpkg/syft-image-dpkg")));
     let (cdx, sp) = encode(&Subject::of_image(&image), &inv);
     let pam = cdx["components"]
         .as_array()
@@ -133,7 +133,7 @@ fn licences_ids_expressions_and_names() {
         }
     }
 
-    let (image, inv) = open(Source::Dir(corpus("pkgdb/ruby")));
+    let (image, inv) = open(Source::Dir(testdata("pkgdb/ruby")));
     let (cdx, sp) = encode(&Subject::of_image(&image), &inv);
     let unit = cdx["components"]
         .as_array()
@@ -161,7 +161,7 @@ fn licences_ids_expressions_and_names() {
 fn images_are_containers_with_layers_and_reproducible() {
     let (image, inv) = open(
         Source::parse(
-            corpus("pkgdb/images/trivy-alpine-310.tar.gz")
+            testdata("pkgdb/images/trivy-alpine-310.tar.gz")
                 .to_str()
                 .unwrap(),
         )

@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 
 use common::{osprey, repo_root};
-use osprey_testkit::tools::corpus;
+use osprey_testkit::tools::testdata;
 use serde_json::Value;
 
 fn analyze_json(args: &[&str]) -> Value {
@@ -100,7 +100,7 @@ fn table_output_summarises() {
 fn malformed_input_is_a_clean_error() {
     let out = osprey()
         .args(["audit", "analyze"])
-        .arg(corpus("k8s-audit/falco-trace-files/fal_01_003.json"))
+        .arg(testdata("k8s-audit/falco-trace-files/fal_01_003.json"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -121,7 +121,7 @@ fn malformed_input_is_a_clean_error() {
 fn shapes_gzip_stdin_and_skipped_lines() {
     let dir = tempfile::tempdir().unwrap();
     let exec =
-        std::fs::read_to_string(corpus("k8s-audit/falco-trace-files/exec_pod.json")).unwrap();
+        std::fs::read_to_string(testdata("k8s-audit/falco-trace-files/exec_pod.json")).unwrap();
     let exec = exec.trim();
     // A CloudWatch export line, an EventList batch, a broken line: gzip-compressed.
     let message = serde_json::to_string(exec).unwrap();

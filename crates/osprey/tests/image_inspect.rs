@@ -8,7 +8,7 @@ use std::path::Path;
 use common::osprey;
 use osprey_testkit::layout::{Compression, ImageSpec, LayoutBuilder, TarLayer};
 use osprey_testkit::registry::{Auth, Registry};
-use osprey_testkit::tools::{bench_images, corpus, skopeo_copy};
+use osprey_testkit::tools::{bench_images, skopeo_copy, testdata};
 use predicates::prelude::*;
 
 fn sample_layout(dir: &Path) {
@@ -338,7 +338,7 @@ fn corpus_images_inspect() {
         .args([
             "image",
             "inspect",
-            corpus("pkgdb/images/trivy-alpine-310.tar.gz")
+            testdata("pkgdb/images/trivy-alpine-310.tar.gz")
                 .to_str()
                 .unwrap(),
             "--format",

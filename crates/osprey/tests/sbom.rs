@@ -1,5 +1,5 @@
 //! `osprey sbom` end to end: the bundled demo image (snapshots of every format) and the bench
-//! app image of ../shared/bench/build-images.sh against what went into it.
+//! app image of scripts/build-bench-images.sh against what went into it.
 
 mod common;
 

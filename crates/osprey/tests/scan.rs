@@ -1,6 +1,6 @@
 //! `osprey db build|info`, `osprey image scan` and `osprey sbom scan` end to end: the real
-//! binary on real advisory data (../shared/corpus/vulndb) and real images and binaries
-//! (../shared/corpus/pkgdb, the bench app image), checked against the answers of the
+//! binary on real advisory data (testdata/vulndb) and real images and binaries
+//! (testdata/pkgdb, the bench app image of scripts/build-bench-images.sh), checked against the answers of the
 //! independent oracle in crates/vuln/tests/oracle; every output format, the CI gate,
 //! ignore files, VEX, and bad input.
 
@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use common::{osprey, repo_root};
 use osprey_testkit::schemas::{self, assert_valid};
-use osprey_testkit::tools::{bench_images, corpus, vuln_expectations};
+use osprey_testkit::tools::{bench_images, testdata, vuln_expectations};
 use serde_json::Value;
 
 /// The database of the whole vulndb corpus, built by `osprey db build` once per process.
@@ -23,7 +23,7 @@ fn corpus_db() -> &'static Path {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scan-db-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("corpus.db");
-        let v = corpus("vulndb");
+        let v = testdata("vulndb");
         let out = osprey()
             .args(["db", "build", "--out"])
             .arg(&path)
@@ -126,7 +126,10 @@ fn db_info_describes_the_corpus_database() {
 
 #[test]
 fn go_binaries_match_golang_vulndb_like_the_oracle() {
-    let doc = scan_json(&format!("dir:{}", corpus("pkgdb/gobinary").display()), &[]);
+    let doc = scan_json(
+        &format!("dir:{}", testdata("pkgdb/gobinary").display()),
+        &[],
+    );
     let want: BTreeSet<_> = oracle("go-binaries.tsv");
     assert_eq!(want.len(), 262);
     assert_eq!(triples(&doc, "findings"), want);
@@ -157,7 +160,7 @@ fn go_binaries_match_golang_vulndb_like_the_oracle() {
 #[test]
 fn rust_binaries_have_no_rustsec_advisories() {
     let doc = scan_json(
-        &format!("dir:{}", corpus("pkgdb/rust-auditable").display()),
+        &format!("dir:{}", testdata("pkgdb/rust-auditable").display()),
         &[],
     );
     assert_eq!(doc["target"]["packages"], 14);
@@ -176,7 +179,7 @@ fn alpine_images_against_their_secdb_release() {
             .arg(corpus_db())
             .arg(format!(
                 "docker-archive:{}",
-                corpus("pkgdb/images").join(image).display()
+                testdata("pkgdb/images").join(image).display()
             ))
             .assert()
             .success();
@@ -199,7 +202,7 @@ fn old_alpine_rootfs() -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("lib/apk/db")).unwrap();
     std::fs::create_dir_all(dir.path().join("etc")).unwrap();
     std::fs::copy(
-        corpus("pkgdb/apk/trivy-apk/lib/apk/db/installed"),
+        testdata("pkgdb/apk/trivy-apk/lib/apk/db/installed"),
         dir.path().join("lib/apk/db/installed"),
     )
     .unwrap();
@@ -587,7 +590,7 @@ fn bad_input_gets_one_line_and_exit_2() {
         .args([
             "image",
             "scan",
-            &format!("dir:{}", corpus("pkgdb/gobinary").display()),
+            &format!("dir:{}", testdata("pkgdb/gobinary").display()),
             "--vex",
         ])
         .arg(&bad_vex)
@@ -656,7 +659,7 @@ fn an_old_database_is_warned_about() {
         .args([
             "image",
             "scan",
-            &format!("dir:{}", corpus("pkgdb/gobinary").display()),
+            &format!("dir:{}", testdata("pkgdb/gobinary").display()),
             "--format",
             "json",
             "--db",

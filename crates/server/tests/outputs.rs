@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use axum::routing::post;
-use common::{BACKENDS, TestServer, story_batches};
+use common::{BACKENDS, TestServer, story_batches, wait_for};
 use hmac::{Hmac, Mac};
 use osprey_server::Options;
 use reqwest::{Method, StatusCode};
@@ -195,17 +195,15 @@ async fn findings_reach_webhooks_alertmanager_and_cloudevents() {
             .count();
         assert!(high > 0 && high < all.len());
 
-        // Every finding goes out within seconds.
-        for _ in 0..200 {
-            if findings_in(&received, "/hook").len() >= all.len()
+        // Every finding goes out, to every output whose filter it passes.
+        wait_for("every output has its findings", || async {
+            findings_in(&received, "/hook").len() >= all.len()
                 && findings_in(&received, "/ce").len() >= all.len()
                 && findings_in(&received, "/am/api/v2/alerts").len() >= all.len()
                 && findings_in(&received, "/hook-admin").len() >= all.len()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                && findings_in(&received, "/hook-high").len() >= high
+        })
+        .await;
         let hooks = findings_in(&received, "/hook");
         assert_eq!(hooks.len(), all.len(), "{backend:?}: each new finding once");
         assert!(
@@ -255,23 +253,22 @@ async fn findings_reach_webhooks_alertmanager_and_cloudevents() {
 
         // The failing output ends as dead letters, listed for its owner only.
         let broken_id = broken["id"].as_str().unwrap();
-        let mut dead = Value::Null;
-        for _ in 0..200 {
-            let (_, d) = s
-                .get(
-                    &format!("/v1/outputs/{broken_id}/deliveries?state=dead"),
-                    &a_admin,
-                )
-                .await;
-            if d["deliveries"].as_array().unwrap().len() == all.len() {
-                dead = d;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let dead = dead["deliveries"]
-            .as_array()
-            .expect("every delivery to the failing output is dead");
+        let dead_letters = || async {
+            s.get(
+                &format!("/v1/outputs/{broken_id}/deliveries?state=dead"),
+                &a_admin,
+            )
+            .await
+            .1["deliveries"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        wait_for("every delivery to the failing output is dead", || async {
+            dead_letters().await.len() == all.len()
+        })
+        .await;
+        let dead = dead_letters().await;
         assert!(
             dead.iter()
                 .all(|d| d["attempts"] == 8
@@ -323,12 +320,10 @@ async fn findings_reach_webhooks_alertmanager_and_cloudevents() {
         let before = findings_in(&received, "/hook").len();
         let (st, v) = s.post("/v1/findings/samples", &a_admin, json!({})).await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
-        for _ in 0..200 {
-            if findings_in(&received, "/hook").len() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for("the samples are sent", || async {
+            findings_in(&received, "/hook").len() > before
+        })
+        .await;
         let hooks = findings_in(&received, "/hook");
         assert!(
             hooks[before..]

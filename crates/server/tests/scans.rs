@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{BACKENDS, TestServer, repo_root};
+use common::{BACKENDS, TestServer, repo_root, wait_for};
 use osprey_server::Options;
 use osprey_server::secrets::SecretKey;
 use osprey_testkit::layout::{Compression, ImageSpec, LayoutBuilder, TarLayer};
@@ -45,10 +45,14 @@ fn build_db(out: &Path, advisories: &[&str]) {
         },
         ingest.advisories,
     );
-    // Written beside the target and renamed over it, as `osprey db update` replaces a database;
-    // the build time differs from the previous database's.
+    // Written beside the target and renamed over it, as `osprey db update` replaces a database.
+    // Each build is an hour after the one before, however fast the test runs: the build time is
+    // what tells the server's databases apart.
+    static BUILDS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let built = jiff::Timestamp::from_second(1_800_000_000 + n * 3600).unwrap();
     let tmp = out.with_extension("new");
-    b.write(&tmp, jiff::Timestamp::now()).unwrap();
+    b.write(&tmp, built).unwrap();
     std::fs::rename(&tmp, out).unwrap();
 }
 
@@ -81,15 +85,16 @@ fn options(db: &Path) -> Options {
 
 /// Waits until a scan job has ended.
 async fn wait_scan(server: &TestServer, token: &str, id: &str) -> Value {
-    for _ in 0..600 {
+    let job = || async {
         let (s, job) = server.get(&format!("/v1/scans/{id}"), token).await;
         assert_eq!(s, StatusCode::OK, "{job}");
-        if !matches!(job["state"].as_str(), Some("queued" | "running")) {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("scan {id} did not end in 30 s");
+        job
+    };
+    wait_for(&format!("scan {id} ending"), || async {
+        !matches!(job().await["state"].as_str(), Some("queued" | "running"))
+    })
+    .await;
+    job().await
 }
 
 /// The vulnerability ids of a tenant's findings in a workflow state.
@@ -247,12 +252,15 @@ async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
         // resolves both.
         drop(registry);
         build_db(&db, &["PYSEC-2014-13", "PYSEC-2018-28", "PYSEC-2023-74"]);
-        wait_for(|| async {
+        wait_for("the re-match finds both", || async {
             vulnerabilities(&server, &a_viewer, "new").await == ["CVE-2018-18074", "CVE-2023-32681"]
         })
         .await;
         build_db(&db, &["PYSEC-2014-13"]);
-        wait_for(|| async { vulnerabilities(&server, &a_viewer, "new").await.is_empty() }).await;
+        wait_for("the re-match resolves both", || async {
+            vulnerabilities(&server, &a_viewer, "new").await.is_empty()
+        })
+        .await;
         assert_eq!(
             vulnerabilities(&server, &a_viewer, "resolved").await,
             ["CVE-2018-18074", "CVE-2023-32681"]
@@ -295,20 +303,6 @@ async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
         );
         server.stop().await;
     }
-}
-
-async fn wait_for<F, Fut>(mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not reached in 30 s");
 }
 
 /// A pod-create audit event: a privileged container running `image`.
@@ -510,18 +504,19 @@ async fn post_detected(server: &TestServer, cluster: &str, ingest: &str, items: 
 
 /// Waits until a tenant has `n` scan jobs, all ended; returns them newest first.
 async fn wait_all_scans(server: &TestServer, token: &str, n: usize) -> Vec<Value> {
-    for _ in 0..600 {
+    let scans = || async {
         let (_, v) = server.get("/v1/scans", token).await;
-        let scans = v["scans"].as_array().unwrap().clone();
-        if scans.len() >= n
+        v["scans"].as_array().unwrap().clone()
+    };
+    wait_for(&format!("{n} scans ending"), || async {
+        let scans = scans().await;
+        scans.len() >= n
             && scans
                 .iter()
                 .all(|s| !matches!(s["state"].as_str(), Some("queued" | "running")))
-        {
-            assert_eq!(scans.len(), n, "{scans:?}");
-            return scans;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{n} scans did not end in 30 s");
+    })
+    .await;
+    let scans = scans().await;
+    assert_eq!(scans.len(), n, "{scans:?}");
+    scans
 }

@@ -7,7 +7,7 @@
 //! - [`token`]: a Docker-token-spec authorization server signing ES256 JWTs;
 //! - [`http`]: a minimal HTTP server for fakes (retries, odd answers);
 //! - [`schemas`]: validators for the published CycloneDX, SPDX and SARIF schemas;
-//! - [`tools`]: umoci and skopeo wrappers, paths to shared test data, the vulnerability
+//! - [`tools`]: umoci and skopeo wrappers, paths to the repository's test data, the vulnerability
 //!   oracle's expectations.
 
 pub mod http;

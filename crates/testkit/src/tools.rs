@@ -1,4 +1,4 @@
-//! External tools (umoci, skopeo) and shared test data.
+//! External tools (umoci, skopeo) and the repository's test data.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,45 +18,41 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
     panic!("{name} is not installed: apt-get install -y {package} (scripts/test.sh installs it)");
 }
 
-/// `../shared` of the workspace (override with OSPREY_SHARED).
-pub fn shared_dir() -> PathBuf {
-    let p = std::env::var_os("OSPREY_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(
-        p.join("corpus").is_dir(),
-        "test data not found at {} (set OSPREY_SHARED)",
-        p.display()
-    );
+/// A path under the repository's `testdata/` (sources and licences in `testdata/NOTICE`), which
+/// must exist.
+pub fn testdata(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(rel);
+    assert!(p.exists(), "test data missing: {}", p.display());
     p
 }
 
-/// A path under `../shared/corpus`, which must exist.
-pub fn corpus(rel: &str) -> PathBuf {
-    let p = shared_dir().join("corpus").join(rel);
-    assert!(p.exists(), "corpus file missing: {}", p.display());
-    p
-}
-
-/// The images of `../shared/bench/build-images.sh` (OSPREY_BENCH_IMAGES, default
+/// The images of `scripts/build-bench-images.sh` (OSPREY_BENCH_IMAGES, default
 /// `~/.cache/osprey-bench`). `None` when they were not built, unless OSPREY_REQUIRE_BENCH_IMAGES=1
-/// (set by scripts/test.sh, which builds them), where their absence fails the test.
+/// (set by scripts/test.sh, which always builds them), where their absence fails the test.
 pub fn bench_images() -> Option<PathBuf> {
     let dir = std::env::var_os("OSPREY_BENCH_IMAGES")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/osprey-bench")))?;
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/osprey-bench")));
+    let required = std::env::var("OSPREY_REQUIRE_BENCH_IMAGES").as_deref() == Ok("1");
+    let Some(dir) = dir else {
+        assert!(
+            !required,
+            "bench images required but neither OSPREY_BENCH_IMAGES nor HOME is set"
+        );
+        return None;
+    };
     if dir.join("app/index.json").is_file() && dir.join("app.tar").is_file() {
         return Some(dir);
     }
-    if std::env::var("OSPREY_REQUIRE_BENCH_IMAGES").as_deref() == Ok("1") {
-        panic!(
-            "bench images missing in {}: run ../shared/bench/build-images.sh {}",
-            dir.display(),
-            dir.display()
-        );
-    }
+    assert!(
+        !required,
+        "bench images missing in {0}: run scripts/build-bench-images.sh {0}",
+        dir.display()
+    );
     eprintln!(
-        "bench images not built in {}; skipping (build them with ../shared/bench/build-images.sh)",
+        "bench images not built in {0}; skipping (build them with scripts/build-bench-images.sh {0})",
         dir.display()
     );
     None

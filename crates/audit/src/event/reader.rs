@@ -480,38 +480,37 @@ mod tests {
 
     #[test]
     fn follow_across_rotation() {
+        // Each step waits for the event the one before made the reader deliver, never for a
+        // time: a line appended in two writes, then a rotation to a new file.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         std::fs::write(&path, format!("{EV}\n")).unwrap();
         let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
         let (p, s) = (path.clone(), stop.clone());
         let t = std::thread::spawn(move || {
             let mut r = Reader::new(Decoder::default(), ReaderLimits::default());
-            let mut ids = Vec::new();
             r.follow(&p, Duration::from_millis(10), &s, &mut |e| {
-                ids.push(e.audit_id.into_owned())
+                tx.send(e.audit_id.into_owned()).unwrap()
             })
-            .unwrap();
-            ids
         });
-        std::thread::sleep(Duration::from_millis(50));
+        let next = || rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!(next(), "1");
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap();
-        // A line written in two pieces is read once it is whole.
         f.write_all(&EV.as_bytes()[..20]).unwrap();
         f.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
         f.write_all(&EV.as_bytes()[20..]).unwrap();
         f.write_all(b"\n").unwrap();
         drop(f);
-        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(next(), "1");
         std::fs::rename(&path, dir.path().join("audit.log.1")).unwrap();
         std::fs::write(&path, format!("{}\n", EV.replace("\"1\"", "\"2\""))).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(next(), "2");
         stop.store(true, Ordering::Relaxed);
-        let ids = t.join().unwrap();
-        assert_eq!(ids, ["1", "1", "2"]);
+        t.join().unwrap().unwrap();
+        assert!(rx.try_recv().is_err(), "nothing more was delivered");
     }
 }

@@ -10,6 +10,26 @@ use osprey_store::{Backend, Store, testing};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// How long a test waits for a condition before it fails: generous, since a busy machine only
+/// makes a test wait longer, never pass or fail differently.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Polls `check` until it holds; fails naming `what` after [`PATIENCE`].
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not reached in {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub struct TestServer {
     pub base: String,
     pub admin: String,
@@ -166,7 +186,7 @@ impl TestServer {
 
     /// Waits until detection has caught up with everything kept.
     pub async fn wait_detected(&self) {
-        for _ in 0..400 {
+        wait_for("detection catching up", || async {
             let text = self
                 .client
                 .get(format!("{}/metrics", self.base))
@@ -176,12 +196,9 @@ impl TestServer {
                 .text()
                 .await
                 .unwrap();
-            if text.lines().any(|l| l == "osprey_detector_lag_events 0") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("detection did not catch up in 10 s");
+            text.lines().any(|l| l == "osprey_detector_lag_events 0")
+        })
+        .await;
     }
 
     pub async fn stop(mut self) {

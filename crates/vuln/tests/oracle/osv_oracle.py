@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent oracle for the corpus match tests: which advisories of
-../shared/corpus/vulndb affect which installed packages, computed in Python with
+testdata/vulndb affect which installed packages, computed in Python with
 `packaging` (PEP 440) and small ports of SemVer, RubyGems and apk-tools ordering written
 from their specifications -- not from Osprey's Rust code.
 
@@ -21,7 +21,7 @@ from packaging.version import Version, InvalidVersion
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
-CORPUS = os.path.abspath(os.path.join(ROOT, "..", "shared", "corpus"))
+CORPUS = os.path.join(ROOT, "testdata")
 VULNDB = os.path.join(CORPUS, "vulndb")
 OUT = os.path.join(HERE, "..", "expected")
 
@@ -251,9 +251,8 @@ def osv_rows(ecosystem, records, packages, vcmp, normalize=lambda n: n, skip=lam
 
 
 def main():
-    bench = os.path.join(CORPUS, "..", "bench")
-    # PyPI: the pip packages of the bench app image (../shared/bench/build-images.sh).
-    with open(os.path.join(bench, "build-images.sh")) as fh:
+    # PyPI: the pip packages of the bench app image (scripts/build-bench-images.sh).
+    with open(os.path.join(ROOT, "scripts", "build-bench-images.sh")) as fh:
         pip = re.search(r'pip_pkgs="([^"]+)"', fh.read()).group(1).split()
     pypi = [tuple(p.split("==")) for p in pip]
     write("pypi-app.tsv", osv_rows("PyPI", load_osv(os.path.join(VULNDB, "pypa", "osv")), pypi, pep440_cmp, pep503))
