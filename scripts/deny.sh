@@ -25,4 +25,4 @@ git -C "$clone" add -A
 GIT_AUTHOR_DATE=$snapshot GIT_COMMITTER_DATE=$snapshot \
   git -C "$clone" -c user.name=osprey -c user.email=osprey@localhost commit -q -m "RustSec snapshot"
 
-cargo deny check --disable-fetch
+cargo deny check --disable-fetch --hide-inclusion-graph
