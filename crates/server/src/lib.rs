@@ -16,11 +16,9 @@ pub mod ingest;
 pub mod metrics;
 pub mod outputs;
 pub mod samples;
-pub mod scan_api;
 pub mod scanner;
 pub mod secrets;
 pub mod settings;
-pub mod settings_api;
 
 use std::future::Future;
 use std::path::Path;
@@ -328,42 +326,57 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics))
-        .routes(routes!(api::create_tenant, api::list_tenants))
-        .routes(routes!(api::create_token, api::list_tokens))
-        .routes(routes!(api::revoke_token))
-        .routes(routes!(api::create_cluster, api::list_clusters))
-        .routes(routes!(api::get_cluster))
+        .routes(routes!(
+            api::tenants::create_tenant,
+            api::tenants::list_tenants
+        ))
+        .routes(routes!(
+            api::tenants::create_token,
+            api::tenants::list_tokens
+        ))
+        .routes(routes!(api::tenants::revoke_token))
+        .routes(routes!(
+            api::clusters::create_cluster,
+            api::clusters::list_clusters
+        ))
+        .routes(routes!(api::clusters::get_cluster))
         .routes(routes!(ingest::receive))
-        .routes(routes!(api::list_findings))
-        .routes(routes!(api::get_finding, api::update_finding))
-        .routes(routes!(api::finding_history))
-        .routes(routes!(api::finding_statistics))
-        .routes(routes!(api::export_findings))
-        .routes(routes!(api::create_samples))
-        .routes(routes!(api::admin_log))
-        .routes(routes!(api::create_output, api::list_outputs))
-        .routes(routes!(api::delete_output))
-        .routes(routes!(api::output_deliveries))
-        .routes(routes!(scan_api::scan_image))
-        .routes(routes!(scan_api::list_scans))
-        .routes(routes!(scan_api::get_scan))
-        .routes(routes!(scan_api::list_sboms))
-        .routes(routes!(scan_api::get_sbom))
+        .routes(routes!(api::findings::list_findings))
         .routes(routes!(
-            scan_api::create_registry,
-            scan_api::list_registries
+            api::findings::get_finding,
+            api::findings::update_finding
         ))
-        .routes(routes!(scan_api::delete_registry))
+        .routes(routes!(api::findings::finding_history))
+        .routes(routes!(api::findings::finding_statistics))
+        .routes(routes!(api::export::export_findings))
+        .routes(routes!(api::findings::create_samples))
+        .routes(routes!(api::admin::admin_log))
         .routes(routes!(
-            settings_api::put_ip_list,
-            settings_api::delete_ip_list
+            api::outputs::create_output,
+            api::outputs::list_outputs
         ))
-        .routes(routes!(settings_api::list_ip_lists))
+        .routes(routes!(api::outputs::delete_output))
+        .routes(routes!(api::outputs::output_deliveries))
+        .routes(routes!(api::scans::scan_image))
+        .routes(routes!(api::scans::list_scans))
+        .routes(routes!(api::scans::get_scan))
+        .routes(routes!(api::scans::list_sboms))
+        .routes(routes!(api::scans::get_sbom))
         .routes(routes!(
-            settings_api::create_suppression_rule,
-            settings_api::list_suppression_rules
+            api::scans::create_registry,
+            api::scans::list_registries
         ))
-        .routes(routes!(settings_api::delete_suppression_rule))
+        .routes(routes!(api::scans::delete_registry))
+        .routes(routes!(
+            api::settings::put_ip_list,
+            api::settings::delete_ip_list
+        ))
+        .routes(routes!(api::settings::list_ip_lists))
+        .routes(routes!(
+            api::settings::create_suppression_rule,
+            api::settings::list_suppression_rules
+        ))
+        .routes(routes!(api::settings::delete_suppression_rule))
         .split_for_parts()
 }
 

@@ -71,6 +71,16 @@ async fn the_document_describes_every_route() {
             let secured = op.get("security").is_some();
             if secured {
                 assert_eq!(st, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+                // And it says so: the refusals every secured route can answer are documented,
+                // with the one-line error body.
+                for code in ["401", "403"] {
+                    let schema = &op["responses"][code]["content"]["application/json"]["schema"];
+                    assert_eq!(
+                        schema["$ref"], "#/components/schemas/ErrorBody",
+                        "{method} {path}: {code} {}",
+                        op["responses"]
+                    );
+                }
             } else {
                 assert!(st.is_success(), "{method} {path}: {st}");
             }

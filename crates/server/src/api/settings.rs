@@ -13,8 +13,8 @@ use osprey_store::{ListKind, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
 use crate::App;
-use crate::api::{Body, ErrorBody, Params, log, managed_tenant, to_json};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::settings;
@@ -35,7 +35,7 @@ pub struct ListQuery {
     tenant: Option<String>,
 }
 
-#[utoipa::path(put, path = "/v1/ip-lists/{name}", tag = "detection settings", params(("name" = String, Path, description = "List name"), ListQuery), request_body(content = String, description = "One address or CIDR range per line (# comments), or STIX 2.1 JSON with ipv4-addr/ipv6-addr objects or indicators", content_type = "text/plain"), responses((status = 201, description = "The new list: id, name, kind, entries", body = serde_json::Value), (status = 200, description = "The list, replaced", body = serde_json::Value), (status = 400, description = "Bad input, naming the line", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/ip-lists/{name}", tag = "detection settings", params(("name" = String, Path, description = "List name"), ListQuery), request_body(content = String, description = "One address or CIDR range per line (# comments), or STIX 2.1 JSON with ipv4-addr/ipv6-addr objects or indicators", content_type = "text/plain"), responses((status = 201, description = "The new list: id, name, kind, entries", body = serde_json::Value), (status = 200, description = "The list, replaced", body = serde_json::Value), (status = 400, description = "Bad input, naming the line", body = ErrorBody), Refused), security(("bearer" = [])))]
 pub async fn put_ip_list(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -88,7 +88,7 @@ pub async fn put_ip_list(
     Ok((status, Json(to_json(&stored)?)))
 }
 
-#[utoipa::path(get, path = "/v1/ip-lists", tag = "detection settings", responses((status = 200, description = "{\"ip_lists\": [...]}: name, kind, entries (not the contents)", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/ip-lists", tag = "detection settings", responses((status = 200, description = "{\"ip_lists\": [...]}: name, kind, entries (not the contents)", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_ip_lists(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let lists = app.store.ip_lists(caller.scope().as_deref()).await?;
@@ -103,7 +103,7 @@ pub struct TenantQuery {
     tenant: Option<String>,
 }
 
-#[utoipa::path(delete, path = "/v1/ip-lists/{name}", tag = "detection settings", params(("name" = String, Path, description = "List name"), TenantQuery), responses((status = 204, description = "Removed"), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/ip-lists/{name}", tag = "detection settings", params(("name" = String, Path, description = "List name"), TenantQuery), responses((status = 204, description = "Removed"), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn delete_ip_list(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -146,7 +146,7 @@ pub struct NewSuppressionRule {
     tenant: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/suppression-rules", tag = "detection settings", request_body = NewSuppressionRule, responses((status = 201, description = "The rule", body = serde_json::Value), (status = 409, description = "The tenant has a rule of this name", body = ErrorBody), (status = 400, description = "Bad input: what does not compile", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/suppression-rules", tag = "detection settings", request_body = NewSuppressionRule, responses((status = 201, description = "The rule", body = serde_json::Value), (status = 409, description = "The tenant has a rule of this name", body = ErrorBody), (status = 400, description = "Bad input: what does not compile", body = ErrorBody), Refused), security(("bearer" = [])))]
 pub async fn create_suppression_rule(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -192,7 +192,7 @@ pub async fn create_suppression_rule(
     Ok((StatusCode::CREATED, Json(to_json(&r)?)))
 }
 
-#[utoipa::path(get, path = "/v1/suppression-rules", tag = "detection settings", responses((status = 200, description = "{\"suppression_rules\": [...]}", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/suppression-rules", tag = "detection settings", responses((status = 200, description = "{\"suppression_rules\": [...]}", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_suppression_rules(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -205,7 +205,7 @@ pub async fn list_suppression_rules(
     Ok(Json(json!({ "suppression_rules": rules })))
 }
 
-#[utoipa::path(delete, path = "/v1/suppression-rules/{id}", tag = "detection settings", params(("id" = String, Path, description = "Rule id")), responses((status = 204, description = "Removed"), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/suppression-rules/{id}", tag = "detection settings", params(("id" = String, Path, description = "Rule id")), responses((status = 204, description = "Removed"), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn delete_suppression_rule(
     State(app): State<Arc<App>>,
     caller: Caller,

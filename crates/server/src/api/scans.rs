@@ -13,8 +13,8 @@ use osprey_store::{NewScan, Role, ScanKind, ScanState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
 use crate::App;
-use crate::api::{Body, ErrorBody, Params, log, managed_tenant, to_json};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
@@ -59,7 +59,7 @@ fn checked_image(app: &App, text: &str) -> ApiResult<String> {
     Ok(bare.to_string())
 }
 
-#[utoipa::path(post, path = "/v1/images/scan", tag = "scans", request_body = ScanRequest, responses((status = 202, description = "The queued scan job", body = serde_json::Value), (status = 404, description = "Cluster or tenant absent or not the caller's", body = ErrorBody), (status = 503, description = "Scanning is off on this server", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/images/scan", tag = "scans", request_body = ScanRequest, responses((status = 202, description = "The queued scan job", body = serde_json::Value), (status = 404, description = "Cluster or tenant absent or not the caller's", body = ErrorBody), (status = 503, description = "Scanning is off on this server", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
 pub async fn scan_image(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -106,7 +106,7 @@ pub struct ScansQuery {
     page_token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/scans", tag = "scans", params(ScansQuery), responses((status = 200, description = "{\"scans\": [...], \"next_page_token\"}, newest first", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/scans", tag = "scans", params(ScansQuery), responses((status = 200, description = "{\"scans\": [...], \"next_page_token\"}, newest first", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_scans(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -146,7 +146,7 @@ pub async fn list_scans(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/scans/{id}", tag = "scans", params(("id" = String, Path, description = "Scan job id")), responses((status = 200, description = "The job: state, image digest, counts, the findings it stored", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/scans/{id}", tag = "scans", params(("id" = String, Path, description = "Scan job id")), responses((status = 200, description = "The job: state, image digest, counts, the findings it stored", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn get_scan(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -159,7 +159,7 @@ pub async fn get_scan(
     }
 }
 
-#[utoipa::path(get, path = "/v1/sboms", tag = "scans", responses((status = 200, description = "{\"sboms\": [...]}: each scanned image digest with its OS, package and open vulnerability counts", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/sboms", tag = "scans", responses((status = 200, description = "{\"sboms\": [...]}: each scanned image digest with its OS, package and open vulnerability counts", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_sboms(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let sboms = app.store.sboms(caller.scope().as_deref()).await?;
@@ -177,7 +177,7 @@ pub struct SbomQuery {
     tenant: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/sboms/{digest}", tag = "scans", params(("digest" = String, Path, description = "Image manifest digest (sha256:…)"), SbomQuery), responses((status = 200, description = "The SBOM document", body = serde_json::Value), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/sboms/{digest}", tag = "scans", params(("digest" = String, Path, description = "Image manifest digest (sha256:…)"), SbomQuery), responses((status = 200, description = "The SBOM document", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn get_sbom(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -250,7 +250,7 @@ pub struct NewRegistry {
     tenant: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/registries", tag = "scans", request_body = NewRegistry, responses((status = 201, description = "The registry, without its password", body = serde_json::Value), (status = 409, description = "The tenant has this host already", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/registries", tag = "scans", request_body = NewRegistry, responses((status = 201, description = "The registry, without its password", body = serde_json::Value), (status = 409, description = "The tenant has this host already", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
 pub async fn create_registry(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -287,7 +287,7 @@ pub async fn create_registry(
     Ok((StatusCode::CREATED, Json(to_json(&r)?)))
 }
 
-#[utoipa::path(get, path = "/v1/registries", tag = "scans", responses((status = 200, description = "Registries, never their passwords", body = serde_json::Value), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/registries", tag = "scans", responses((status = 200, description = "Registries, never their passwords", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_registries(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -297,7 +297,7 @@ pub async fn list_registries(
     Ok(Json(json!({ "registries": registries })))
 }
 
-#[utoipa::path(delete, path = "/v1/registries/{id}", tag = "scans", params(("id" = String, Path, description = "Registry id")), responses((status = 204, description = "Removed"), (status = 404, description = "Absent or not the caller's", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No, unknown or revoked token", body = ErrorBody), (status = 403, description = "Role too low", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/registries/{id}", tag = "scans", params(("id" = String, Path, description = "Registry id")), responses((status = 204, description = "Removed"), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn delete_registry(
     State(app): State<Arc<App>>,
     caller: Caller,

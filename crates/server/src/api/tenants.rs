@@ -1,0 +1,134 @@
+//! Tenants (the administrator tenant creates members) and API tokens.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use osprey_store::{Role, TenantKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{BadInput, Body, ErrorBody, NotFound, Refused, log, managed_tenant};
+use crate::App;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    name: String,
+}
+
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant, responses((status = 201, description = "The new member tenant: id, name, kind", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
+pub async fn create_tenant(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Body(body): Body<NewTenant>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = caller.require(Role::Admin)?;
+    if !p.is_org_admin() {
+        return Err(ApiError::forbidden(
+            "only the organization's administrator tenant creates tenants",
+        ));
+    }
+    let t = app
+        .store
+        .create_tenant(&body.name, TenantKind::Member)
+        .await?;
+    log(&app, p, "tenant.create", &t.id, json!({ "name": t.name })).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": t.id, "name": t.name, "kind": t.kind })),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller sees", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let scope = caller.scope();
+    let tenants: Vec<_> = app
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .filter(|t| scope.as_ref().is_none_or(|s| *s == t.id))
+        .collect();
+    Ok(Json(json!({ "tenants": tenants })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Tenant name or id; the caller's own when absent.
+    #[serde(default)]
+    tenant: Option<String>,
+    role: String,
+    name: String,
+}
+
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken, responses((status = 201, description = "id, token (shown once), tenant, role", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+pub async fn create_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Body(body): Body<NewToken>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "role {:?}: expected admin, analyst or viewer",
+            body.role
+        ))
+    })?;
+    if role == Role::Ingest {
+        return Err(ApiError::bad_request(
+            "ingest tokens come with their cluster (POST /v1/clusters)",
+        ));
+    }
+    let (info, secret) = app
+        .store
+        .create_token(&tenant_id, &body.name, role, None)
+        .await?;
+    log(
+        &app,
+        &caller.0,
+        "token.create",
+        &info.id,
+        json!({ "tenant": tenant_id, "role": role, "name": info.name }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": info.id, "token": secret, "tenant": tenant_id, "role": role })),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "Tokens, never their secrets", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_tokens(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let tokens = app.store.tokens(caller.scope().as_deref()).await?;
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), BadInput, NotFound, Refused), security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    match app.store.token(&id).await? {
+        Some(t) if caller.owns(&t.tenant_id) => {
+            app.store.revoke_token(&id).await?;
+            log(
+                &app,
+                &caller.0,
+                "token.revoke",
+                &id,
+                json!({ "tenant": t.tenant_id }),
+            )
+            .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::not_found(format!("token {id}"))),
+    }
+}
