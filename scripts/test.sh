@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs Osprey's whole test suite on a Debian machine with Rust installed, and nothing else:
 #   1. installs the Debian packages the tests run (a real OCI registry, image tools, disk tools,
-#      ClamAV's harmless test files, PostgreSQL and NATS when none is running) and cargo-deny;
+#      ClamAV's harmless test files, PostgreSQL and NATS when none is running), cargo-deny and
+#      cargo-machete;
 #   2. checks formatting, lints (clippy, warnings are errors) and dependencies (cargo deny:
-#      licences, bans, sources, and advisories against the offline copy of scripts/advisory-db);
+#      licences, bans, sources, and advisories against the offline copy in deny/advisory-db;
+#      cargo machete: no unused dependency);
 #   3. builds the two real images of scripts/build-bench-images.sh once per machine (cached in
 #      ~/.cache/osprey-bench, rebuilt when the script changes);
 #   4. uses the PostgreSQL (OSPREY_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
@@ -70,6 +72,13 @@ if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --locked --quiet cargo-deny@0.19.0
 fi
 scripts/deny.sh
+
+echo "== cargo machete (unused dependencies)"
+if ! cargo machete --version >/dev/null 2>&1; then
+  echo "== installing cargo-machete"
+  cargo install --locked --quiet cargo-machete@0.9.2
+fi
+cargo machete
 
 echo "== benchmark images"
 bench=${OSPREY_BENCH_IMAGES:-$HOME/.cache/osprey-bench}

@@ -8,8 +8,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use osprey_audit::event::reader::{Reader, ReaderLimits};
 use osprey_audit::event::{Decoder, Event};
-use osprey_audit::simulate::{SimConfig, simulate};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
+use osprey_simulate::{SimConfig, simulate};
 
 fn traffic() -> (Vec<u8>, u64) {
     let config = SimConfig {

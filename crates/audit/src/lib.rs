@@ -3,9 +3,8 @@
 //! [`event`] reads every shape audit events come in and normalizes them; [`rules`] holds the
 //! condition language and the catalogue (rules as YAML data, compiled once); [`detect`] runs
 //! rules and the stateful detectors over events; [`findings`] aggregates detections into
-//! findings; [`intel`] holds trusted and threat IP lists; [`simulate`] generates realistic
-//! cluster traffic with optional attacks. The crate does no I/O of its own
-//! beyond reading the files it is pointed at.
+//! findings; [`intel`] holds trusted and threat IP lists. The crate does no I/O of its own
+//! beyond reading the files it is pointed at. (Simulated traffic comes from `osprey-simulate`.)
 
 #![forbid(unsafe_code)]
 
@@ -14,7 +13,6 @@ pub mod event;
 pub mod findings;
 pub mod intel;
 pub mod rules;
-pub mod simulate;
 
 pub use detect::{Engine, EngineOptions, EngineStats};
 pub use event::{Event, Stage};

@@ -5,9 +5,9 @@ use std::io::Write;
 
 use osprey_audit::event::reader::{Reader, ReaderLimits};
 use osprey_audit::event::{Decoder, Event};
-use osprey_audit::simulate::{Attack, SimConfig, simulate};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
 use osprey_model::{Finding, SeverityLabel};
+use osprey_simulate::{Attack, SimConfig, simulate};
 
 /// Feeds what the simulator writes straight into the engine, without a file in between.
 struct Analyzer {

@@ -12,9 +12,9 @@ use osprey_audit::event::reader::{ReadStats, Reader, ReaderLimits};
 use osprey_audit::event::{Decoder, Event};
 use osprey_audit::intel::{AsnDb, IpList, ListKind, ListLimits};
 use osprey_audit::rules::duration_us;
-use osprey_audit::simulate::{Attack, SimConfig};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, Loader};
 use osprey_model::{Finding, SeverityLabel};
+use osprey_simulate::{Attack, SimConfig};
 use serde_json::json;
 
 use super::output::{emit, put_table, stdout_is_terminal};
@@ -73,7 +73,7 @@ fn simulate(args: AuditSimulateArgs, ui: &Ui) -> Result<i32, Failure> {
     }
     let mut events = 0;
     emit(args.output.as_deref(), |out| {
-        events = osprey_audit::simulate::simulate(&config, out)?;
+        events = osprey_simulate::simulate(&config, out)?;
         Ok(())
     })?;
     ui.note(&format!("simulated {events} events"));

@@ -4,6 +4,9 @@
 //! rolling out pods, developers reading their namespaces, monitoring scrapes), with optional
 //! attack stories injected half-way.
 //!
+//! A crate of its own so that the detection crate's public API is detection only; it depends on
+//! nothing of Osprey's (its tests read what it writes with `osprey-audit`).
+//!
 //! Generation is deterministic for a seed. Events come out in time order, one JSON line each,
 //! written with serde from borrowed fields (no DOM), so generating is much cheaper than
 //! analysing.
@@ -804,8 +807,8 @@ impl Sim<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::reader::{Reader, ReaderLimits};
-    use crate::event::{Decoder, Event};
+    use osprey_audit::event::reader::{Reader, ReaderLimits};
+    use osprey_audit::event::{Decoder, Event};
 
     #[test]
     fn deterministic_time_ordered_and_parseable() {
