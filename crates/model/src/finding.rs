@@ -181,6 +181,74 @@ impl FixAvailable {
     }
 }
 
+/// An enum kept as text (in JSON, in the store, in query parameters): each variant with its
+/// one spelling, `as_str`, `parse` (`None` for any other text), `Display` and serde.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether a finding is in the active list or archived (by an analyst, or by a suppression
+    /// rule when it was made).
+    FindingState {
+        Active = "active",
+        Archived = "archived",
+    }
+);
+
+text_enum!(
+    /// What made a finding.
+    FindingSource {
+        /// The audit-log detection catalogue.
+        Audit = "audit",
+        /// A malware scan of an image.
+        Malware = "malware",
+        /// Vulnerability matching of an image's packages.
+        Vulnerability = "vulnerability",
+        /// A sample finding made on request, for testing integrations.
+        Sample = "sample",
+    }
+);
+
+text_enum!(
+    /// The analyst's view of where a finding stands.
+    Workflow {
+        New = "new",
+        Acknowledged = "acknowledged",
+        Resolved = "resolved",
+    }
+);
+
 /// One finding. `Finding::default()` has every optional part empty, for struct-update syntax.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -526,6 +594,31 @@ pub struct VulnerablePackage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_enums_keep_one_spelling_everywhere() {
+        fn check<T>(all: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+        where
+            T: Copy + PartialEq + std::fmt::Debug + Serialize + for<'de> Deserialize<'de>,
+        {
+            for &v in all {
+                let text = as_str(v);
+                assert_eq!(parse(text), Some(v));
+                assert_eq!(serde_json::to_value(v).unwrap(), text);
+                assert_eq!(serde_json::from_value::<T>(text.into()).unwrap(), v);
+            }
+            assert_eq!(parse("Active "), None);
+        }
+        check(FindingState::ALL, FindingState::as_str, FindingState::parse);
+        check(
+            FindingSource::ALL,
+            FindingSource::as_str,
+            FindingSource::parse,
+        );
+        check(Workflow::ALL, Workflow::as_str, Workflow::parse);
+        assert_eq!(FindingState::Archived.to_string(), "archived");
+        assert_eq!(Workflow::Acknowledged.as_str(), "acknowledged");
+    }
 
     #[test]
     fn labels_from_scores() {

@@ -9,9 +9,10 @@ mod os;
 mod package;
 
 pub use finding::{
-    Action, Container, Cvss, Evidence, Finding, FixAvailable, ImageResource, KubernetesResource,
-    KubernetesUser, MalwareScan, Mitre, Resource, ScannedVolume, Severity, SeverityLabel,
-    Suppression, Threat, ThreatFile, VendorSeverity, Vulnerability, VulnerablePackage, Workload,
+    Action, Container, Cvss, Evidence, Finding, FindingSource, FindingState, FixAvailable,
+    ImageResource, KubernetesResource, KubernetesUser, MalwareScan, Mitre, Resource, ScannedVolume,
+    Severity, SeverityLabel, Suppression, Threat, ThreatFile, VendorSeverity, Vulnerability,
+    VulnerablePackage, Workflow, Workload,
 };
 pub use os::Os;
 pub use package::{Location, Package, PackageType};

@@ -30,6 +30,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::error::{ServerError, ServerResult};
 use async_nats::jetstream::{self, consumer, kv, stream};
 use async_nats::{HeaderMap, header};
 use futures_util::StreamExt;
@@ -125,7 +126,7 @@ pub struct Bus {
 impl Bus {
     /// Connects to the NATS server (first, before a server creates anything: a wrong or
     /// unreachable URL is found at once).
-    pub async fn reach(url: &str) -> Result<async_nats::Client, String> {
+    pub async fn reach(url: &str) -> ServerResult<async_nats::Client> {
         tokio::time::timeout(
             Duration::from_secs(10),
             async_nats::ConnectOptions::new()
@@ -133,8 +134,8 @@ impl Bus {
                 .connect(url),
         )
         .await
-        .map_err(|_| "no answer within 10 s".to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(|_| ServerError::Bus("no answer within 10 s".into()))?
+        .map_err(ServerError::bus)
     }
 
     /// Makes (or finds) the database's streams, consumers and lease bucket on a connection.
@@ -143,18 +144,18 @@ impl Bus {
         client: async_nats::Client,
         store: &Store,
         max_bytes: i64,
-    ) -> Result<Bus, String> {
+    ) -> ServerResult<Bus> {
         let max_payload = client.server_info().max_payload;
         let namespace = String::from_utf8_lossy(
             &store
                 .state_or_insert("bus/namespace", &new_id().as_bytes()[..12])
                 .await
-                .map_err(|e| format!("the database: {e}"))?,
+                .map_err(|e| ServerError::Bus(format!("the database: {e}")))?,
         )
         .into_owned();
         let js = jetstream::new(client.clone());
         let jetstream_error = |what: &str, e: &dyn std::fmt::Display| {
-            format!("{what}: {e} (is JetStream enabled on the server?)")
+            ServerError::Bus(format!("{what}: {e} (is JetStream enabled on the server?)"))
         };
         let audit = js
             .get_or_create_stream(stream::Config {
@@ -273,20 +274,23 @@ impl Bus {
     }
 
     /// Reads a delivered batch back; `Err` names what is wrong with a message that is not one.
-    pub fn batch(m: &jetstream::Message) -> Result<BusBatch, String> {
-        let headers = m.headers.as_ref().ok_or("no headers")?;
+    pub fn batch(m: &jetstream::Message) -> ServerResult<BusBatch> {
+        let headers = m
+            .headers
+            .as_ref()
+            .ok_or_else(|| ServerError::Bus("no headers".into()))?;
         let get = |name: &str| {
             headers
                 .get(name)
                 .map(|v| v.as_str().to_string())
-                .ok_or_else(|| format!("no {name} header"))
+                .ok_or_else(|| ServerError::Bus(format!("no {name} header")))
         };
-        let number = |name: &str| -> Result<i64, String> {
+        let number = |name: &str| -> ServerResult<i64> {
             get(name)?
                 .parse()
-                .map_err(|_| format!("{name}: not a number"))
+                .map_err(|_| ServerError::Bus(format!("{name}: not a number")))
         };
-        let info = m.info().map_err(|e| e.to_string())?;
+        let info = m.info().map_err(ServerError::bus)?;
         Ok(BusBatch {
             bus_id: get(header::NATS_MESSAGE_ID.as_ref())?,
             batch: osprey_store::AuditBatch {
@@ -300,10 +304,7 @@ impl Bus {
     }
 
     /// The consumer of one partition's batches.
-    pub async fn partition_consumer(
-        &self,
-        partition: u32,
-    ) -> Result<consumer::PullConsumer, String> {
+    pub async fn partition_consumer(&self, partition: u32) -> ServerResult<consumer::PullConsumer> {
         let name = format!("detect-{partition}");
         self.audit
             .get_or_create_consumer(
@@ -318,25 +319,25 @@ impl Bus {
                 },
             )
             .await
-            .map_err(|e| format!("consumer {name}: {e}"))
+            .map_err(|e| ServerError::Bus(format!("consumer {name}: {e}")))
     }
 
     /// Puts a queued job on the bus, on a subject of its own (so the leader can tell whether
     /// the bus holds it). No message id: JetStream would drop the re-publication of a job
     /// whose earlier message was consumed as a duplicate; a job that lands twice is harmless
     /// (the second worker's claim finds it taken).
-    pub async fn queue_scan(&self, job_id: &str) -> Result<(), String> {
+    pub async fn queue_scan(&self, job_id: &str) -> ServerResult<()> {
         self.js
             .publish(self.scan_subject(job_id), job_id.to_string().into())
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(ServerError::bus)?
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ServerError::bus)?;
         Ok(())
     }
 
     /// Whether a job's message is on the bus (waiting or being worked on).
-    async fn scan_on_bus(&self, job_id: &str) -> Result<bool, String> {
+    async fn scan_on_bus(&self, job_id: &str) -> ServerResult<bool> {
         use jetstream::stream::LastRawMessageErrorKind;
         match self
             .scans_stream
@@ -345,18 +346,18 @@ impl Bus {
         {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ServerError::bus(e)),
         }
     }
 
     /// Publishes queued jobs the bus does not hold (queued by a server that stopped before it
     /// published them). Returns how many.
-    pub async fn requeue_missing_scans(&self, store: &Store) -> Result<usize, String> {
+    pub async fn requeue_missing_scans(&self, store: &Store) -> ServerResult<usize> {
         let before = osprey_store::now_ms() - 30_000;
         let ids = store
             .queued_scans_before(before, 500)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ServerError::bus)?;
         let mut n = 0;
         for id in ids {
             if !self.scan_on_bus(&id).await? {
@@ -368,7 +369,7 @@ impl Bus {
     }
 
     /// The next scan job handed to this server, waiting at most `wait`.
-    pub async fn next_scan(&self, wait: Duration) -> Result<Option<jetstream::Message>, String> {
+    pub async fn next_scan(&self, wait: Duration) -> ServerResult<Option<jetstream::Message>> {
         let mut batch = self
             .scans
             .fetch()
@@ -376,10 +377,10 @@ impl Bus {
             .expires(wait)
             .messages()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ServerError::bus)?;
         match batch.next().await {
             Some(Ok(m)) => Ok(Some(m)),
-            Some(Err(e)) => Err(e.to_string()),
+            Some(Err(e)) => Err(ServerError::bus(e)),
             None => Ok(None),
         }
     }
@@ -447,16 +448,16 @@ impl Bus {
 
     /// One renewal: heartbeat, keep what is held, take or hand back partitions towards the
     /// fair share, keep or take the leader's lease, read the backlog.
-    pub async fn renew(&self) -> Result<(), String> {
+    pub async fn renew(&self) -> ServerResult<()> {
         let me = self.server_id.as_str();
         self.kv
             .put(format!("server.{me}"), me.to_string().into())
             .await
-            .map_err(|e| e.to_string())?;
-        let mut keys = self.kv.keys().await.map_err(|e| e.to_string())?;
+            .map_err(ServerError::bus)?;
+        let mut keys = self.kv.keys().await.map_err(ServerError::bus)?;
         let mut servers = 0usize;
         while let Some(k) = keys.next().await {
-            if k.map_err(|e| e.to_string())?.starts_with("server.") {
+            if k.map_err(ServerError::bus)?.starts_with("server.") {
                 servers += 1;
             }
         }
@@ -530,7 +531,7 @@ impl Bus {
             Some(revision) => self.keep("leader", revision).await.ok(),
             None => self.kv.create("leader", me.to_string().into()).await.ok(),
         };
-        let info = self.audit.get_info().await.map_err(|e| e.to_string())?;
+        let info = self.audit.get_info().await.map_err(ServerError::bus)?;
         self.backlog_messages
             .store(info.state.messages, Ordering::Relaxed);
         self.backlog_bytes
@@ -552,7 +553,7 @@ impl Bus {
     /// while the lease is still this server's (a passing error) keeps it at the revision it
     /// has, to be renewed next time, rather than leaving it to lapse with nobody able to take
     /// it meanwhile.
-    async fn keep(&self, key: &str, revision: u64) -> Result<u64, String> {
+    async fn keep(&self, key: &str, revision: u64) -> ServerResult<u64> {
         let me = self.server_id.as_str();
         match self.kv.update(key, me.to_string().into(), revision).await {
             Ok(revision) => Ok(revision),
@@ -564,7 +565,7 @@ impl Bus {
                 {
                     Ok(revision)
                 }
-                _ => Err(e.to_string()),
+                _ => Err(ServerError::bus(e)),
             },
         }
     }
@@ -605,8 +606,8 @@ impl Bus {
 
 /// Deletes a namespace's streams and lease bucket (for tests and for decommissioning a
 /// database: servers using it must be stopped).
-pub async fn delete_namespace(url: &str, namespace: &str) -> Result<(), String> {
-    let client = async_nats::connect(url).await.map_err(|e| e.to_string())?;
+pub async fn delete_namespace(url: &str, namespace: &str) -> ServerResult<()> {
+    let client = async_nats::connect(url).await.map_err(ServerError::bus)?;
     let js = jetstream::new(client);
     for stream in [
         format!("OSPREY_{namespace}_AUDIT"),
@@ -614,11 +615,11 @@ pub async fn delete_namespace(url: &str, namespace: &str) -> Result<(), String> 
     ] {
         js.delete_stream(&stream)
             .await
-            .map_err(|e| format!("{stream}: {e}"))?;
+            .map_err(|e| ServerError::Bus(format!("{stream}: {e}")))?;
     }
     js.delete_key_value(format!("osprey_{namespace}_leases"))
         .await
-        .map_err(|e| format!("the lease bucket: {e}"))?;
+        .map_err(|e| ServerError::Bus(format!("the lease bucket: {e}")))?;
     Ok(())
 }
 

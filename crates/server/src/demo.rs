@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use osprey_store::{FindingFilter, Role, ScanState, StatsGroup, TenantKind};
 
 use crate::App;
+use crate::error::{ServerError, ServerResult};
 
 /// The demo's tenant and cluster.
 pub const TENANT: &str = "demo";
@@ -33,17 +34,17 @@ pub struct DemoFiles {
 
 impl DemoFiles {
     /// The inputs under `examples`; the error says what is missing.
-    pub fn locate(examples: &Path) -> Result<DemoFiles, String> {
-        let examples =
-            std::path::absolute(examples).map_err(|e| format!("{}: {e}", examples.display()))?;
+    pub fn locate(examples: &Path) -> ServerResult<DemoFiles> {
+        let examples = std::path::absolute(examples)
+            .map_err(ServerError::io(examples.display().to_string()))?;
         let story = examples.join("audit/attack-story.jsonl");
         let image = examples.join("images/demo");
         for p in [&story, &image.join("index.json")] {
             if !p.is_file() {
-                return Err(format!(
+                return Err(ServerError::Invalid(format!(
                     "{}: not found (--demo runs from Osprey's source tree, which bundles it)",
                     p.display()
-                ));
+                )));
             }
         }
         Ok(DemoFiles {
@@ -60,27 +61,22 @@ pub async fn run(
     files: DemoFiles,
     base_url: &str,
     data_dir: &Path,
-) -> Result<String, String> {
+) -> ServerResult<String> {
     let store = &app.store;
-    let e = |e: osprey_store::StoreError| e.to_string();
-    let tenant = match store.tenant_by_name(TENANT).await.map_err(e)? {
+    let tenant = match store.tenant_by_name(TENANT).await? {
         Some(t) => t,
         None => {
-            let t = store
-                .create_tenant(TENANT, TenantKind::Member)
-                .await
-                .map_err(e)?;
+            let t = store.create_tenant(TENANT, TenantKind::Member).await?;
             let (_, viewer) = store
                 .create_token(&t.id, "demo-viewer", Role::Viewer, None)
-                .await
-                .map_err(e)?;
+                .await?;
             let path = data_dir.join(TOKEN_FILE);
-            crate::write_secret(&path, &viewer).map_err(|e| format!("{}: {e}", path.display()))?;
-            let (cluster, ingest) = store.create_cluster(&t.id, CLUSTER).await.map_err(e)?;
+            crate::write_secret(&path, &viewer)
+                .map_err(ServerError::io(path.display().to_string()))?;
+            let (cluster, ingest) = store.create_cluster(&t.id, CLUSTER).await?;
             store
                 .log_action(&t.id, "demo", "demo.create", &t.id, serde_json::json!({}))
-                .await
-                .map_err(e)?;
+                .await?;
             replay(&files, base_url, &cluster.id, &ingest).await?;
             t
         }
@@ -91,10 +87,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let scans = loop {
-        let jobs = store
-            .scan_jobs(Some(&tenant.id), None, None, 100)
-            .await
-            .map_err(e)?;
+        let jobs = store.scan_jobs(Some(&tenant.id), None, None, 100).await?;
         let busy = jobs
             .iter()
             .any(|j| matches!(j.state, ScanState::Queued | ScanState::Running));
@@ -107,11 +100,10 @@ pub async fn run(
         tenant_id: Some(tenant.id.clone()),
         ..FindingFilter::default()
     };
-    let total = store.count_findings(&filter).await.map_err(e)?;
+    let total = store.count_findings(&filter).await?;
     let by_severity = store
         .finding_stats(&filter, StatsGroup::Severity)
-        .await
-        .map_err(e)?
+        .await?
         .iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
@@ -157,17 +149,18 @@ async fn replay(
     base_url: &str,
     cluster_id: &str,
     ingest: &str,
-) -> Result<(), String> {
+) -> ServerResult<()> {
     let text = std::fs::read_to_string(&files.story)
-        .map_err(|e| format!("{}: {e}", files.story.display()))?
+        .map_err(ServerError::io(files.story.display().to_string()))?
         .replace(STORY_IMAGE, &files.image);
     let mut events = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("{} line {}: {e}", files.story.display(), n + 1))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            ServerError::Invalid(format!("{} line {}: {e}", files.story.display(), n + 1))
+        })?;
         events.push(v);
     }
     let client = reqwest::Client::new();
@@ -185,13 +178,17 @@ async fn replay(
                 .body(body.clone())
                 .send()
                 .await
-                .map_err(|e| format!("posting the demo story to {url}: {e}"))?;
+                .map_err(|e| {
+                    ServerError::Remote(format!("posting the demo story to {url}: {e}"))
+                })?;
             match resp.status().as_u16() {
                 200 => break,
                 429 | 503 => tokio::time::sleep(Duration::from_secs(1)).await,
                 s => {
                     let text = resp.text().await.unwrap_or_default();
-                    return Err(format!("posting the demo story to {url}: HTTP {s}: {text}"));
+                    return Err(ServerError::Remote(format!(
+                        "posting the demo story to {url}: HTTP {s}: {text}"
+                    )));
                 }
             }
         }

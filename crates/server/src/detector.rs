@@ -27,6 +27,8 @@ use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
 use osprey_model::Finding;
 use osprey_store::{AuditBatch, Backend, Cluster, FindingRecord, StoreError, now_ms};
+
+use crate::error::{ServerError, ServerResult};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
@@ -97,7 +99,7 @@ enum Commit<'a> {
 impl Detector {
     /// Loads the cursor and the baselines (with a bus: nothing yet — partitions, and their
     /// clusters' baselines, come with their leases).
-    pub async fn load(app: Arc<App>, rules: RuleSet) -> Result<Detector, StoreError> {
+    pub async fn load(app: Arc<App>, rules: RuleSet) -> ServerResult<Detector> {
         let feed = app.bus.as_ref().map(|bus| {
             let (tx, rx) = mpsc::channel(2 * BATCHES_PER_ROUND as usize);
             Feed {
@@ -137,7 +139,7 @@ impl Detector {
     }
 
     /// Loads the stored baselines of the clusters `wanted` says; returns how many.
-    async fn load_baselines(&mut self, wanted: impl Fn(&str) -> bool) -> Result<usize, StoreError> {
+    async fn load_baselines(&mut self, wanted: impl Fn(&str) -> bool) -> ServerResult<usize> {
         let mut loaded = 0;
         for (key, value) in self.app.store.states(BASELINE_PREFIX).await? {
             let cluster = &key[BASELINE_PREFIX.len()..];
@@ -214,7 +216,7 @@ impl Detector {
 
     /// Takes up the partitions the bus gave this server and lets go of those it lost or must
     /// hand back.
-    async fn follow_leases(&mut self) -> Result<(), StoreError> {
+    async fn follow_leases(&mut self) -> ServerResult<()> {
         let Some(feed) = self.feed.as_ref() else {
             return Ok(());
         };
@@ -283,7 +285,7 @@ impl Detector {
                     for (key, json) in docs {
                         result = result.and(self.app.store.put_state(&key, &json).await);
                     }
-                    result
+                    result.map_err(ServerError::from)
                 }
                 Err(e) => Err(e),
             };
@@ -305,7 +307,7 @@ impl Detector {
     }
 
     /// One round over batches from the bus: waits a moment for the first.
-    async fn bus_round(&mut self, stop: &mut watch::Receiver<bool>) -> Result<usize, StoreError> {
+    async fn bus_round(&mut self, stop: &mut watch::Receiver<bool>) -> ServerResult<usize> {
         self.follow_leases().await?;
         let feed = self.feed.as_mut().expect("bus mode");
         let bus = Arc::clone(&feed.bus);
@@ -384,7 +386,7 @@ impl Detector {
 
     /// Drops raw batches past their retention (only behind the cursor) and forgets event keys
     /// past the dedupe window.
-    pub async fn expire(&self) -> Result<(), StoreError> {
+    pub async fn expire(&self) -> ServerResult<()> {
         if !self.app.is_leader() {
             return Ok(());
         }
@@ -417,7 +419,7 @@ impl Detector {
         Ok(())
     }
 
-    async fn cluster(&mut self, id: &str) -> Result<Option<Cluster>, StoreError> {
+    async fn cluster(&mut self, id: &str) -> ServerResult<Option<Cluster>> {
         if let Some(c) = self.clusters.get(id) {
             return Ok(c.clone());
         }
@@ -427,7 +429,7 @@ impl Detector {
     }
 
     /// One round over batches kept in the store; returns the batches it consumed.
-    pub async fn round(&mut self) -> Result<usize, StoreError> {
+    pub async fn round(&mut self) -> ServerResult<usize> {
         let batches = self
             .app
             .store
@@ -451,12 +453,10 @@ impl Detector {
         &mut self,
         batches: &[AuditBatch],
         commit: Commit<'_>,
-    ) -> Result<Vec<u32>, StoreError> {
+    ) -> ServerResult<Vec<u32>> {
         let version = self.app.settings_version.load(Ordering::Relaxed);
         if version != self.settings_version {
-            self.settings = crate::settings::load(&self.app.store)
-                .await
-                .map_err(StoreError::Invalid)?;
+            self.settings = crate::settings::load(&self.app.store).await?;
             self.settings_version = version;
         }
         // The CPU work (decoding, every rule) happens before the write transaction, so the
@@ -507,9 +507,7 @@ impl Detector {
             if !self.settings.contains_key(&cluster.tenant_id) {
                 // A tenant made since the settings were compiled: the administrator's apply
                 // to it too.
-                self.settings = crate::settings::load(&self.app.store)
-                    .await
-                    .map_err(StoreError::Invalid)?;
+                self.settings = crate::settings::load(&self.app.store).await?;
             }
             let engine = &mut self.engine;
             // The cluster's tenant's lists and suppression rules, for this batch.
@@ -669,7 +667,7 @@ impl Detector {
 
     /// The baselines this server keeps: every cluster's, or with a bus those of the
     /// partitions it detects.
-    fn baseline_documents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    fn baseline_documents(&self) -> ServerResult<Vec<(String, Vec<u8>)>> {
         self.baselines_of(|cluster| {
             self.feed
                 .as_ref()
@@ -678,22 +676,20 @@ impl Detector {
     }
 
     /// The baselines of the clusters `wanted` says, as stored.
-    fn baselines_of(
-        &self,
-        wanted: impl Fn(&str) -> bool,
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    fn baselines_of(&self, wanted: impl Fn(&str) -> bool) -> ServerResult<Vec<(String, Vec<u8>)>> {
         let mut docs = Vec::new();
         for (cluster, b) in &self.engine.state.baselines.clusters {
             if !wanted(cluster) {
                 continue;
             }
-            let json = serde_json::to_vec(b).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let json = serde_json::to_vec(b)
+                .map_err(|e| ServerError::Engine(format!("baselines of cluster {cluster}: {e}")))?;
             docs.push((format!("{BASELINE_PREFIX}{cluster}"), json));
         }
         Ok(docs)
     }
 
-    async fn save_baselines(&mut self) -> Result<(), StoreError> {
+    async fn save_baselines(&mut self) -> ServerResult<()> {
         for (key, json) in self.baseline_documents()? {
             self.app.store.put_state(&key, &json).await?;
         }
@@ -776,7 +772,7 @@ fn record(mut f: Finding, cluster: &Cluster) -> FindingRecord {
         finding: f,
         tenant_id: cluster.tenant_id.clone(),
         cluster_id: Some(cluster.id.clone()),
-        source: "audit".into(),
+        source: osprey_store::FindingSource::Audit,
         sample: false,
     }
 }

@@ -66,6 +66,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ServerError> for ApiError {
+    fn from(e: ServerError) -> ApiError {
+        match e {
+            ServerError::Store(e) => e.into(),
+            ServerError::Invalid(m) => ApiError::bad_request(m),
+            ServerError::Image(e) => ApiError::bad_request(e.to_string()),
+            ServerError::Bus(_) => {
+                tracing::error!(error = %e, "the bus failed");
+                ApiError::unavailable("the bus failed", 5)
+            }
+            other => {
+                tracing::error!(error = %other, "the server failed");
+                ApiError::internal(other)
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
@@ -95,3 +113,53 @@ where
         .await
         .map_err(ApiError::internal)
 }
+
+/// A failure of the server's own work, outside a request: starting up, scanning, the bus, the
+/// secret key, the demo. The message is one line naming what failed; the variant says what
+/// kind of failure it is, so a caller can tell bad input from a failing dependency.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store failed, or refused what it was given.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An image could not be found, reached or read.
+    #[error(transparent)]
+    Image(#[from] osprey_image::ImageError),
+    /// Something the server was given is unusable: an option, a file, a stored setting, an
+    /// image name, an uploaded list.
+    #[error("{0}")]
+    Invalid(String),
+    /// The NATS server, or one of the streams and buckets the scale-out keeps there.
+    #[error("{0}")]
+    Bus(String),
+    /// An engine failed: the inventory, the malware rules or scan, the vulnerability database.
+    #[error("{0}")]
+    Engine(String),
+    /// A peer reached over HTTP failed or refused: an output's receiver, the webhook the demo
+    /// posts its story to.
+    #[error("{0}")]
+    Remote(String),
+    /// The server key could not be read, or something sealed with it could not be opened.
+    #[error("{0}")]
+    Secret(String),
+    /// The operating system refused: threads, files, sockets.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ServerError {
+    /// A bus failure, from any error of the NATS client.
+    pub fn bus(e: impl std::fmt::Display) -> ServerError {
+        ServerError::Bus(e.to_string())
+    }
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+        let what = what.into();
+        move |source| ServerError::Io { what, source }
+    }
+}
+
+pub type ServerResult<T> = Result<T, ServerError>;

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use osprey_audit::event::{Decoder, Event};
-use osprey_store::{NewAuditBatch, Role, now_ms};
+use osprey_store::{NewAuditBatch, Role, StoreError, now_ms};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::App;
@@ -30,7 +30,9 @@ const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct WriteRequest {
     batch: NewAuditBatch,
-    done: oneshot::Sender<Result<i64, String>>,
+    /// The batch's sequence number once committed, or the failure every waiter of the group
+    /// commit shares.
+    done: oneshot::Sender<Result<i64, Arc<StoreError>>>,
 }
 
 pub type WriteQueue = mpsc::Sender<WriteRequest>;
@@ -297,8 +299,9 @@ pub async fn run_writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, batches = batches.len(), "keeping audit batches failed");
+                let e = Arc::new(e);
                 for done in answers.drain(..) {
-                    let _ = done.send(Err(e.to_string()));
+                    let _ = done.send(Err(Arc::clone(&e)));
                 }
             }
         }

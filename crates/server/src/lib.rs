@@ -31,9 +31,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use osprey_audit::RuleSet;
-use osprey_store::{Role, Store, StoreError, TenantKind};
+use osprey_store::{Role, Store, TenantKind};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::error::{ServerError, ServerResult};
 use crate::metrics::Metrics;
 
 /// Settings of a running server.
@@ -172,7 +173,7 @@ pub struct Running {
 const SCAN_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts the writer and the detector over a store.
-pub async fn start(store: Store, options: Options) -> Result<Running, StoreError> {
+pub async fn start(store: Store, options: Options) -> ServerResult<Running> {
     start_with_bus(store, options, None).await
 }
 
@@ -181,9 +182,9 @@ pub async fn start_with_bus(
     store: Store,
     options: Options,
     bus: Option<Arc<bus::Bus>>,
-) -> Result<Running, StoreError> {
+) -> ServerResult<Running> {
     if bus.is_some() && store.backend() != osprey_store::Backend::Postgres {
-        return Err(StoreError::Invalid(
+        return Err(ServerError::Invalid(
             "a bus needs a PostgreSQL database (--database postgres://…) that every server shares"
                 .into(),
         ));
@@ -232,14 +233,13 @@ pub async fn start_with_bus(
         }
     }
     if app.options.scan_workers > 0 {
-        scanners = scanner::spawn(Arc::clone(&app), app.options.scan_workers, stop_rx.clone())
-            .map_err(StoreError::Invalid)?;
+        scanners = scanner::spawn(Arc::clone(&app), app.options.scan_workers, stop_rx.clone())?;
     }
     let handle = tokio::runtime::Handle::current();
     let detector = std::thread::Builder::new()
         .name("osprey-detector".into())
         .spawn(move || handle.block_on(detector.run(stop_rx)))
-        .map_err(|e| StoreError::Invalid(format!("starting the detector thread: {e}")))?;
+        .map_err(ServerError::io("starting the detector thread"))?;
     Ok(Running {
         app,
         writer,
@@ -470,18 +470,18 @@ pub struct TlsFiles {
 }
 
 /// Reads a certificate and key for HTTPS; the error names the file and what is wrong.
-pub async fn tls_config(files: &TlsFiles) -> Result<axum_server::tls_rustls::RustlsConfig, String> {
+pub async fn tls_config(files: &TlsFiles) -> ServerResult<axum_server::tls_rustls::RustlsConfig> {
     for (what, path) in [("certificate", &files.cert), ("key", &files.key)] {
-        std::fs::metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+        std::fs::metadata(path).map_err(ServerError::io(format!("{what} {}", path.display())))?;
     }
     axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
         .await
         .map_err(|e| {
-            format!(
+            ServerError::Invalid(format!(
                 "{} / {}: not a PEM certificate chain and private key: {e}",
                 files.cert.display(),
                 files.key.display()
-            )
+            ))
         })
 }
 
@@ -531,11 +531,7 @@ pub struct ServeGuard {
 /// same data (sending alerts twice, racing each other's cursors). SQLite: an exclusive lock on
 /// `DATA/serve.lock`; PostgreSQL: a session advisory lock, shared by servers with a bus
 /// (`shared`) and exclusive without.
-pub async fn lock_store(
-    store: &Store,
-    data_dir: &Path,
-    shared: bool,
-) -> Result<ServeGuard, String> {
+pub async fn lock_store(store: &Store, data_dir: &Path, shared: bool) -> ServerResult<ServeGuard> {
     match store.backend() {
         osprey_store::Backend::Sqlite => {
             let path = data_dir.join("serve.lock");
@@ -544,17 +540,20 @@ pub async fn lock_store(
                 .truncate(false)
                 .write(true)
                 .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(ServerError::io(path.display().to_string()))?;
             match file.try_lock() {
                 Ok(()) => Ok(ServeGuard {
                     _file: Some(file),
                     _database: None,
                 }),
-                Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Invalid(format!(
                     "{}: another osprey serve uses this data directory",
                     data_dir.display()
-                )),
-                Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+                ))),
+                Err(std::fs::TryLockError::Error(e)) => Err(ServerError::Io {
+                    what: path.display().to_string(),
+                    source: e,
+                }),
             }
         }
         osprey_store::Backend::Postgres => match store.lock_served(shared).await {
@@ -562,13 +561,13 @@ pub async fn lock_store(
                 _file: None,
                 _database: Some(lock),
             }),
-            Ok(None) if shared => Err(
+            Ok(None) if shared => Err(ServerError::Invalid(
                 "an osprey serve without --bus uses this database; servers sharing a database all need the same --bus".into(),
-            ),
-            Ok(None) => Err(
+            )),
+            Ok(None) => Err(ServerError::Invalid(
                 "another osprey serve uses this database; servers sharing a database need --bus nats://…".into(),
-            ),
-            Err(e) => Err(e.to_string()),
+            )),
+            Err(e) => Err(e.into()),
         },
     }
 }
@@ -578,29 +577,19 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// On an empty store: creates the organization's administrator tenant and an admin token,
 /// written to `DATA/admin-token` (mode 0600). Returns the file when it did.
-pub async fn bootstrap(
-    store: &Store,
-    data_dir: &Path,
-) -> Result<Option<std::path::PathBuf>, String> {
-    let _setup = store.lock_setup().await.map_err(|e| e.to_string())?;
-    if store
-        .administrator()
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {
+pub async fn bootstrap(store: &Store, data_dir: &Path) -> ServerResult<Option<std::path::PathBuf>> {
+    let _setup = store.lock_setup().await?;
+    if store.administrator().await?.is_some() {
         return Ok(None);
     }
     let tenant = store
         .create_tenant("admin", TenantKind::Administrator)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let (info, secret) = store
         .create_token(&tenant.id, "bootstrap", Role::Admin, None)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_secret(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_secret(&path, &secret).map_err(ServerError::io(path.display().to_string()))?;
     store
         .log_action(
             &tenant.id,
@@ -609,8 +598,7 @@ pub async fn bootstrap(
             &tenant.id,
             serde_json::json!({ "admin_token": info.id }),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(Some(path))
 }
 

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::App;
+use crate::error::{ServerError, ServerResult};
 
 /// Deliveries per request.
 pub const BATCH: usize = 100;
@@ -104,7 +105,7 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
                         as i64;
                     tracing::warn!(output = %output.name, %error, attempts = attempts + 1, "output delivery failed");
                     app.store
-                        .mark_failed(&seqs, &error, backoff.min(MAX_BACKOFF_MS))
+                        .mark_failed(&seqs, &error.to_string(), backoff.min(MAX_BACKOFF_MS))
                         .await?;
                     app.metrics.output_sent(kind, "failed", seqs.len());
                 }
@@ -120,7 +121,7 @@ async fn send(
     output: &Output,
     deliveries: &[Delivery],
     findings: &[StoredFinding],
-) -> Result<(), String> {
+) -> ServerResult<()> {
     let finding = |id: &str| findings.iter().find(|f| f.finding.id == id);
     let now = jiff::Timestamp::now();
     let (url, content_type, body) = match output.kind {
@@ -177,7 +178,8 @@ async fn send(
             )
         }
     };
-    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| ServerError::Invalid(format!("{url}: encoding the deliveries: {e}")))?;
     let mut request = client
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -196,7 +198,7 @@ async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| ServerError::Remote(format!("{url}: {e}")))?;
     let status = response.status();
     if status.is_success() {
         Ok(())
@@ -208,7 +210,10 @@ async fn send(
             .chars()
             .take(200)
             .collect();
-        Err(format!("{url}: HTTP {status}: {}", text.replace('\n', " ")))
+        Err(ServerError::Remote(format!(
+            "{url}: HTTP {status}: {}",
+            text.replace('\n', " ")
+        )))
     }
 }
 

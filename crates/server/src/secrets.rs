@@ -8,6 +8,8 @@ use std::path::Path;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
+use crate::error::{ServerError, ServerResult};
+
 /// The environment variable holding the key (64 hex digits).
 pub const KEY_ENV: &str = "OSPREY_SECRET_KEY";
 /// Where a first start keeps a generated key.
@@ -27,17 +29,18 @@ impl std::fmt::Debug for SecretKey {
 
 impl SecretKey {
     /// A key from 64 hex digits; `what` names where the text came from.
-    pub fn parse(text: &str, what: &str) -> Result<SecretKey, String> {
-        let bytes = hex::decode(text.trim())
-            .map_err(|_| format!("{what}: expected 64 hex digits (a 256-bit key)"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| format!("{what}: expected 64 hex digits (a 256-bit key)"))?;
+    pub fn parse(text: &str, what: &str) -> ServerResult<SecretKey> {
+        let bytes = hex::decode(text.trim()).map_err(|_| {
+            ServerError::Secret(format!("{what}: expected 64 hex digits (a 256-bit key)"))
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            ServerError::Secret(format!("{what}: expected 64 hex digits (a 256-bit key)"))
+        })?;
         Ok(SecretKey(key))
     }
 
     /// The key from the environment, else `file`, else `DATA/secret-key` (created when absent).
-    pub fn load(file: Option<&Path>, data_dir: &Path) -> Result<SecretKey, String> {
+    pub fn load(file: Option<&Path>, data_dir: &Path) -> ServerResult<SecretKey> {
         if let Ok(text) = std::env::var(KEY_ENV) {
             return SecretKey::parse(&text, KEY_ENV);
         }
@@ -47,17 +50,18 @@ impl SecretKey {
                 let p = data_dir.join(KEY_FILE);
                 if !p.exists() {
                     let mut key = [0u8; 32];
-                    getrandom::fill(&mut key)
-                        .map_err(|e| format!("generating a secret key: {e}"))?;
+                    getrandom::fill(&mut key).map_err(|e| {
+                        ServerError::Secret(format!("generating a secret key: {e}"))
+                    })?;
                     crate::write_secret(&p, &hex::encode(key))
-                        .map_err(|e| format!("{}: {e}", p.display()))?;
+                        .map_err(ServerError::io(p.display().to_string()))?;
                     tracing::info!(path = %p.display(), "wrote a new secret key");
                 }
                 p
             }
         };
         let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::read_to_string(&path).map_err(ServerError::io(path.display().to_string()))?;
         SecretKey::parse(&text, &path.display().to_string())
     }
 
@@ -77,30 +81,33 @@ impl SecretKey {
     /// Checks that this is the key the store's secrets are sealed with: the first server of a
     /// database seals a known text into it, every later one must open it. A server with
     /// another key would fail every registry login, or seal passwords no other server opens.
-    pub async fn check(&self, store: &osprey_store::Store) -> Result<(), String> {
+    pub async fn check(&self, store: &osprey_store::Store) -> ServerResult<()> {
         const CHECK: &[u8] = b"osprey secret key check";
         let sealed = store
             .state_or_insert("secrets/key-check", &self.seal(CHECK))
             .await
-            .map_err(|e| format!("the database: {e}"))?;
+            .map_err(|e| ServerError::Secret(format!("the database: {e}")))?;
         match self.open(&sealed) {
             Ok(plain) if plain == CHECK => Ok(()),
-            _ => Err(
+            _ => Err(ServerError::Secret(
                 "not the key this database's secrets are sealed with: every server of a database needs the same key (OSPREY_SECRET_KEY or --secret-key-file)".into(),
-            ),
+            )),
         }
     }
 
     /// Opens what [`seal`](Self::seal) made with the same key.
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn open(&self, sealed: &[u8]) -> ServerResult<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
-            return Err("a sealed secret is too short".into());
+            return Err(ServerError::Secret("a sealed secret is too short".into()));
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         ChaCha20Poly1305::new(Key::from_slice(&self.0))
             .decrypt(Nonce::from_slice(nonce), body)
             .map_err(|_| {
-                "a sealed secret does not open with this server's key (was the key changed?)".into()
+                ServerError::Secret(
+                    "a sealed secret does not open with this server's key (was the key changed?)"
+                        .into(),
+                )
             })
     }
 }
@@ -117,7 +124,8 @@ mod tests {
         assert_ne!(key.seal(b"hunter2"), sealed, "a fresh nonce each time");
         assert_eq!(key.open(&sealed).unwrap(), b"hunter2");
         let other = SecretKey::parse(&"22".repeat(32), "test").unwrap();
-        assert!(other.open(&sealed).unwrap_err().contains("does not open"));
+        let refused = other.open(&sealed).unwrap_err();
+        assert!(matches!(&refused, ServerError::Secret(m) if m.contains("does not open")));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(key.open(&tampered).is_err());
@@ -129,6 +137,7 @@ mod tests {
         assert!(
             SecretKey::parse("abc", "OSPREY_SECRET_KEY")
                 .unwrap_err()
+                .to_string()
                 .starts_with("OSPREY_SECRET_KEY: expected 64 hex digits")
         );
         assert!(SecretKey::parse(&"zz".repeat(32), "f").is_err());
@@ -154,7 +163,8 @@ mod tests {
         std::fs::write(dir.path().join("bad"), "nope").unwrap();
         let err = SecretKey::load(Some(&dir.path().join("bad")), dir.path()).unwrap_err();
         assert!(
-            err.ends_with("bad: expected 64 hex digits (a 256-bit key)"),
+            err.to_string()
+                .ends_with("bad: expected 64 hex digits (a 256-bit key)"),
             "{err}"
         );
     }

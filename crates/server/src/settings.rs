@@ -12,6 +12,8 @@ use osprey_audit::rules::SuppressionRule;
 use osprey_audit::{Intel, IpList, ListKind as EngineListKind, Loader};
 use osprey_store::{ListKind, Store, TenantKind};
 
+use crate::error::{ServerError, ServerResult};
+
 /// What the engine uses for one tenant's clusters.
 #[derive(Debug, Default)]
 pub struct TenantSettings {
@@ -28,7 +30,7 @@ pub fn engine_kind(kind: ListKind) -> EngineListKind {
 }
 
 /// Parses a list as uploaded; the error names the list and what is wrong.
-pub fn parse_list(name: &str, kind: ListKind, body: &[u8]) -> Result<IpList, String> {
+pub fn parse_list(name: &str, kind: ListKind, body: &[u8]) -> ServerResult<IpList> {
     IpList::parse(
         name,
         &format!("list {name}"),
@@ -36,21 +38,20 @@ pub fn parse_list(name: &str, kind: ListKind, body: &[u8]) -> Result<IpList, Str
         engine_kind(kind),
         &ListLimits::default(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| ServerError::Invalid(e.to_string()))
 }
 
 /// Every tenant's settings. A stored list or rule that no longer compiles (it was checked when
 /// stored) is skipped with an error in the log rather than stopping detection.
-pub async fn load(store: &Store) -> Result<HashMap<String, TenantSettings>, String> {
-    let e = |e: osprey_store::StoreError| e.to_string();
-    let tenants = store.tenants().await.map_err(e)?;
+pub async fn load(store: &Store) -> ServerResult<HashMap<String, TenantSettings>> {
+    let tenants = store.tenants().await?;
     let admins: Vec<&str> = tenants
         .iter()
         .filter(|t| t.kind == TenantKind::Administrator)
         .map(|t| t.id.as_str())
         .collect();
-    let lists = store.ip_lists(None).await.map_err(e)?;
-    let rules = store.suppression_rules(None).await.map_err(e)?;
+    let lists = store.ip_lists(None).await?;
+    let rules = store.suppression_rules(None).await?;
     // Each list parsed and each rule compiled once, then given to every tenant it applies to
     // (the administrator's apply to all).
     let lists: Vec<(&str, IpList)> = lists

@@ -72,6 +72,11 @@ async fn the_api_over_tls() {
         key: files.key.clone(),
     };
     let e = tls_config(&missing).await.unwrap_err();
+    assert!(
+        matches!(e, osprey_server::error::ServerError::Io { .. }),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.contains("nope.crt") && !e.contains('\n'), "{e}");
     std::fs::write(dir.path().join("junk.crt"), "not a certificate").unwrap();
     let junk = TlsFiles {
@@ -79,5 +84,9 @@ async fn the_api_over_tls() {
         key: files.key.clone(),
     };
     let e = tls_config(&junk).await.unwrap_err();
-    assert!(e.contains("junk.crt"), "{e}");
+    assert!(
+        matches!(e, osprey_server::error::ServerError::Invalid(_)),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("junk.crt"), "{e}");
 }

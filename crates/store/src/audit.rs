@@ -276,8 +276,10 @@ impl DetectionRound<'_> {
         images: &[String],
         seen_ms: i64,
     ) -> Result<()> {
-        let images =
-            serde_json::to_string(images).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let images = serde_json::to_string(images).map_err(|e| StoreError::Corrupt {
+            what: format!("images of pod {namespace}/{pod}"),
+            error: e.to_string(),
+        })?;
         sqlx::query(
             "INSERT INTO pod_images (cluster_id, namespace, pod, images, seen_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (cluster_id, namespace, pod) DO UPDATE SET images = excluded.images, seen_ms = excluded.seen_ms",

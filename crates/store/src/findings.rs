@@ -23,36 +23,11 @@ pub struct FindingRecord {
     pub tenant_id: String,
     pub cluster_id: Option<String>,
     /// `audit`, `malware`, `vulnerability`, `sample`.
-    pub source: String,
+    pub source: FindingSource,
     pub sample: bool,
 }
 
-/// The analyst's view of where a finding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Workflow {
-    New,
-    Acknowledged,
-    Resolved,
-}
-
-impl Workflow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Workflow::New => "new",
-            Workflow::Acknowledged => "acknowledged",
-            Workflow::Resolved => "resolved",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Workflow> {
-        Some(match s {
-            "new" => Workflow::New,
-            "acknowledged" => Workflow::Acknowledged,
-            "resolved" => Workflow::Resolved,
-            _ => return None,
-        })
-    }
-}
+pub use osprey_model::{FindingSource, FindingState, Workflow};
 
 /// A stored finding as the API shows it: the finding and its platform fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,9 +37,8 @@ pub struct StoredFinding {
     pub tenant_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    pub source: String,
-    /// `active` or `archived`.
-    pub state: String,
+    pub source: FindingSource,
+    pub state: FindingState,
     pub workflow: Workflow,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub sample: bool,
@@ -128,7 +102,7 @@ pub struct FindingFilter {
     pub severity_min: Option<f64>,
     pub severity_max: Option<f64>,
     /// `active` or `archived`.
-    pub state: Option<String>,
+    pub state: Option<FindingState>,
     pub workflow: Option<Workflow>,
     /// On the last time seen.
     pub since_ms: Option<i64>,
@@ -302,20 +276,25 @@ fn parse_body(id: &str, body: &str) -> Result<Finding> {
     })
 }
 
+/// A text column of a finding's row read as one of its enums; other text is a corrupt row.
+fn text_column<T>(r: &AnyRow, id: &str, column: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let text: String = r.try_get(column)?;
+    parse(&text).ok_or_else(|| StoreError::Corrupt {
+        what: format!("finding {id}"),
+        error: format!("{column} {text:?}"),
+    })
+}
+
 fn stored_row(r: &AnyRow) -> Result<StoredFinding> {
     let id: String = r.try_get("id")?;
     let body: String = r.try_get("body")?;
-    let workflow: String = r.try_get("workflow")?;
     Ok(StoredFinding {
         finding: parse_body(&id, &body)?,
         tenant_id: r.try_get("tenant_id")?,
         cluster_id: r.try_get("cluster_id")?,
-        source: r.try_get("source")?,
-        state: r.try_get("state")?,
-        workflow: Workflow::parse(&workflow).ok_or_else(|| StoreError::Corrupt {
-            what: format!("finding {id}"),
-            error: format!("workflow {workflow:?}"),
-        })?,
+        source: text_column(r, &id, "source", FindingSource::parse)?,
+        state: text_column(r, &id, "state", FindingState::parse)?,
+        workflow: text_column(r, &id, "workflow", Workflow::parse)?,
         sample: r.try_get::<i64, _>("sample")? != 0,
         created_ms: r.try_get("created_ms")?,
         updated_ms: r.try_get("updated_ms")?,
@@ -345,7 +324,8 @@ async fn upsert(
         let mut archived = rec.finding.suppression.is_some();
         let existing = match existing {
             Some(r) => {
-                archived = r.try_get::<String, _>("state")? == "archived";
+                archived =
+                    text_column(&r, &id, "state", FindingState::parse)? == FindingState::Archived;
                 Some(r.try_get::<String, _>("body")?)
             }
             None => None,
@@ -379,7 +359,7 @@ async fn upsert(
             .bind(&id)
             .bind(&rec.tenant_id)
             .bind(rec.cluster_id.clone())
-            .bind(&rec.source)
+            .bind(rec.source.as_str())
             .bind(&finding.kind)
             .bind(severity_score(&finding))
             .bind(&finding.title)
@@ -388,7 +368,14 @@ async fn upsert(
             .bind(first)
             .bind(last)
             .bind(finding.count as i64)
-            .bind(if finding.suppression.is_some() { "archived" } else { "active" })
+            .bind(
+                if finding.suppression.is_some() {
+                    FindingState::Archived
+                } else {
+                    FindingState::Active
+                }
+                .as_str(),
+            )
             .bind(rec.sample as i64)
             .bind(now)
             .bind(&body)
@@ -553,8 +540,8 @@ fn where_clause(f: &FindingFilter, b: &mut Binds) -> String {
     if let Some(v) = f.severity_max {
         conds.push(format!("severity <= {}", b.push(Bind::Real(v))));
     }
-    if let Some(s) = &f.state {
-        conds.push(format!("state = {}", b.push(Bind::Text(s.clone()))));
+    if let Some(s) = f.state {
+        conds.push(format!("state = {}", b.push(Bind::Text(s.as_str().into()))));
     }
     if let Some(w) = f.workflow {
         conds.push(format!(
@@ -740,7 +727,12 @@ impl Store {
             return Err(StoreError::NotFound(format!("finding {id}")));
         }
         if let Some(archived) = update.archived {
-            let state = if archived { "archived" } else { "active" };
+            let state = if archived {
+                FindingState::Archived
+            } else {
+                FindingState::Active
+            }
+            .as_str();
             sqlx::query("UPDATE findings SET state = $2, updated_ms = $3 WHERE id = $1")
                 .bind(id)
                 .bind(state)

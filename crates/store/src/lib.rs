@@ -22,8 +22,8 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub use audit::{AuditBatch, DetectionRound, NewAuditBatch};
 pub use findings::{
-    FindingFilter, FindingPage, FindingRecord, FindingSort, FindingUpdate, HistoryEntry,
-    StatsGroup, StoredFinding, Upserted, Workflow,
+    FindingFilter, FindingPage, FindingRecord, FindingSort, FindingSource, FindingState,
+    FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow,
 };
 pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
@@ -52,8 +52,17 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// What the caller gave is not acceptable (a name, a page token, a registry host): the
+    /// server answers 400 with this line. Never a fault of the store itself.
     #[error("{0}")]
     Invalid(String),
+    /// The data directory could not be made or used.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("stored document {what}: {error}")]
     Corrupt { what: String, error: String },
 }
@@ -73,8 +82,10 @@ pub const SQLITE_FILE: &str = "osprey.db";
 impl Store {
     /// Opens (creating when missing) the SQLite database in `dir` and migrates it.
     pub async fn open_sqlite(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Invalid(format!("data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let path = dir.join(SQLITE_FILE);
         let url = format!("sqlite://{}?mode=rwc", path.display());
         install_default_drivers();
@@ -308,7 +319,9 @@ mod tests {
     }
 }
 
-/// Scratch databases for tests of this crate and of the server.
+/// Scratch databases for tests of this crate and of the server; compiled only with the
+/// `testing` feature, which the test builds turn on (never the production binary).
+#[cfg(feature = "testing")]
 pub mod testing {
     use sqlx::{AssertSqlSafe, Connection};
 

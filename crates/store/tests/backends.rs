@@ -51,7 +51,7 @@ fn record(f: Finding, tenant: &str, cluster: &str) -> FindingRecord {
         finding: f,
         tenant_id: tenant.into(),
         cluster_id: Some(cluster.into()),
-        source: "audit".into(),
+        source: osprey_store::FindingSource::Audit,
         sample: false,
     }
 }
@@ -530,7 +530,7 @@ async fn findings_upsert_filter_page_and_work() {
         );
         assert_eq!(
             q(FindingFilter {
-                state: Some("archived".into()),
+                state: Some(osprey_store::FindingState::Archived),
                 ..all.clone()
             })
             .await,

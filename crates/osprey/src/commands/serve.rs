@@ -134,7 +134,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             SecretKey::load(args.secret_key_file.as_deref(), &args.store.data).map_err(|e| {
                 Failure::Input(match &args.secret_key_file {
                     Some(_) => format!("--secret-key-file {e}"),
-                    None => e,
+                    None => e.to_string(),
                 })
             })?;
         let nats = match &args.bus {

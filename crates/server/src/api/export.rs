@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use osprey_store::{Role, StoredFinding, Workflow};
+use osprey_store::{FindingState, Role, StoredFinding, Workflow};
 use serde_json::json;
 
 use super::findings::FindingsQuery;
@@ -188,7 +188,7 @@ impl Exporter {
                     product_arn: &product,
                     account_id: &self.account,
                     region: &self.region,
-                    record_state: if f.state == "archived" {
+                    record_state: if f.state == FindingState::Archived {
                         "ARCHIVED"
                     } else {
                         "ACTIVE"
@@ -231,7 +231,7 @@ impl Exporter {
                         x.count.to_string(),
                         x.first_seen.clone().unwrap_or_default(),
                         x.last_seen.clone().unwrap_or_default(),
-                        f.state.clone(),
+                        f.state.as_str().to_string(),
                         f.workflow.as_str().to_string(),
                     ]
                     .into_iter(),
@@ -242,8 +242,8 @@ impl Exporter {
 }
 
 fn ocsf_status(f: &StoredFinding) -> &'static str {
-    match (f.state.as_str(), f.workflow) {
-        ("archived", _) => "Suppressed",
+    match (f.state, f.workflow) {
+        (FindingState::Archived, _) => "Suppressed",
         (_, Workflow::Resolved) => "Resolved",
         (_, Workflow::Acknowledged) => "In Progress",
         _ => "New",

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use osprey_store::{FindingFilter, FindingSort, FindingUpdate, Role, StatsGroup, Workflow};
+use osprey_store::{
+    FindingFilter, FindingSort, FindingState, FindingUpdate, Role, StatsGroup, Workflow,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -70,16 +72,15 @@ pub(super) fn severity_value(name: &str, text: &str) -> ApiResult<f64> {
     Ok(v)
 }
 
-/// `state`: `archived` → true, `active` → false.
-fn parse_archived(state: Option<&str>) -> ApiResult<Option<bool>> {
-    match state {
-        None => Ok(None),
-        Some("archived") => Ok(Some(true)),
-        Some("active") => Ok(Some(false)),
-        Some(s) => Err(ApiError::bad_request(format!(
-            "state {s:?}: expected active or archived"
-        ))),
-    }
+/// `state`: `active` or `archived`.
+fn parse_state(state: Option<&str>) -> ApiResult<Option<FindingState>> {
+    state
+        .map(|s| {
+            FindingState::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!("state {s:?}: expected active or archived"))
+            })
+        })
+        .transpose()
 }
 
 fn parse_workflow(workflow: Option<&str>) -> ApiResult<Option<Workflow>> {
@@ -118,8 +119,7 @@ impl FindingsQuery {
     }
 
     pub fn filter(&self, caller: &Caller) -> ApiResult<FindingFilter> {
-        let state = parse_archived(self.state.as_deref())?
-            .map(|archived| if archived { "archived" } else { "active" }.to_string());
+        let state = parse_state(self.state.as_deref())?;
         let workflow = parse_workflow(self.workflow.as_deref())?;
         let sort = match self.sort.as_deref() {
             None => FindingSort::Updated,
@@ -259,7 +259,7 @@ pub async fn update_finding(
 ) -> ApiResult<Json<Value>> {
     let p = caller.require(Role::Analyst)?;
     readable_finding(&app, &caller, &id).await?;
-    let archived = parse_archived(body.state.as_deref())?;
+    let archived = parse_state(body.state.as_deref())?.map(|s| s == FindingState::Archived);
     let workflow = parse_workflow(body.workflow.as_deref())?;
     if let Some(n) = &body.note
         && (n.trim().is_empty() || n.len() > 10_000)
@@ -347,7 +347,7 @@ pub async fn create_samples(
                     finding: f,
                     tenant_id: p.tenant_id.clone(),
                     cluster_id: cluster_id.clone(),
-                    source: "sample".into(),
+                    source: osprey_store::FindingSource::Sample,
                     sample: true,
                 }
             })

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
 use crate::App;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ServerError, ServerResult};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -202,13 +202,21 @@ pub async fn get_sbom(
         .await?
         .ok_or_else(not_found)?;
     let format = format.to_string();
-    let body = crate::error::blocking(move || -> Result<Vec<u8>, String> {
-        let json = zstd::bulk::decompress(&sbom.inventory, 256 << 20).map_err(|e| e.to_string())?;
+    // A stored SBOM that does not decode is the store's fault, not the caller's: a 500.
+    let what = format!("SBOM of {digest}");
+    let corrupt = move |e: &dyn std::fmt::Display| {
+        ServerError::Store(osprey_store::StoreError::Corrupt {
+            what: what.clone(),
+            error: e.to_string(),
+        })
+    };
+    let body = crate::error::blocking(move || -> ServerResult<Vec<u8>> {
+        let json = zstd::bulk::decompress(&sbom.inventory, 256 << 20).map_err(|e| corrupt(&e))?;
         if format == "inventory" {
             return Ok(json);
         }
         let inventory: osprey_inventory::Inventory =
-            serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&json).map_err(|e| corrupt(&e))?;
         let subject = osprey_inventory::sbom::Subject {
             name: sbom.reference.clone(),
             version: Some(sbom.image_digest.clone()),
@@ -223,11 +231,11 @@ pub async fn get_sbom(
             "spdx" => osprey_inventory::sbom::spdx::write(&doc, &mut out),
             _ => osprey_inventory::sbom::cyclonedx::write(&doc, &mut out),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| corrupt(&e))?;
         Ok(out)
     })
     .await?
-    .map_err(|e| ApiError::internal(format!("stored SBOM of {digest}: {e}")))?;
+    .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 

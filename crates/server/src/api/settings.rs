@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
 use crate::App;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ServerError};
 use crate::settings;
 
 fn changed(app: &App) {
@@ -52,11 +52,10 @@ pub async fn put_ip_list(
         crate::error::blocking(move || {
             let list = settings::parse_list(&name, kind, &body)?;
             let text = String::from_utf8(body.to_vec())
-                .map_err(|_| format!("list {name}: not UTF-8 text"))?;
-            Ok::<_, String>((list, text))
+                .map_err(|_| ServerError::Invalid(format!("list {name}: not UTF-8 text")))?;
+            Ok::<_, ServerError>((list, text))
         })
-        .await?
-        .map_err(ApiError::bad_request)?
+        .await??
     };
     if list.entries == 0 {
         return Err(ApiError::bad_request(format!(
