@@ -79,6 +79,15 @@ pub struct State {
 }
 
 /// Runs rules over events.
+/// What one tenant brings to a shared engine for its own events: its trusted and threat IP
+/// lists and its suppression rules, used instead of the engine's own for one call of
+/// [`Engine::process_for`]. The compiled catalogue and the detection state stay the engine's.
+#[derive(Debug, Default)]
+pub struct TenantOverlay {
+    pub intel: Intel,
+    pub suppressions: Vec<crate::rules::SuppressionRule>,
+}
+
 pub struct Engine {
     pub rules: RuleSet,
     pub intel: Intel,
@@ -123,6 +132,30 @@ impl Engine {
 
     /// Evaluates every rule against one event; detections go to `findings`.
     pub fn process(&mut self, event: &Event<'_>, findings: &mut Findings) {
+        self.process_with(event, findings, None)
+    }
+
+    /// Evaluates every rule against one event of a tenant that brings its own IP lists and
+    /// suppression rules (a server detecting many tenants' clusters with one engine).
+    pub fn process_for(
+        &mut self,
+        event: &Event<'_>,
+        findings: &mut Findings,
+        overlay: &TenantOverlay,
+    ) {
+        self.process_with(event, findings, Some(overlay))
+    }
+
+    fn process_with(
+        &mut self,
+        event: &Event<'_>,
+        findings: &mut Findings,
+        overlay: Option<&TenantOverlay>,
+    ) {
+        let (intel, suppressions) = match overlay {
+            Some(o) => (&o.intel, &o.suppressions[..]),
+            None => (&self.intel, &self.rules.suppressions[..]),
+        };
         self.stats.events += 1;
         let now = event.time_us.unwrap_or(self.clock_us);
         self.clock_us = self.clock_us.max(now);
@@ -138,10 +171,10 @@ impl Engine {
             self.candidates = candidates;
             return;
         }
-        let hit = if self.intel.is_empty() {
+        let hit = if intel.is_empty() {
             IntelHit::default()
         } else {
-            self.intel.lookup(event.source_ip())
+            intel.lookup(event.source_ip())
         };
         let cx = Cx {
             event,
@@ -195,7 +228,7 @@ impl Engine {
                 .map(|(_, s)| *s)
                 .fold(rule.severity, |a, b| if b.label > a.label { b } else { a });
             self.stats.detections += 1;
-            if findings.record(rule, severity, &cx, &self.rules, info) {
+            if findings.record(rule, severity, &cx, suppressions, info) {
                 self.stats.suppressed += 1;
             }
         }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::format_time_us;
 use crate::rules::field::{Cx, Val, pod_spec};
-use crate::rules::{Rule, RuleSet};
+use crate::rules::{Rule, SuppressionRule};
 
 /// Findings kept by an aggregator.
 pub struct Findings {
@@ -63,7 +63,7 @@ impl Findings {
         rule: &Rule,
         severity: Severity,
         cx: &Cx<'_, '_>,
-        rules: &RuleSet,
+        suppressions: &[SuppressionRule],
         info: Vec<(String, String)>,
     ) -> bool {
         let e = cx.event;
@@ -120,8 +120,7 @@ impl Findings {
             self.dropped += 1;
             return false;
         }
-        let suppression = rules
-            .suppressions
+        let suppression = suppressions
             .iter()
             .find(|s| s.applies(&rule.def.kind, cx))
             .map(|s| Suppression {

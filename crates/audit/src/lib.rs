@@ -14,7 +14,7 @@ pub mod findings;
 pub mod intel;
 pub mod rules;
 
-pub use detect::{Engine, EngineOptions, EngineStats};
+pub use detect::{Engine, EngineOptions, EngineStats, TenantOverlay};
 pub use event::{Event, Stage};
 pub use findings::Findings;
 pub use intel::{Intel, IpList, ListKind};

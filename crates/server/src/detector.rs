@@ -512,8 +512,6 @@ impl Detector {
             let engine = &mut self.engine;
             // The cluster's tenant's lists and suppression rules, for this batch.
             let settings = self.settings.entry(cluster.tenant_id.clone()).or_default();
-            std::mem::swap(&mut engine.intel, &mut settings.intel);
-            std::mem::swap(&mut engine.rules.suppressions, &mut settings.suppressions);
             let mut duplicates = 0u64;
             let mut detected = 0u64;
             decoder.decode(&body, &mut |e: Event<'_>| {
@@ -527,11 +525,9 @@ impl Detector {
                 if let Some(p) = osprey_audit::findings::pod_images(&e) {
                     pods.insert((cluster.id.clone(), p.namespace, p.name), p.images);
                 }
-                engine.process(&in_cluster(e, &cluster.id), findings);
+                engine.process_for(&in_cluster(e, &cluster.id), findings, settings);
                 detected += 1;
             });
-            std::mem::swap(&mut engine.intel, &mut settings.intel);
-            std::mem::swap(&mut engine.rules.suppressions, &mut settings.suppressions);
             self.app.metrics.duplicate_events.inc_by(duplicates);
             self.app.metrics.events_detected.inc_by(detected);
         }

@@ -9,17 +9,14 @@ use std::collections::HashMap;
 
 use osprey_audit::intel::ListLimits;
 use osprey_audit::rules::SuppressionRule;
-use osprey_audit::{Intel, IpList, ListKind as EngineListKind, Loader};
+use osprey_audit::{IpList, ListKind as EngineListKind, Loader};
 use osprey_store::{ListKind, Store, TenantKind};
 
 use crate::error::{ServerError, ServerResult};
 
-/// What the engine uses for one tenant's clusters.
-#[derive(Debug, Default)]
-pub struct TenantSettings {
-    pub intel: Intel,
-    pub suppressions: Vec<SuppressionRule>,
-}
+/// What the engine uses for one tenant's clusters: the tenant's lists and suppression rules
+/// with the administrator tenant's, given to the shared engine per call.
+pub type TenantSettings = osprey_audit::TenantOverlay;
 
 /// The engine's kind of a stored list.
 pub fn engine_kind(kind: ListKind) -> EngineListKind {
@@ -112,7 +109,7 @@ mod tests {
             b"# ours\n198.51.100.0/24\n203.0.113.66\n",
         )
         .unwrap();
-        let mut intel = Intel::default();
+        let mut intel = osprey_audit::Intel::default();
         intel.add(org);
         intel.add(own);
         assert_eq!(intel.lookup(Some(ip)).custom, Some("org-bad"));
