@@ -25,15 +25,17 @@ use futures_util::StreamExt;
 use osprey_audit::detect::ClusterBaseline;
 use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
-use osprey_model::Finding;
-use osprey_store::{AuditBatch, Backend, Cluster, FindingRecord, StoreError, now_ms};
-
-use crate::error::{ServerError, ServerResult};
+use osprey_model::{Finding, SeverityLabel};
+use osprey_store::{
+    AuditBatch, Backend, Cluster, DetectionRound, FindingRecord, NewScan, ScanJob, StoreError,
+    now_ms,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
 use crate::App;
 use crate::bus::{Bus, fence_key, partition_of};
+use crate::error::{ServerError, ServerResult};
 use crate::ingest::MAX_BATCH_BYTES;
 
 const CURSOR_KEY: &str = "detector/cursor";
@@ -85,6 +87,19 @@ struct Active {
 }
 
 /// How a round ends.
+/// Pods seen created or replaced in a round: (cluster, namespace, pod) → images.
+type PodImages = HashMap<(String, String, String), Vec<String>>;
+
+/// What the engine found in a round's batches, before anything is written.
+#[derive(Default)]
+struct Detected {
+    /// Findings per cluster.
+    per_cluster: HashMap<String, Findings>,
+    /// Events this round detects, per cluster.
+    claimed: HashMap<String, HashSet<String>>,
+    pods: PodImages,
+}
+
 enum Commit<'a> {
     /// Batches from the store: the cursor moves to this sequence.
     Cursor(i64),
@@ -448,7 +463,10 @@ impl Detector {
     }
 
     /// Detects batches and commits what it found as `commit` says. Returns the partitions
-    /// whose fence another server raised (then nothing was committed).
+    /// whose fence another server raised (then nothing was committed). The steps: compile
+    /// changed settings, run the engine over every event not seen before, open the round
+    /// (claiming the events), check the bus fences and archive, queue triggered scans, and
+    /// commit findings, claims, cursor and baselines together.
     async fn detect(
         &mut self,
         batches: &[AuditBatch],
@@ -459,14 +477,6 @@ impl Detector {
             self.settings = crate::settings::load(&self.app.store).await?;
             self.settings_version = version;
         }
-        // The CPU work (decoding, every rule) happens before the write transaction, so the
-        // webhook's writer is never kept waiting on detection (SQLite has one writer).
-        let mut per_cluster: HashMap<String, Findings> = HashMap::new();
-        // Events this round detects, per cluster: a batch and its replay in the same round
-        // count once.
-        let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
-        // Pods seen created or replaced: (cluster, namespace, pod) → images.
-        let mut pods: HashMap<(String, String, String), Vec<String>> = HashMap::new();
         // On PostgreSQL a round claims its events first, inside its transaction: claims take
         // row locks only, which the webhook's appends never wait for, and the unique index
         // answers them (a lookup query's plan goes stale on a fast-growing table). On SQLite
@@ -476,8 +486,78 @@ impl Detector {
             Backend::Postgres => Some(self.app.store.begin_round().await?),
             Backend::Sqlite => None,
         };
-        let decoder = Decoder::default();
         let now = now_ms();
+        let detected = self.run_engine(batches, early.as_mut(), now).await?;
+        let (records, labels) = self.finding_records(detected.per_cluster).await?;
+        let mut round = match early {
+            Some(round) => round,
+            None => {
+                let mut round = self.app.store.begin_round().await?;
+                for (cluster_id, keys) in detected.claimed {
+                    let keys: Vec<String> = keys.into_iter().collect();
+                    round.claim_events(&cluster_id, &keys, now).await?;
+                }
+                round
+            }
+        };
+        if let Commit::Bus { bus_ids, fences } = &commit {
+            let fenced = self
+                .fence_and_archive(&mut round, batches, bus_ids, fences)
+                .await?;
+            if !fenced.is_empty() {
+                return Ok(fenced); // dropping the round rolls it back
+            }
+        }
+        for ((cluster, namespace, pod), images) in &detected.pods {
+            round
+                .remember_pod(cluster, namespace, pod, images, now)
+                .await?;
+        }
+        let triggers = self
+            .scan_requests(&mut round, &records, &detected.pods, now)
+            .await?;
+        let window_ms = self.app.options.trigger_window.as_millis() as i64;
+        let upserted = round.upsert_findings(records, "detector").await?;
+        let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
+        if let Commit::Cursor(last) = commit {
+            round
+                .put_state(CURSOR_KEY, last.to_string().as_bytes())
+                .await?;
+        }
+        let save_baselines = self.baselines_saved.elapsed() >= BASELINE_SAVE_EVERY;
+        if save_baselines {
+            for (key, json) in self.baseline_documents()? {
+                round.put_state(&key, &json).await?;
+            }
+        }
+        round.commit().await?;
+        if save_baselines {
+            self.baselines_saved = Instant::now();
+        }
+        if !upserted.is_empty() {
+            self.app.outputs_wake.notify_one();
+        }
+        self.remember_asked(&triggers, &triggered, now, window_ms);
+        for job in &triggered {
+            tracing::info!(job = job.id, image = job.image, finding = ?job.trigger_finding_id, "scan triggered");
+            self.app.scan_queued(&job.id);
+        }
+        self.app.metrics.count_created(&upserted, &labels);
+        Ok(Vec::new())
+    }
+
+    /// The engine over every event of the batches that was not detected before (a batch and
+    /// its replay in one round count once). The CPU work happens before the write transaction
+    /// (on SQLite; on PostgreSQL only claims are in it), so the webhook's writer is never kept
+    /// waiting on detection.
+    async fn run_engine(
+        &mut self,
+        batches: &[AuditBatch],
+        mut early: Option<&mut DetectionRound<'static>>,
+        now: i64,
+    ) -> ServerResult<Detected> {
+        let mut out = Detected::default();
+        let decoder = Decoder::default();
         for b in batches {
             let Some(cluster) = self.cluster(&b.cluster_id).await? else {
                 continue;
@@ -495,20 +575,21 @@ impl Detector {
                     keys.push(event_key(&e));
                 }
             });
-            let seen: HashSet<String> = match early.as_mut() {
+            let seen: HashSet<String> = match early.as_deref_mut() {
                 Some(round) => {
                     let fresh = round.claim_events(&cluster.id, &keys, now).await?;
                     keys.into_iter().filter(|k| !fresh.contains(k)).collect()
                 }
                 None => self.app.store.seen_events(&cluster.id, &keys).await?,
             };
-            let taken = claimed.entry(cluster.id.clone()).or_default();
-            let findings = per_cluster.entry(cluster.id.clone()).or_default();
             if !self.settings.contains_key(&cluster.tenant_id) {
                 // A tenant made since the settings were compiled: the administrator's apply
                 // to it too.
                 self.settings = crate::settings::load(&self.app.store).await?;
             }
+            let taken = out.claimed.entry(cluster.id.clone()).or_default();
+            let findings = out.per_cluster.entry(cluster.id.clone()).or_default();
+            let pods = &mut out.pods;
             let engine = &mut self.engine;
             // The cluster's tenant's lists and suppression rules, for this batch.
             let settings = self.settings.entry(cluster.tenant_id.clone()).or_default();
@@ -531,6 +612,14 @@ impl Detector {
             self.app.metrics.duplicate_events.inc_by(duplicates);
             self.app.metrics.events_detected.inc_by(detected);
         }
+        Ok(out)
+    }
+
+    /// The findings of every cluster as store records, and their severities for the metrics.
+    async fn finding_records(
+        &mut self,
+        per_cluster: HashMap<String, Findings>,
+    ) -> ServerResult<(Vec<FindingRecord>, HashMap<String, SeverityLabel>)> {
         let mut records = Vec::new();
         let mut labels = HashMap::new();
         for (cluster_id, findings) in per_cluster {
@@ -543,108 +632,101 @@ impl Detector {
                 records.push(r);
             }
         }
-        let mut round = match early {
-            Some(round) => round,
-            None => {
-                let mut round = self.app.store.begin_round().await?;
-                for (cluster_id, keys) in claimed {
-                    let keys: Vec<String> = keys.into_iter().collect();
-                    round.claim_events(&cluster_id, &keys, now).await?;
-                }
-                round
-            }
-        };
-        if let Commit::Bus { bus_ids, fences } = &commit {
-            // The fence rows stay locked by this round until it commits: a new holder raising
-            // the fence waits for it, and a round after the raise finds itself fenced out.
-            let mut fenced = Vec::new();
-            for (p, token) in fences.iter() {
-                if !round.fence(&fence_key(*p), *token).await? {
-                    fenced.push(*p);
-                }
-            }
-            if !fenced.is_empty() {
-                return Ok(fenced); // dropping the round rolls it back
-            }
-            for (b, id) in batches.iter().zip(bus_ids.iter()) {
-                // A batch of a cluster the store does not know was skipped above.
-                if self.cluster(&b.cluster_id).await?.is_some() {
-                    round.archive_batch(b, id).await?;
-                }
+        Ok((records, labels))
+    }
+
+    /// With a bus: checks every partition's fence (the rows stay locked by this round until
+    /// it commits: a new holder raising the fence waits for it, and a round after the raise
+    /// finds itself fenced out), then archives the batches under their message ids. Returns
+    /// the fenced partitions; when there are any, nothing was archived.
+    async fn fence_and_archive(
+        &mut self,
+        round: &mut DetectionRound<'static>,
+        batches: &[AuditBatch],
+        bus_ids: &[String],
+        fences: &BTreeMap<u32, u64>,
+    ) -> ServerResult<Vec<u32>> {
+        let mut fenced = Vec::new();
+        for (p, token) in fences.iter() {
+            if !round.fence(&fence_key(*p), *token).await? {
+                fenced.push(*p);
             }
         }
+        if !fenced.is_empty() {
+            return Ok(fenced);
+        }
+        for (b, id) in batches.iter().zip(bus_ids.iter()) {
+            // A batch of a cluster the store does not know was skipped by the engine.
+            if self.cluster(&b.cluster_id).await?.is_some() {
+                round.archive_batch(b, id).await?;
+            }
+        }
+        Ok(fenced)
+    }
 
-        // Findings naming a workload's images queue scans of them, at most once per image per
-        // window, in the same transaction.
-        // Images this detector has asked about recently are not asked about again: one it
-        // queued, for the window; one the store held back, for a while (the store decides for
-        // the others, and after a restart).
-        let window_ms = self.app.options.trigger_window.as_millis() as i64;
+    /// Findings naming a workload's images ask for scans of them (queued at most once per
+    /// image per window, in the round's transaction). Images this detector asked about
+    /// recently are not asked about again: one it queued, for the window; one the store held
+    /// back, for a while (the store decides for the others, and after a restart).
+    async fn scan_requests(
+        &mut self,
+        round: &mut DetectionRound<'static>,
+        records: &[FindingRecord],
+        pods: &PodImages,
+        now: i64,
+    ) -> ServerResult<Vec<NewScan>> {
         self.asked.retain(|_, until| *until > now);
-        for ((cluster, namespace, pod), images) in &pods {
-            round
-                .remember_pod(cluster, namespace, pod, images, now)
-                .await?;
-        }
         let mut triggers = Vec::new();
-        if self.app.options.scan_workers > 0 {
-            // A finding archived by a suppression rule asks for nothing.
-            for r in records.iter().filter(|r| r.finding.suppression.is_none()) {
-                let Some(cluster) = r.cluster_id.as_deref() else {
-                    continue;
-                };
-                // A finding that names only a pod: the images it was created with.
-                let images = match crate::scanner::pod_without_images(&r.finding) {
-                    Some((ns, pod)) => {
-                        match pods.get(&(cluster.to_string(), ns.to_string(), pod.to_string())) {
-                            Some(images) => Some(images.clone()),
-                            None => round.pod_images(cluster, ns, pod).await?,
-                        }
+        if self.app.options.scan_workers == 0 {
+            return Ok(triggers);
+        }
+        // A finding archived by a suppression rule asks for nothing.
+        for r in records.iter().filter(|r| r.finding.suppression.is_none()) {
+            let Some(cluster) = r.cluster_id.as_deref() else {
+                continue;
+            };
+            // A finding that names only a pod: the images it was created with.
+            let images = match crate::scanner::pod_without_images(&r.finding) {
+                Some((ns, pod)) => {
+                    match pods.get(&(cluster.to_string(), ns.to_string(), pod.to_string())) {
+                        Some(images) => Some(images.clone()),
+                        None => round.pod_images(cluster, ns, pod).await?,
                     }
-                    None => None,
-                };
-                triggers.extend(
-                    crate::scanner::trigger_requests(
-                        &r.finding,
-                        &r.tenant_id,
-                        cluster,
-                        images.as_deref(),
-                    )
-                    .into_iter()
-                    .filter(|s| {
-                        !self
-                            .asked
-                            .contains_key(&(s.tenant_id.clone(), s.image.clone()))
-                    }),
-                );
-            }
+                }
+                None => None,
+            };
+            triggers.extend(
+                crate::scanner::trigger_requests(
+                    &r.finding,
+                    &r.tenant_id,
+                    cluster,
+                    images.as_deref(),
+                )
+                .into_iter()
+                .filter(|s| {
+                    !self
+                        .asked
+                        .contains_key(&(s.tenant_id.clone(), s.image.clone()))
+                }),
+            );
         }
-        let upserted = round.upsert_findings(records, "detector").await?;
-        let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
+        Ok(triggers)
+    }
 
-        if let Commit::Cursor(last) = commit {
-            round
-                .put_state(CURSOR_KEY, last.to_string().as_bytes())
-                .await?;
-        }
-        let save_baselines = self.baselines_saved.elapsed() >= BASELINE_SAVE_EVERY;
-        if save_baselines {
-            for (key, json) in self.baseline_documents()? {
-                round.put_state(&key, &json).await?;
-            }
-        }
-        round.commit().await?;
-        if save_baselines {
-            self.baselines_saved = Instant::now();
-        }
-        if !upserted.is_empty() {
-            self.app.outputs_wake.notify_one();
-        }
+    /// Remembers what this round asked for: a queued image for the window, one the store
+    /// held back for a shorter while.
+    fn remember_asked(
+        &mut self,
+        triggers: &[NewScan],
+        triggered: &[ScanJob],
+        now: i64,
+        window_ms: i64,
+    ) {
         let queued: HashSet<(&str, &str)> = triggered
             .iter()
             .map(|j| (j.tenant_id.as_str(), j.image.as_str()))
             .collect();
-        for t in &triggers {
+        for t in triggers {
             let until = if queued.contains(&(t.tenant_id.as_str(), t.image.as_str())) {
                 now + window_ms
             } else {
@@ -653,12 +735,6 @@ impl Detector {
             self.asked
                 .insert((t.tenant_id.clone(), t.image.clone()), until);
         }
-        for job in &triggered {
-            tracing::info!(job = job.id, image = job.image, finding = ?job.trigger_finding_id, "scan triggered");
-            self.app.scan_queued(&job.id);
-        }
-        self.app.metrics.count_created(&upserted, &labels);
-        Ok(Vec::new())
     }
 
     /// The baselines this server keeps: every cluster's, or with a bus those of the
