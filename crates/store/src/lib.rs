@@ -10,6 +10,8 @@ mod audit;
 mod findings;
 mod lists;
 mod outputs;
+mod registries;
+mod sboms;
 mod scans;
 mod tenants;
 
@@ -27,7 +29,9 @@ pub use findings::{
 };
 pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
-pub use scans::{NewScan, Registry, Sbom, SbomInfo, ScanJob, ScanKind, ScanResult, ScanState};
+pub use registries::Registry;
+pub use sboms::{Sbom, SbomInfo};
+pub use scans::{NewScan, ScanJob, ScanKind, ScanResult, ScanState};
 pub use tenants::{
     AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
 };

@@ -1,5 +1,5 @@
-//! Image scans: the job queue, the SBOM kept per image digest, and the registries scans pull
-//! from.
+//! Image scans: the job queue. (The SBOM kept per image digest is `sboms.rs`; the registries
+//! scans pull from, `registries.rs`.)
 //!
 //! Jobs are rows: queued by the API, by a detection round (triggered scans, in the round's
 //! transaction, at most once per image per window through `scan_triggers`) or by the re-scan
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{DetectionRound, Result, Store, StoreError, conflict, new_id, now_ms};
+use crate::{DetectionRound, Result, Store, StoreError, new_id, now_ms};
 
 /// Why a scan runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,76 +151,20 @@ impl ScanResult {
     }
 }
 
-/// An image digest's inventory as stored.
-#[derive(Debug, Clone)]
-pub struct Sbom {
-    pub tenant_id: String,
-    pub image_digest: String,
-    pub reference: String,
-    pub cluster_id: Option<String>,
-    pub os: String,
-    pub packages: i64,
-    /// zstd-compressed JSON of the inventory.
-    pub inventory: Vec<u8>,
-    /// The open vulnerability findings of the digest.
-    pub vuln_finding_ids: Vec<String>,
-    /// When the vulnerability database last matched against it was built (empty: never).
-    pub matched_db: String,
-    pub scanned_ms: i64,
-    pub matched_ms: i64,
-}
-
-/// An SBOM's facts without the inventory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SbomInfo {
-    pub tenant_id: String,
-    pub image_digest: String,
-    pub reference: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    pub os: String,
-    pub packages: i64,
-    pub vulnerabilities: i64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub matched_db: String,
-    pub scanned_ms: i64,
-    pub matched_ms: i64,
-}
-
-/// A registry a tenant pulls from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Registry {
-    pub id: String,
-    pub tenant_id: String,
-    /// `host[:port]`, as image references name it.
-    pub host: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub username: String,
-    /// The password sealed with the server's key; never shown by the API.
-    #[serde(skip_serializing, default)]
-    pub sealed_password: Vec<u8>,
-    /// Plain HTTP (loopback) or TLS without certificate checks.
-    pub insecure: bool,
-    pub created_ms: i64,
-}
-
 const JOB_COLUMNS: &str = "id, tenant_id, cluster_id, image, kind, trigger_finding_id, workload, state, detail, image_digest, reused_from, packages, vulnerabilities, threats, finding_ids, created_ms, started_ms, finished_ms";
-const SBOM_INFO_COLUMNS: &str = "tenant_id, image_digest, reference, cluster_id, os, packages, vuln_finding_ids, matched_db, scanned_ms, matched_ms";
-const REGISTRY_COLUMNS: &str =
-    "id, tenant_id, host, username, sealed_password, insecure, created_ms";
 
-fn corrupt(what: &str, error: impl ToString) -> StoreError {
+pub(crate) fn corrupt(what: &str, error: impl ToString) -> StoreError {
     StoreError::Corrupt {
         what: what.into(),
         error: error.to_string(),
     }
 }
 
-fn ids_json(ids: &[String]) -> String {
+pub(crate) fn ids_json(ids: &[String]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
-fn ids_of(text: &str, what: &str) -> Result<Vec<String>> {
+pub(crate) fn ids_of(text: &str, what: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
@@ -252,36 +196,6 @@ fn job_row(r: &AnyRow) -> Result<ScanJob> {
         started_ms: r.try_get("started_ms")?,
         finished_ms: r.try_get("finished_ms")?,
         id,
-    })
-}
-
-fn sbom_info_row(r: &AnyRow) -> Result<SbomInfo> {
-    let digest: String = r.try_get("image_digest")?;
-    let ids: String = r.try_get("vuln_finding_ids")?;
-    Ok(SbomInfo {
-        tenant_id: r.try_get("tenant_id")?,
-        reference: r.try_get("reference")?,
-        cluster_id: r.try_get("cluster_id")?,
-        os: r.try_get("os")?,
-        packages: r.try_get("packages")?,
-        vulnerabilities: ids_of(&ids, &format!("findings of SBOM {digest}"))?.len() as i64,
-        matched_db: r.try_get("matched_db")?,
-        scanned_ms: r.try_get("scanned_ms")?,
-        matched_ms: r.try_get("matched_ms")?,
-        image_digest: digest,
-    })
-}
-
-fn registry_row(r: &AnyRow) -> Result<Registry> {
-    let insecure: i64 = r.try_get("insecure")?;
-    Ok(Registry {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        host: r.try_get("host")?,
-        username: r.try_get("username")?,
-        sealed_password: r.try_get("sealed_password")?,
-        insecure: insecure != 0,
-        created_ms: r.try_get("created_ms")?,
     })
 }
 
@@ -479,214 +393,6 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         finish(&mut conn, id, result).await
     }
-
-    /// The SBOM of a tenant's image digest.
-    pub async fn sbom(&self, tenant_id: &str, digest: &str) -> Result<Option<Sbom>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {SBOM_INFO_COLUMNS}, inventory FROM sboms WHERE tenant_id = $1 AND image_digest = $2"
-        )))
-        .bind(tenant_id)
-        .bind(digest)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let ids: String = r.try_get("vuln_finding_ids")?;
-        Ok(Some(Sbom {
-            tenant_id: r.try_get("tenant_id")?,
-            image_digest: r.try_get("image_digest")?,
-            reference: r.try_get("reference")?,
-            cluster_id: r.try_get("cluster_id")?,
-            os: r.try_get("os")?,
-            packages: r.try_get("packages")?,
-            inventory: r.try_get("inventory")?,
-            vuln_finding_ids: ids_of(&ids, &format!("findings of SBOM {digest}"))?,
-            matched_db: r.try_get("matched_db")?,
-            scanned_ms: r.try_get("scanned_ms")?,
-            matched_ms: r.try_get("matched_ms")?,
-        }))
-    }
-
-    /// Every SBOM's facts (a tenant's, or all), most recently scanned first.
-    pub async fn sboms(&self, tenant_id: Option<&str>) -> Result<Vec<SbomInfo>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {SBOM_INFO_COLUMNS} FROM sboms WHERE ($1 IS NULL OR tenant_id = $1)
-             ORDER BY scanned_ms DESC, image_digest"
-        )))
-        .bind(tenant_id.map(str::to_string))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(sbom_info_row).collect()
-    }
-
-    /// SBOMs not matched against the database built at `built_at` yet.
-    pub async fn sboms_to_rematch(&self, built_at: &str, limit: i64) -> Result<Vec<SbomInfo>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {SBOM_INFO_COLUMNS} FROM sboms WHERE matched_db <> $1
-             ORDER BY tenant_id, image_digest LIMIT $2"
-        )))
-        .bind(built_at)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(sbom_info_row).collect()
-    }
-
-    /// Images (tenant, reference, a cluster seen running it) whose latest scan is older than
-    /// `before_ms`: due for a scheduled re-scan.
-    pub async fn images_due_for_rescan(
-        &self,
-        before_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<(String, String, Option<String>)>> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, reference, MAX(cluster_id) AS cluster_id FROM sboms
-             GROUP BY tenant_id, reference HAVING MAX(scanned_ms) < $1
-             ORDER BY MAX(scanned_ms) LIMIT $2",
-        )
-        .bind(before_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("tenant_id")?,
-                    r.try_get("reference")?,
-                    r.try_get("cluster_id")?,
-                ))
-            })
-            .collect()
-    }
-
-    /// Records that an SBOM was passed over by the re-match with the database built at
-    /// `built_at` (it could not be matched), so the re-match goes on with the others.
-    pub async fn skip_sbom_match(
-        &self,
-        tenant_id: &str,
-        digest: &str,
-        built_at: &str,
-    ) -> Result<()> {
-        sqlx::query("UPDATE sboms SET matched_db = $3 WHERE tenant_id = $1 AND image_digest = $2")
-            .bind(tenant_id)
-            .bind(digest)
-            .bind(built_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Marks a tenant's image as scanned now (its re-scan was queued), so the schedule does
-    /// not queue it again before the next interval.
-    pub async fn touch_sboms(&self, tenant_id: &str, reference: &str) -> Result<()> {
-        sqlx::query("UPDATE sboms SET scanned_ms = $3 WHERE tenant_id = $1 AND reference = $2")
-            .bind(tenant_id)
-            .bind(reference)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn create_registry(
-        &self,
-        tenant_id: &str,
-        host: &str,
-        username: &str,
-        sealed_password: &[u8],
-        insecure: bool,
-    ) -> Result<Registry> {
-        validate_host(host)?;
-        let r = Registry {
-            id: new_id(),
-            tenant_id: tenant_id.into(),
-            host: host.into(),
-            username: username.into(),
-            sealed_password: sealed_password.to_vec(),
-            insecure,
-            created_ms: now_ms(),
-        };
-        sqlx::query(
-            "INSERT INTO registries (id, tenant_id, host, username, sealed_password, insecure, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&r.id)
-        .bind(&r.tenant_id)
-        .bind(&r.host)
-        .bind(&r.username)
-        .bind(r.sealed_password.clone())
-        .bind(insecure as i64)
-        .bind(r.created_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict(e, || format!("registry {host}")))?;
-        Ok(r)
-    }
-
-    pub async fn registries(&self, tenant_id: Option<&str>) -> Result<Vec<Registry>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REGISTRY_COLUMNS} FROM registries WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY host, tenant_id"
-        )))
-        .bind(tenant_id.map(str::to_string))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(registry_row).collect()
-    }
-
-    pub async fn registry(&self, id: &str) -> Result<Option<Registry>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REGISTRY_COLUMNS} FROM registries WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(registry_row).transpose()
-    }
-
-    pub async fn delete_registry(&self, id: &str) -> Result<()> {
-        let r = sqlx::query("DELETE FROM registries WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("registry {id}")));
-        }
-        Ok(())
-    }
-
-    /// How a tenant reaches `host`: its own entry, else the administrator tenant's (which
-    /// applies to every member).
-    pub async fn registry_for(&self, tenant_id: &str, host: &str) -> Result<Option<Registry>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {REGISTRY_COLUMNS} FROM registries r WHERE host = $2 AND (tenant_id = $1 OR tenant_id IN (SELECT id FROM tenants WHERE kind = 'administrator'))
-             ORDER BY CASE WHEN tenant_id = $1 THEN 0 ELSE 1 END LIMIT 1"
-        )))
-        .bind(tenant_id)
-        .bind(host)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(registry_row).transpose()
-    }
-}
-
-/// A registry host as image references name it: `name[.domain][:port]`.
-fn validate_host(host: &str) -> Result<()> {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (host, None),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-');
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    if name_ok && port_ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "registry host {host:?}: expected host[:port], as in an image reference"
-        )))
-    }
 }
 
 async fn finish(conn: &mut sqlx::AnyConnection, id: &str, r: &ScanResult) -> Result<()> {
@@ -743,84 +449,8 @@ impl DetectionRound<'_> {
         Ok(queued)
     }
 
-    /// Stores (or replaces) an image digest's SBOM.
-    pub async fn put_sbom(&mut self, s: &Sbom) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sboms (tenant_id, image_digest, reference, cluster_id, os, packages, inventory, vuln_finding_ids, matched_db, scanned_ms, matched_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (tenant_id, image_digest) DO UPDATE SET reference = excluded.reference,
-                 cluster_id = COALESCE(excluded.cluster_id, sboms.cluster_id), os = excluded.os,
-                 packages = excluded.packages, inventory = excluded.inventory,
-                 vuln_finding_ids = excluded.vuln_finding_ids, matched_db = excluded.matched_db,
-                 scanned_ms = excluded.scanned_ms, matched_ms = excluded.matched_ms",
-        )
-        .bind(&s.tenant_id)
-        .bind(&s.image_digest)
-        .bind(&s.reference)
-        .bind(s.cluster_id.clone())
-        .bind(&s.os)
-        .bind(s.packages)
-        .bind(s.inventory.clone())
-        .bind(ids_json(&s.vuln_finding_ids))
-        .bind(&s.matched_db)
-        .bind(s.scanned_ms)
-        .bind(s.matched_ms)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Records a re-match of a stored SBOM.
-    pub async fn set_sbom_match(
-        &mut self,
-        tenant_id: &str,
-        digest: &str,
-        vuln_finding_ids: &[String],
-        matched_db: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE sboms SET vuln_finding_ids = $3, matched_db = $4, matched_ms = $5
-             WHERE tenant_id = $1 AND image_digest = $2",
-        )
-        .bind(tenant_id)
-        .bind(digest)
-        .bind(ids_json(vuln_finding_ids))
-        .bind(matched_db)
-        .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
     /// Ends a job along with the results stored in this round.
     pub async fn finish_scan(&mut self, id: &str, result: &ScanResult) -> Result<()> {
         finish(&mut self.tx, id, result).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registry_hosts_are_checked() {
-        for ok in [
-            "ghcr.io",
-            "127.0.0.1:5000",
-            "registry-1.docker.io",
-            "localhost",
-        ] {
-            assert!(validate_host(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "https://ghcr.io",
-            "ghcr.io/org",
-            "host:0",
-            "host:99999",
-            "a b",
-        ] {
-            assert!(validate_host(bad).is_err(), "{bad}");
-        }
     }
 }
