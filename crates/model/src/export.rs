@@ -1,14 +1,150 @@
-//! Findings in the open exchange formats: OCSF 1.3 Detection Finding (class 2004) and the AWS
-//! Security Finding Format (ASFF), the shapes security data lakes and hubs ingest.
+//! Findings in the open exchange formats: OCSF 1.3 — Vulnerability Finding (class 2002) for
+//! vulnerabilities, Detection Finding (class 2004) for everything else — and the AWS Security
+//! Finding Format (ASFF), the shapes security data lakes and hubs ingest. The CLI and the
+//! server's export both map through here, so one finding has one OCSF shape.
 
 use serde_json::{Value, json};
 
-use crate::{Finding, SeverityLabel};
+use crate::{Finding, FixAvailable, ImageResource, SeverityLabel};
 
 /// Milliseconds since the epoch of an RFC 3339 time.
 fn time_ms(t: Option<&str>) -> Option<i64> {
     t.and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map(|t| t.as_millisecond())
+}
+
+/// The OCSF event of a finding: a Vulnerability Finding (class 2002) when it is about a
+/// vulnerability (its image as the resource), a Detection Finding (class 2004) otherwise.
+pub fn ocsf(f: &Finding) -> Value {
+    match &f.resource.image {
+        Some(image) if f.vulnerability.is_some() => {
+            let time = time_ms(f.last_seen.as_deref()).unwrap_or(0);
+            ocsf_vulnerability(f, image, "Container Image", time)
+        }
+        _ => ocsf_detection(f),
+    }
+}
+
+/// OCSF's status of a finding: archived by a suppression rule, or new.
+fn ocsf_status(f: &Finding) -> (u8, &'static str) {
+    if f.suppression.is_some() {
+        (3, "Suppressed")
+    } else {
+        (1, "New")
+    }
+}
+
+/// An OCSF 1.3 Vulnerability Finding (class 2002): the vulnerability, its CVSS ratings, every
+/// affected package with its fix, and `target` (of type `resource_type`: a container image, an
+/// SBOM) as the resource. `time` is in milliseconds since the epoch.
+/// A finding without a vulnerability gets the Detection Finding shape instead.
+pub fn ocsf_vulnerability(
+    f: &Finding,
+    target: &ImageResource,
+    resource_type: &str,
+    time: i64,
+) -> Value {
+    let Some(v) = f.vulnerability.as_ref() else {
+        return ocsf_detection(f);
+    };
+    let (status_id, status) = ocsf_status(f);
+    let packages: Vec<Value> = v
+        .packages
+        .iter()
+        .map(|p| {
+            let mut pkg = json!({
+                "name": p.name,
+                "version": p.version,
+                "purl": p.purl,
+                "type": p.kind.as_str(),
+                "package_manager": p.ecosystem,
+            });
+            if let Some(path) = &p.path {
+                pkg["path"] = json!(path);
+            }
+            if let Some(fixed) = p.fixed_versions.first() {
+                pkg["fixed_in_version"] = json!(fixed);
+                pkg["remediation"] =
+                    json!({ "desc": format!("Upgrade {} to {fixed} or later.", p.name) });
+            }
+            pkg
+        })
+        .collect();
+    let cvss: Vec<Value> = v
+        .cvss
+        .iter()
+        .map(|c| {
+            json!({
+                "version": c.version,
+                "vector_string": c.vector,
+                "base_score": c.base_score,
+                "severity": SeverityLabel::from_score(c.base_score).ocsf_name(),
+            })
+        })
+        .collect();
+    let mut cve =
+        json!({ "uid": v.id, "title": f.title, "desc": f.description, "references": v.references });
+    if !cvss.is_empty() {
+        cve["cvss"] = json!(cvss);
+    }
+    if let Some(p) = &v.published {
+        cve["created_time_dt"] = json!(p);
+    }
+    let mut vulnerability = json!({
+        "cve": cve,
+        "title": f.title,
+        "desc": f.description,
+        "severity": f.severity.label.ocsf_name(),
+        "references": v.references,
+        "related_vulnerabilities": v.aliases,
+        "fix_available": v.fix_available != FixAvailable::No,
+        "affected_packages": packages,
+        "vendor_name": "Osprey",
+    });
+    if let Some(first) = v.packages.first() {
+        vulnerability["remediation"] = json!({
+            "desc": match first.fixed_versions.first() {
+                Some(fixed) => format!("Upgrade {} to {fixed} or later.", first.name),
+                None => "No fixed version is known yet.".to_string(),
+            }
+        });
+    }
+    let mut event = json!({
+        "class_uid": 2002,
+        "class_name": "Vulnerability Finding",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "activity_id": 1,
+        "activity_name": "Create",
+        "type_uid": 200201,
+        "type_name": "Vulnerability Finding: Create",
+        "time": time,
+        "severity_id": f.severity.label.ocsf_id(),
+        "severity": f.severity.label.ocsf_name(),
+        "status_id": status_id,
+        "status": status,
+        "metadata": {
+            "version": "1.3.0",
+            "product": { "name": "Osprey", "vendor_name": "Osprey", "version": env!("CARGO_PKG_VERSION") },
+        },
+        "finding_info": {
+            "uid": f.id,
+            "title": f.title,
+            "desc": f.description,
+            "types": [f.kind],
+            "product_uid": "osprey",
+        },
+        "vulnerabilities": [vulnerability],
+        "resources": [{
+            "type": resource_type,
+            "uid": target.digest.as_deref().unwrap_or(&target.reference),
+            "name": target.reference,
+        }],
+    });
+    if let Some(s) = &f.suppression {
+        event["status_detail"] = json!(format!("{} ({}): {}", s.status, s.by, s.reason));
+    }
+    event
 }
 
 /// An OCSF 1.3 Detection Finding (class 2004) for a detection finding (audit, malware).
@@ -28,8 +164,8 @@ pub fn ocsf_detection(f: &Finding) -> Value {
         "time": time,
         "severity_id": f.severity.label.ocsf_id(),
         "severity": f.severity.label.ocsf_name(),
-        "status_id": if f.suppression.is_some() { 3 } else { 1 },
-        "status": if f.suppression.is_some() { "Suppressed" } else { "New" },
+        "status_id": ocsf_status(f).0,
+        "status": ocsf_status(f).1,
         "count": f.count,
         "message": f.title,
         "finding_info": {
@@ -217,6 +353,57 @@ mod tests {
             },
             ..Finding::default()
         }
+    }
+
+    #[test]
+    fn vulnerabilities_are_vulnerability_findings_everything_else_detections() {
+        let image = crate::ImageResource {
+            reference: "registry.example/app:1".into(),
+            digest: Some("sha256:abc".into()),
+            os: None,
+        };
+        let vuln = Finding {
+            id: "v1".into(),
+            kind: "Vulnerability:Image/PyPI".into(),
+            title: "CVE-2018-18074 in requests 2.19.1".into(),
+            severity: Severity::from_score(7.5),
+            last_seen: Some("2026-11-20T09:00:00Z".into()),
+            resource: Resource {
+                image: Some(image.clone()),
+                ..Resource::default()
+            },
+            vulnerability: Some(crate::Vulnerability {
+                id: "CVE-2018-18074".into(),
+                aliases: Vec::new(),
+                cvss: Vec::new(),
+                vendor_severity: Vec::new(),
+                fix_available: FixAvailable::No,
+                packages: Vec::new(),
+                references: Vec::new(),
+                published: None,
+                modified: None,
+            }),
+            ..Finding::default()
+        };
+        let v = ocsf(&vuln);
+        assert_eq!(v["class_uid"], 2002);
+        assert_eq!(v["type_uid"], 200201);
+        assert_eq!(v["metadata"]["version"], "1.3.0");
+        assert_eq!(v["vulnerabilities"][0]["cve"]["uid"], "CVE-2018-18074");
+        assert_eq!(v["resources"][0]["uid"], "sha256:abc");
+        assert_eq!(v["resources"][0]["type"], "Container Image");
+        assert_eq!(v["time"], 1_795_165_200_000i64);
+        // The CLI's SBOM scans name their resource so.
+        let sbom = ocsf_vulnerability(&vuln, &image, "SBOM", 5);
+        assert_eq!(
+            (sbom["resources"][0]["type"].clone(), sbom["time"].clone()),
+            ("SBOM".into(), 5.into())
+        );
+        // Everything else, and a vulnerability without its image, is a Detection Finding.
+        assert_eq!(ocsf(&finding())["class_uid"], 2004);
+        let mut loose = vuln.clone();
+        loose.resource.image = None;
+        assert_eq!(ocsf(&loose)["class_uid"], 2004);
     }
 
     #[test]

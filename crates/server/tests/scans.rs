@@ -256,6 +256,26 @@ async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
             vulnerabilities(&server, &a_viewer, "new").await == ["CVE-2018-18074", "CVE-2023-32681"]
         })
         .await;
+        // Exported as OCSF, vulnerabilities are Vulnerability Findings (as `osprey image scan
+        // --format ocsf-json` writes them), naming the scanned digest.
+        let (st, ocsf) = server
+            .get(
+                "/v1/findings/export?format=ocsf&type=Vulnerability:*",
+                &a_viewer,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{ocsf}");
+        let events = ocsf.as_array().unwrap();
+        assert_eq!(events.len(), 2, "{ocsf}");
+        assert!(events.iter().all(|e| {
+            e["class_uid"] == 2002
+                && e["vulnerabilities"][0]["cve"]["uid"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("CVE-"))
+                && e["resources"][0]["uid"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("sha256:"))
+        }));
         build_db(&db, &["PYSEC-2014-13"]);
         wait_for("the re-match resolves both", || async {
             vulnerabilities(&server, &a_viewer, "new").await.is_empty()

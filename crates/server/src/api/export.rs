@@ -173,7 +173,7 @@ impl Exporter {
                 out.push(b'\n');
             }
             ExportFormat::Ocsf => {
-                let mut v = osprey_model::export::ocsf_detection(&f.finding);
+                let mut v = osprey_model::export::ocsf(&f.finding);
                 v["status"] = json!(ocsf_status(f));
                 let _ = serde_json::to_writer(&mut *out, &v);
             }
