@@ -32,6 +32,7 @@ apt_install() {
 started=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/osprey-test.XXXXXX")
 stop_services() {
+  if [ -n "${images_pid:-}" ]; then kill "$images_pid" 2>/dev/null || true; wait "$images_pid" 2>/dev/null || true; fi
   for s in "${started[@]}"; do
     case $s in
       postgres) as_root runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true ;;
@@ -45,6 +46,25 @@ trap stop_services EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 apt_install docker-registry skopeo umoci clamav-testfiles e2fsprogs fdisk qemu-utils postgresql-client python3
+
+# The two real images the end-to-end tests read, built once per machine (rebuilt when the
+# builder changes). A build (10-15 minutes, mostly downloads) runs beside the compilation below
+# and is waited for before the tests.
+bench=${OSPREY_BENCH_IMAGES:-$HOME/.cache/osprey-bench}
+images_pid=""
+if [ "$(cat "$bench/.builder" 2>/dev/null)" != "$(sha256sum scripts/build-bench-images.sh | cut -d' ' -f1)" ] \
+  || [ ! -f "$bench/app.tar" ]; then
+  echo "== building the benchmark images into $bench in the background ($work/images.log)"
+  as_root scripts/build-bench-images.sh "$bench" >"$work/images.log" 2>&1 &
+  images_pid=$!
+fi
+wait_images() {
+  [ -n "$images_pid" ] || return 0
+  if ! wait "$images_pid"; then
+    echo "building the benchmark images failed:"; tail -25 "$work/images.log"; exit 1
+  fi
+  images_pid=""
+}
 
 # A build cache outside the clone keeps CI warm between runs.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/osprey-target}
@@ -81,12 +101,7 @@ fi
 cargo machete
 
 echo "== benchmark images"
-bench=${OSPREY_BENCH_IMAGES:-$HOME/.cache/osprey-bench}
-want=$(sha256sum scripts/build-bench-images.sh | cut -d' ' -f1)
-if [ "$(cat "$bench/.builder" 2>/dev/null)" != "$want" ] || [ ! -f "$bench/app.tar" ]; then
-  echo "== building them into $bench (once per machine, 10-15 minutes)"
-  as_root scripts/build-bench-images.sh "$bench"
-fi
+wait_images
 export OSPREY_BENCH_IMAGES=$bench OSPREY_REQUIRE_BENCH_IMAGES=1
 
 echo "== PostgreSQL"
