@@ -7,6 +7,7 @@
 //! - [`feeds`]: importers for OSV, the Alpine secdb, the Debian tracker and RubySec;
 //! - [`matcher`]: installed packages against the database;
 //! - [`report`]: matches grouped by alias into findings;
+//! - [`sarif`]: findings as a SARIF 2.1.0 log for code-scanning dashboards;
 //! - [`policy`]: severity and fix filters, ignore files and OpenVEX suppressions.
 //!
 //! The crate does no network I/O: the binary downloads feeds and hands this crate files.
@@ -20,4 +21,5 @@ pub mod feeds;
 pub mod matcher;
 pub mod policy;
 pub mod report;
+pub mod sarif;
 pub mod version;

@@ -2,7 +2,6 @@
 //! against the vulnerability database, then filters, ignore rules and VEX, then the gate.
 
 mod ocsf;
-mod sarif;
 pub(crate) mod table;
 
 use std::collections::BTreeMap;
@@ -181,7 +180,9 @@ fn scan(
             )?;
             writeln!(out)
         }
-        ScanFormat::Sarif => sarif::write(out, subject, &outcome.findings, shown_suppressed),
+        ScanFormat::Sarif => {
+            osprey_vuln::sarif::write(out, &subject.target, &outcome.findings, shown_suppressed)
+        }
         ScanFormat::CyclonedxJson => {
             let mut all: Vec<Finding> = outcome.findings.clone();
             all.extend(shown_suppressed.iter().cloned());

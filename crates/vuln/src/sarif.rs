@@ -7,10 +7,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use osprey_model::{Finding, SeverityLabel, VulnerablePackage};
+use osprey_model::{Finding, ImageResource, SeverityLabel, VulnerablePackage};
 use serde::Serialize;
-
-use super::Subject;
 
 #[derive(Serialize)]
 struct Log<'a> {
@@ -146,9 +144,10 @@ struct SarifSuppression {
     justification: String,
 }
 
+/// Writes the findings (and the suppressed ones shown) of a scan of `target` as a SARIF log.
 pub fn write(
     out: &mut dyn Write,
-    subject: &Subject<'_>,
+    target: &ImageResource,
     findings: &[Finding],
     suppressed: &[Finding],
 ) -> std::io::Result<()> {
@@ -182,8 +181,8 @@ pub fn write(
             results,
             original_uri_base_ids: BTreeMap::from([("ROOTPATH", Uri { uri: "file:///" })]),
             properties: RunProperties {
-                image_name: &subject.target.reference,
-                image_digest: subject.target.digest.as_deref(),
+                image_name: &target.reference,
+                image_digest: target.digest.as_deref(),
             },
         }],
     };
