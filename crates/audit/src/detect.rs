@@ -78,7 +78,6 @@ pub struct State {
     learning_period_us: i64,
 }
 
-/// Runs rules over events.
 /// What one tenant brings to a shared engine for its own events: its trusted and threat IP
 /// lists and its suppression rules, used instead of the engine's own for one call of
 /// [`Engine::process_for`]. The compiled catalogue and the detection state stay the engine's.
@@ -88,6 +87,7 @@ pub struct TenantOverlay {
     pub suppressions: Vec<crate::rules::SuppressionRule>,
 }
 
+/// Runs rules over events.
 pub struct Engine {
     pub rules: RuleSet,
     pub intel: Intel,
