@@ -8,31 +8,15 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, conflict, new_id, now_ms};
 
-/// What a list does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ListKind {
-    /// Addresses never reported by the threat-intelligence rules.
-    Trusted,
-    /// The tenant's own threat list (`….MaliciousIPCaller.Custom` findings).
-    Threat,
-}
-
-impl ListKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListKind::Trusted => "trusted",
-            ListKind::Threat => "threat",
-        }
+osprey_model::text_enum!(
+    /// What a list does.
+    ListKind {
+        /// Addresses never reported by the threat-intelligence rules.
+        Trusted = "trusted",
+        /// The tenant's own threat list (`….MaliciousIPCaller.Custom` findings).
+        Threat = "threat",
     }
-    pub fn parse(s: &str) -> Option<ListKind> {
-        Some(match s {
-            "trusted" => ListKind::Trusted,
-            "threat" => ListKind::Threat,
-            _ => return None,
-        })
-    }
-}
+);
 
 /// An IP list; `body` is what was uploaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,34 +16,17 @@ pub const REPEAT_DELAY_MS: i64 = 30_000;
 /// Attempts before a delivery is given up on and kept as a dead letter.
 pub const MAX_ATTEMPTS: i64 = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputKind {
-    /// JSON, signed with HMAC-SHA256 over the body.
-    Webhook,
-    /// Alertmanager's API v2 (`POST /api/v2/alerts`).
-    Alertmanager,
-    /// CloudEvents 1.0, HTTP binding, batched mode.
-    Cloudevents,
-}
-
-impl OutputKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputKind::Webhook => "webhook",
-            OutputKind::Alertmanager => "alertmanager",
-            OutputKind::Cloudevents => "cloudevents",
-        }
+osprey_model::text_enum!(
+    /// Where an output sends findings.
+    OutputKind {
+        /// JSON, signed with HMAC-SHA256 over the body.
+        Webhook = "webhook",
+        /// Alertmanager's API v2 (`POST /api/v2/alerts`).
+        Alertmanager = "alertmanager",
+        /// CloudEvents 1.0, HTTP binding, batched mode.
+        Cloudevents = "cloudevents",
     }
-    pub fn parse(s: &str) -> Option<OutputKind> {
-        Some(match s {
-            "webhook" => OutputKind::Webhook,
-            "alertmanager" => OutputKind::Alertmanager,
-            "cloudevents" => OutputKind::Cloudevents,
-            _ => return None,
-        })
-    }
-}
+);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Output {

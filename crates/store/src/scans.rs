@@ -12,69 +12,29 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::{DetectionRound, Result, Store, StoreError, new_id, now_ms};
 
-/// Why a scan runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanKind {
-    /// Asked for through the API.
-    OnDemand,
-    /// Queued by an audit finding naming a workload that runs the image.
-    Triggered,
-    /// A stored image re-scanned on the schedule.
-    Scheduled,
-}
+osprey_model::text_enum!(
+    /// Why a scan runs.
+    ScanKind {
+        /// Asked for through the API.
+        OnDemand = "on_demand",
+        /// Queued by an audit finding naming a workload that runs the image.
+        Triggered = "triggered",
+        /// A stored image re-scanned on the schedule.
+        Scheduled = "scheduled",
+    }
+);
 
-impl ScanKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanKind::OnDemand => "on_demand",
-            ScanKind::Triggered => "triggered",
-            ScanKind::Scheduled => "scheduled",
-        }
+osprey_model::text_enum!(
+    /// Where a job stands.
+    ScanState {
+        Queued = "queued",
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+        /// Not run: the image's digest was scanned within the trigger window.
+        Skipped = "skipped",
     }
-    pub fn parse(s: &str) -> Option<ScanKind> {
-        Some(match s {
-            "on_demand" => ScanKind::OnDemand,
-            "triggered" => ScanKind::Triggered,
-            "scheduled" => ScanKind::Scheduled,
-            _ => return None,
-        })
-    }
-}
-
-/// Where a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanState {
-    Queued,
-    Running,
-    Done,
-    Failed,
-    /// Not run: the image's digest was scanned within the trigger window.
-    Skipped,
-}
-
-impl ScanState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanState::Queued => "queued",
-            ScanState::Running => "running",
-            ScanState::Done => "done",
-            ScanState::Failed => "failed",
-            ScanState::Skipped => "skipped",
-        }
-    }
-    pub fn parse(s: &str) -> Option<ScanState> {
-        Some(match s {
-            "queued" => ScanState::Queued,
-            "running" => ScanState::Running,
-            "done" => ScanState::Done,
-            "failed" => ScanState::Failed,
-            "skipped" => ScanState::Skipped,
-            _ => return None,
-        })
-    }
-}
+);
 
 /// A job to queue.
 #[derive(Debug, Clone)]

@@ -12,28 +12,17 @@ use sqlx::any::AnyRow;
 
 use crate::{Result, Store, StoreError, conflict, fill_random, new_id, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TenantKind {
-    /// Sees and manages every member's data.
-    Administrator,
-    Member,
-}
+osprey_model::text_enum!(
+    /// An organization's administrator tenant, or one of its members.
+    TenantKind {
+        /// Sees and manages every member's data.
+        Administrator = "administrator",
+        Member = "member",
+    }
+);
 
-impl TenantKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            TenantKind::Administrator => "administrator",
-            TenantKind::Member => "member",
-        }
-    }
-    fn parse(s: &str) -> Result<TenantKind> {
-        match s {
-            "administrator" => Ok(TenantKind::Administrator),
-            "member" => Ok(TenantKind::Member),
-            _ => Err(corrupt("tenant kind", s)),
-        }
-    }
+fn tenant_kind(text: &str) -> Result<TenantKind> {
+    TenantKind::parse(text).ok_or_else(|| corrupt("tenant kind", text))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,40 +33,20 @@ pub struct Tenant {
     pub created_ms: i64,
 }
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Posts audit events for one cluster; reads nothing.
-    Ingest,
-    /// Reads.
-    Viewer,
-    /// Reads and works findings (state, workflow, notes), requests scans.
-    Analyst,
-    /// Everything in its tenant (and, in the administrator tenant, in every member).
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Ingest => "ingest",
-            Role::Viewer => "viewer",
-            Role::Analyst => "analyst",
-            Role::Admin => "admin",
-        }
+osprey_model::text_enum!(
+    /// What a token may do; ordered from least to most.
+    #[derive(PartialOrd, Ord)]
+    Role {
+        /// Posts audit events for one cluster; reads nothing.
+        Ingest = "ingest",
+        /// Reads.
+        Viewer = "viewer",
+        /// Reads and works findings (state, workflow, notes), requests scans.
+        Analyst = "analyst",
+        /// Everything in its tenant (and, in the administrator tenant, in every member).
+        Admin = "admin",
     }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "ingest" => Role::Ingest,
-            "viewer" => Role::Viewer,
-            "analyst" => Role::Analyst,
-            "admin" => Role::Admin,
-            _ => return None,
-        })
-    }
-}
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cluster {
@@ -159,7 +128,7 @@ fn tenant_row(r: &AnyRow) -> Result<Tenant> {
     Ok(Tenant {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
-        kind: TenantKind::parse(&r.try_get::<String, _>("kind")?)?,
+        kind: tenant_kind(&r.try_get::<String, _>("kind")?)?,
         created_ms: r.try_get("created_ms")?,
     })
 }
@@ -295,7 +264,7 @@ impl Store {
             token_id: r.try_get("token_id")?,
             tenant_id: r.try_get("tenant_id")?,
             tenant_name: r.try_get("name")?,
-            tenant_kind: TenantKind::parse(&r.try_get::<String, _>("kind")?)?,
+            tenant_kind: tenant_kind(&r.try_get::<String, _>("kind")?)?,
             role: Role::parse(&role).ok_or_else(|| corrupt("token role", &role))?,
             cluster_id: r.try_get("cluster_id")?,
         }))
