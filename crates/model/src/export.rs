@@ -25,6 +25,15 @@ pub fn ocsf(f: &Finding) -> Value {
     }
 }
 
+/// The events' metadata: OCSF 1.3, the Date/Time profile (the `*_dt` times), Osprey.
+fn metadata() -> Value {
+    json!({
+        "version": "1.3.0",
+        "profiles": ["datetime"],
+        "product": {"name": "Osprey", "vendor_name": "Osprey", "version": env!("CARGO_PKG_VERSION")},
+    })
+}
+
 /// OCSF's status of a finding: archived by a suppression rule, or new.
 fn ocsf_status(f: &Finding) -> (u8, &'static str) {
     if f.suppression.is_some() {
@@ -123,10 +132,7 @@ pub fn ocsf_vulnerability(
         "severity": f.severity.label.ocsf_name(),
         "status_id": status_id,
         "status": status,
-        "metadata": {
-            "version": "1.3.0",
-            "product": { "name": "Osprey", "vendor_name": "Osprey", "version": env!("CARGO_PKG_VERSION") },
-        },
+        "metadata": metadata(),
         "finding_info": {
             "uid": f.id,
             "title": f.title,
@@ -148,12 +154,45 @@ pub fn ocsf_vulnerability(
 }
 
 /// An OCSF 1.3 Detection Finding (class 2004) for a detection finding (audit, malware).
+/// What the finding saw (who, from where, which API call) is its evidence artifact: OCSF
+/// defines `actor`, `src_endpoint`, `http_request` and `api` there, not on the class.
 pub fn ocsf_detection(f: &Finding) -> Value {
     let time = time_ms(f.last_seen.as_deref()).unwrap_or(0);
     let k8s = f.resource.kubernetes.as_ref();
     let action = f.action.as_ref();
-    let evidence = f.evidence.as_ref();
-    json!({
+    let (status_id, status) = ocsf_status(f);
+    let mut finding_info = json!({
+        "uid": f.id,
+        "title": f.title,
+        "desc": f.description,
+        "types": [f.kind],
+        "first_seen_time_dt": f.first_seen,
+        "last_seen_time_dt": f.last_seen,
+        "attacks": f.mitre.as_ref().map(|m| vec![json!({
+            "tactic": {"uid": m.tactic},
+            "technique": {"uid": m.technique},
+            "version": "14.1",
+        })]).unwrap_or_default(),
+    });
+    if let Some(e) = &f.evidence {
+        finding_info["analytic"] = json!({
+            "uid": e.rule_id,
+            "name": e.rule_id,
+            "type_id": 1,
+            "type": "Rule",
+            "category": e.catalogue.join(","),
+        });
+    }
+    let mut resource = json!({});
+    if let Some(a) = action {
+        resource["type"] = json!(a.resource);
+        resource["name"] = json!(a.resource_name);
+    }
+    if let Some(k) = k8s {
+        resource["namespace"] = json!(k.namespace);
+        resource["group"] = json!({"name": k.cluster});
+    }
+    let mut event = json!({
         "class_uid": 2004,
         "class_name": "Detection Finding",
         "category_uid": 2,
@@ -164,54 +203,46 @@ pub fn ocsf_detection(f: &Finding) -> Value {
         "time": time,
         "severity_id": f.severity.label.ocsf_id(),
         "severity": f.severity.label.ocsf_name(),
-        "status_id": ocsf_status(f).0,
-        "status": ocsf_status(f).1,
+        "status_id": status_id,
+        "status": status,
         "count": f.count,
         "message": f.title,
-        "finding_info": {
-            "uid": f.id,
-            "title": f.title,
-            "desc": f.description,
-            "types": [f.kind],
-            "first_seen_time_dt": f.first_seen,
-            "last_seen_time_dt": f.last_seen,
-            "analytic": {
-                "uid": evidence.map(|e| e.rule_id.clone()),
-                "name": evidence.map(|e| e.rule_id.clone()),
-                "type_id": 1,
-                "type": "Rule",
-                "category": evidence.map(|e| e.catalogue.join(",")),
-            },
-            "attacks": f.mitre.as_ref().map(|m| vec![json!({
-                "tactic": {"uid": m.tactic},
-                "technique": {"uid": m.technique},
-                "version": "14.1",
-            })]).unwrap_or_default(),
-        },
-        "actor": k8s.and_then(|k| k.user.as_ref()).map(|u| json!({
-            "user": {"name": u.username, "uid": u.uid, "groups": u.groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>()},
-        })),
-        "src_endpoint": action.and_then(|a| a.source_ips.first()).map(|ip| json!({"ip": ip})),
-        "api": action.map(|a| json!({
-            "operation": a.verb,
-            "request": {"uid": evidence.and_then(|e| e.audit_ids.last().cloned())},
-            "response": {"code": a.status_code},
-        })),
-        "http_request": action.map(|a| json!({"url": {"path": a.request_uri}, "user_agent": a.user_agent})),
-        "resources": [{
-            "type": action.map(|a| a.resource.clone()),
-            "name": action.map(|a| a.resource_name.clone()),
-            "namespace": k8s.map(|k| k.namespace.clone()),
-            "cloud_partition": null,
-            "group": {"name": k8s.map(|k| k.cluster.clone())},
-        }],
-        "evidences": [{"data": evidence}],
-        "metadata": {
-            "version": "1.3.0",
-            "product": {"name": "Osprey", "vendor_name": "Osprey", "version": env!("CARGO_PKG_VERSION")},
-        },
+        "finding_info": finding_info,
+        "resources": [resource],
+        "evidences": [detection_evidence(f)],
+        "metadata": metadata(),
         "unmapped": {"osprey": f},
-    })
+    });
+    if let Some(s) = &f.suppression {
+        event["status_detail"] = json!(format!("{} ({}): {}", s.status, s.by, s.reason));
+    }
+    event
+}
+
+/// The evidence artifact of a detection: the user, the source address, the HTTP request and
+/// the API call that raised it (each only when the finding has it), and Osprey's evidence.
+fn detection_evidence(f: &Finding) -> Value {
+    let mut artifact = json!({ "data": f.evidence });
+    if let Some(u) = f.resource.kubernetes.as_ref().and_then(|k| k.user.as_ref()) {
+        artifact["actor"] = json!({"user": {
+            "name": u.username,
+            "uid": u.uid,
+            "groups": u.groups.iter().map(|g| json!({"name": g})).collect::<Vec<_>>(),
+        }});
+    }
+    let Some(a) = f.action.as_ref() else {
+        return artifact;
+    };
+    if let Some(ip) = a.source_ips.first() {
+        artifact["src_endpoint"] = json!({"ip": ip});
+    }
+    artifact["http_request"] = json!({"url": {"path": a.request_uri}, "user_agent": a.user_agent});
+    let mut api = json!({"operation": a.verb, "response": {"code": a.status_code}});
+    if let Some(id) = f.evidence.as_ref().and_then(|e| e.audit_ids.last()) {
+        api["request"] = json!({"uid": id});
+    }
+    artifact["api"] = api;
+    artifact
 }
 
 /// Where an ASFF finding comes from: Security Hub needs a product ARN and an account; for a

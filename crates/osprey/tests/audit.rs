@@ -283,6 +283,7 @@ fn ocsf_detection_findings() {
     let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(events.len(), 19);
     for e in &events {
+        osprey_testkit::schemas::assert_ocsf(e, "audit analyze --format ocsf-json");
         assert_eq!(e["class_uid"], 2004);
         assert!(e["severity_id"].as_u64().unwrap() >= 2);
         assert!(e["finding_info"]["uid"].is_string());

@@ -298,6 +298,7 @@ fn an_older_alpine_release_matches_the_oracle_and_renders_every_format() {
     let events = ocsf.as_array().unwrap();
     assert_eq!(events.len(), doc["findings"].as_array().unwrap().len());
     for e in events {
+        osprey_testkit::schemas::assert_ocsf(e, "image scan --format ocsf-json");
         assert_eq!(e["class_uid"], 2002);
         assert_eq!(e["type_uid"], 200201);
         assert!(

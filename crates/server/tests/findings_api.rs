@@ -111,7 +111,20 @@ async fn statistics_exports_and_samples() {
                 .iter()
                 .all(|r| r.len() == 15 && r.get(7) == Some("prod"))
         );
-        // OCSF: an array of Detection Findings.
+        // OCSF: an array of Detection Findings; one resolved by an analyst says so.
+        let (_, execution) = s
+            .get("/v1/findings?type=Execution:*&limit=1", &a_admin)
+            .await;
+        let resolved = execution["findings"][0]["id"].as_str().unwrap().to_owned();
+        let (st, _) = s
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/findings/{resolved}"),
+                Some(&a_admin),
+                Some(json!({"workflow": "resolved"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
         let (_, _, body) = raw(
             &s,
             "/v1/findings/export?format=ocsf&type=Execution:*",
@@ -120,6 +133,23 @@ async fn statistics_exports_and_samples() {
         .await;
         let ocsf: Vec<Value> = serde_json::from_str(&body).unwrap();
         assert!(!ocsf.is_empty());
+        for e in &ocsf {
+            osprey_testkit::schemas::assert_ocsf(e, "OCSF export");
+            // The stored state decides both the status and its id.
+            let id = match e["status"].as_str().unwrap() {
+                "New" => 1,
+                "In Progress" => 2,
+                "Suppressed" => 3,
+                "Resolved" => 4,
+                other => panic!("status {other}"),
+            };
+            assert_eq!(e["status_id"], id, "{e}");
+            assert_eq!(
+                e["finding_info"]["uid"] == resolved.as_str(),
+                id == 4,
+                "only the resolved finding is Resolved: {e}"
+            );
+        }
         assert!(ocsf.iter().all(|e| {
             e["class_uid"] == 2004
                 && e["finding_info"]["types"][0]

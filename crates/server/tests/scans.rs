@@ -267,6 +267,9 @@ async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
         assert_eq!(st, StatusCode::OK, "{ocsf}");
         let events = ocsf.as_array().unwrap();
         assert_eq!(events.len(), 2, "{ocsf}");
+        for e in events {
+            osprey_testkit::schemas::assert_ocsf(e, "OCSF export of vulnerabilities");
+        }
         assert!(events.iter().all(|e| {
             e["class_uid"] == 2002
                 && e["vulnerabilities"][0]["cve"]["uid"]

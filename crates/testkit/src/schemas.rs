@@ -1,5 +1,6 @@
-//! Validators for the published JSON schemas in `crates/testkit/schemas/` (CycloneDX 1.6,
-//! SPDX 2.3, SARIF 2.1.0), so every test that writes such a document checks it the same way.
+//! Validators for the JSON schemas in `crates/testkit/schemas/` (CycloneDX 1.6, SPDX 2.3,
+//! SARIF 2.1.0, OCSF 1.3 Detection and Vulnerability Findings), so every test that writes
+//! such a document checks it the same way.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -70,4 +71,32 @@ pub fn assert_valid(validator: &jsonschema::Validator, doc: &Value, what: &str) 
         "{what} is not valid:\n{}",
         errors.join("\n")
     );
+}
+
+/// OCSF Detection Finding (class 2004), from `scripts/ocsf-schema-import.py`.
+pub fn ocsf_detection() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        jsonschema::validator_for(&schema("ocsf-detection-finding.schema.json"))
+            .expect("OCSF Detection Finding schema")
+    })
+}
+
+/// OCSF Vulnerability Finding (class 2002), from `scripts/ocsf-schema-import.py`.
+pub fn ocsf_vulnerability() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        jsonschema::validator_for(&schema("ocsf-vulnerability-finding.schema.json"))
+            .expect("OCSF Vulnerability Finding schema")
+    })
+}
+
+/// Panics unless `event` is a valid OCSF event of a class Osprey writes (2002 or 2004).
+pub fn assert_ocsf(event: &Value, what: &str) {
+    let validator = match event["class_uid"].as_u64() {
+        Some(2002) => ocsf_vulnerability(),
+        Some(2004) => ocsf_detection(),
+        other => panic!("{what}: OCSF class {other:?} is not one Osprey writes"),
+    };
+    assert_valid(validator, event, what);
 }

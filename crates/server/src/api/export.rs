@@ -174,7 +174,9 @@ impl Exporter {
             }
             ExportFormat::Ocsf => {
                 let mut v = osprey_model::export::ocsf(&f.finding);
-                v["status"] = json!(ocsf_status(f));
+                let (status_id, status) = ocsf_status(f);
+                v["status_id"] = json!(status_id);
+                v["status"] = json!(status);
                 let _ = serde_json::to_writer(&mut *out, &v);
             }
             ExportFormat::Asff => {
@@ -241,12 +243,14 @@ impl Exporter {
     }
 }
 
-fn ocsf_status(f: &StoredFinding) -> &'static str {
+/// OCSF's status of a stored finding (id and caption, which go together): archived is
+/// Suppressed, then the analysts' workflow.
+fn ocsf_status(f: &StoredFinding) -> (u8, &'static str) {
     match (f.state, f.workflow) {
-        (FindingState::Archived, _) => "Suppressed",
-        (_, Workflow::Resolved) => "Resolved",
-        (_, Workflow::Acknowledged) => "In Progress",
-        _ => "New",
+        (FindingState::Archived, _) => (3, "Suppressed"),
+        (_, Workflow::Resolved) => (4, "Resolved"),
+        (_, Workflow::Acknowledged) => (2, "In Progress"),
+        _ => (1, "New"),
     }
 }
 
