@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// How bad a finding is: a label, and the score it came from when there is one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Severity {
     pub label: SeverityLabel,
     /// 1.0–10.0 (a CVSS base score for vulnerabilities); absent when only a label is known.
@@ -36,6 +37,7 @@ impl Severity {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SeverityLabel {
     /// Not rated by any source.
@@ -146,6 +148,7 @@ impl FromStr for SeverityLabel {
 
 /// Whether fixes exist for a vulnerability finding, as the managed services report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum FixAvailable {
     /// Every vulnerable package has a fixed version.
@@ -215,6 +218,7 @@ text_enum!(
 
 /// One finding. `Finding::default()` has every optional part empty, for struct-update syntax.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// Stable: the same issue on the same resource always gets the same id.
     pub id: String,
@@ -256,6 +260,7 @@ pub struct Finding {
 
 /// A malware scan's details, after the managed service's scan finding.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MalwareScan {
     pub scan_id: String,
     /// `ON_DEMAND`, `TRIGGERED` or `SCHEDULED`.
@@ -280,6 +285,7 @@ pub struct MalwareScan {
 
 /// One threat of a scan.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Threat {
     pub name: String,
     pub severity: SeverityLabel,
@@ -293,6 +299,7 @@ pub struct Threat {
 
 /// A file a threat was found in.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreatFile {
     /// Inside archives: `archive.zip!member`.
     pub path: String,
@@ -310,6 +317,7 @@ pub struct ThreatFile {
 
 /// A volume of a disk scan: scanned, or skipped with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScannedVolume {
     /// `disk` or `partition N`.
     pub name: String,
@@ -323,6 +331,7 @@ pub struct ScannedVolume {
 
 /// A MITRE ATT&CK tactic and technique.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mitre {
     /// `TA0004`.
     pub tactic: String,
@@ -333,6 +342,7 @@ pub struct Mitre {
 
 /// The evidence of a detection.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// The rule that fired.
     pub rule_id: String,
@@ -352,6 +362,7 @@ pub struct Evidence {
 
 /// A Kubernetes API call (`KUBERNETES_API_CALL`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Action {
     pub verb: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -386,6 +397,7 @@ fn one() -> u64 {
 
 /// Why a finding is suppressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suppression {
     /// `ignore-file` or `vex`.
     pub by: String,
@@ -402,6 +414,7 @@ pub struct Suppression {
 
 /// What a finding is about.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageResource>,
@@ -412,6 +425,7 @@ pub struct Resource {
 
 /// The Kubernetes side of a finding's resource.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KubernetesResource {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cluster: String,
@@ -425,6 +439,7 @@ pub struct KubernetesResource {
 
 /// Who made the call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KubernetesUser {
     pub username: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -437,6 +452,7 @@ pub struct KubernetesUser {
 
 /// The workload a call creates, changes or reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Workload {
     /// `pods`, `deployments`, …
     pub kind: String,
@@ -460,6 +476,7 @@ pub struct Workload {
 
 /// One container of a workload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Container {
     pub name: String,
     pub image: String,
@@ -471,6 +488,7 @@ pub struct Container {
 
 /// A scanned image or file system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageResource {
     /// The source as given (`registry:…`, `oci-dir:…`, an SBOM file).
     pub reference: String,
@@ -484,6 +502,7 @@ pub struct ImageResource {
 
 /// A vulnerability: its identifiers, scores, the vulnerable packages and their fixes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Vulnerability {
     /// The preferred identifier (a CVE when there is one).
     pub id: String,
@@ -507,6 +526,7 @@ pub struct Vulnerability {
 
 /// A CVSS vector and its base score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cvss {
     /// `2.0`, `3.0`, `3.1`, `4.0`.
     pub version: String,
@@ -518,6 +538,7 @@ pub struct Cvss {
 
 /// A severity label from one source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VendorSeverity {
     pub source: String,
     pub label: String,
@@ -525,6 +546,7 @@ pub struct VendorSeverity {
 
 /// A package a vulnerability affects, where it is, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VulnerablePackage {
     pub name: String,
     pub version: String,

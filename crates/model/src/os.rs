@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// An operating system identified from release files (`/etc/os-release` and kin).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Os {
     /// `ID` of os-release, lowercase (`debian`, `alpine`, `ubuntu`, `rhel`, `sles`, …).
     pub id: String,

@@ -9,6 +9,7 @@ use crate::Os;
 
 /// What kind of package this is; decides its package-URL type and its ecosystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum PackageType {
     Deb,
@@ -103,6 +104,7 @@ impl std::fmt::Display for PackageType {
 
 /// Where a package was found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Location {
     /// Absolute path in the image (`/var/lib/dpkg/status`); inside archives,
     /// `outer.war!/WEB-INF/lib/inner.jar`.
@@ -128,6 +130,7 @@ impl Location {
 
 /// One installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Package {
     pub name: String,
     /// The version exactly as the ecosystem writes it (dpkg and rpm with `epoch:` when set).

@@ -37,12 +37,20 @@ pub struct WriteRequest {
 
 pub type WriteQueue = mpsc::Sender<WriteRequest>;
 
+/// A batch kept: how many events it held and its sequence number.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Kept {
+    events: u64,
+    /// The batch's sequence number (with a bus: its first part's stream sequence).
+    seq: u64,
+}
+
 #[utoipa::path(post, path = "/v1/clusters/{id}/audit", tag = "ingest",
     params(("id" = String, Path, description = "Cluster id")),
     request_body(content = String, content_type = "application/json",
         description = "What the API server's webhook backend sends: an audit EventList (up to 10 MiB), or any audit event shape"),
     responses(
-        (status = 200, description = "Kept (committed) before this answer: events and the batch's sequence number", body = serde_json::Value),
+        (status = 200, description = "Kept (committed) before this answer: events and the batch's sequence number", body = Kept),
         (status = 400, description = "No audit event in the body", body = crate::api::ErrorBody),
         (status = 401, description = "No, unknown or revoked token", body = crate::api::ErrorBody),
         (status = 403, description = "Not this cluster's ingest token", body = crate::api::ErrorBody),
@@ -55,7 +63,7 @@ pub async fn receive(
     Path(cluster_id): Path<String>,
     caller: Result<Caller, ApiError>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Kept>> {
     let caller = caller.inspect_err(|_| app.metrics.reject("auth"))?;
     let p = caller
         .require(Role::Ingest)
@@ -98,7 +106,10 @@ pub async fn receive(
         ));
     }
     match answer.await {
-        Ok(Ok(seq)) => Ok(Json(serde_json::json!({ "events": events, "seq": seq }))),
+        Ok(Ok(seq)) => Ok(Json(Kept {
+            events: events as u64,
+            seq: u64::try_from(seq).unwrap_or_default(),
+        })),
         Ok(Err(e)) => {
             app.metrics.reject("storage");
             Err(ApiError::unavailable(
@@ -123,7 +134,7 @@ async fn publish(
     bus: &crate::bus::Bus,
     cluster_id: String,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Kept>> {
     let (messages, bytes) = bus.backlog();
     if bytes >= app.options.bus_max_bytes {
         app.metrics.reject("overload");
@@ -183,7 +194,10 @@ async fn publish(
     }
     app.metrics.events_ingested.inc_by(events as u64);
     app.metrics.batches_ingested.inc();
-    Ok(Json(serde_json::json!({ "events": events, "seq": seq })))
+    Ok(Json(Kept {
+        events: events as u64,
+        seq: seq.unwrap_or_default(),
+    }))
 }
 
 /// Checks and compresses a batch as [`check_and_compress`] does; when the result is larger

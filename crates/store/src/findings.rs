@@ -31,6 +31,7 @@ pub use osprey_model::{FindingSource, FindingState, Workflow};
 
 /// A stored finding as the API shows it: the finding and its platform fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredFinding {
     #[serde(flatten)]
     pub finding: Finding,
@@ -152,6 +153,7 @@ impl StatsGroup {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FindingPage {
     pub findings: Vec<StoredFinding>,
     pub next_page_token: Option<String>,
@@ -166,6 +168,7 @@ pub struct FindingUpdate {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     pub at_ms: i64,
     pub actor: String,

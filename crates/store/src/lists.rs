@@ -20,6 +20,7 @@ osprey_model::text_enum!(
 
 /// An IP list; `body` is what was uploaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IpList {
     pub id: String,
     pub tenant_id: String,
@@ -36,6 +37,7 @@ pub struct IpList {
 /// A suppression rule: new audit findings of `kind` (a glob; empty = every type) whose event
 /// matches `condition` are archived with `reason`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuppressionRuleRecord {
     pub id: String,
     pub tenant_id: String,

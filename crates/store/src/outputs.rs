@@ -29,6 +29,7 @@ osprey_model::text_enum!(
 );
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Output {
     pub id: String,
     pub tenant_id: String,
@@ -44,6 +45,7 @@ pub struct Output {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub seq: i64,
     pub output_id: String,

@@ -9,6 +9,7 @@ use crate::{Result, Store, StoreError, conflict, new_id, now_ms};
 
 /// A registry a tenant pulls from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Registry {
     pub id: String,
     pub tenant_id: String,

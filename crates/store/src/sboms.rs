@@ -30,6 +30,7 @@ pub struct Sbom {
 
 /// An SBOM's facts without the inventory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SbomInfo {
     pub tenant_id: String,
     pub image_digest: String,

@@ -50,6 +50,7 @@ pub struct NewScan {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanJob {
     pub id: String,
     pub tenant_id: String,

@@ -26,6 +26,7 @@ fn tenant_kind(text: &str) -> Result<TenantKind> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     pub id: String,
     pub name: String,
@@ -49,6 +50,7 @@ osprey_model::text_enum!(
 );
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cluster {
     pub id: String,
     pub tenant_id: String,
@@ -58,6 +60,7 @@ pub struct Cluster {
 
 /// A token as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     pub id: String,
     pub tenant_id: String,
@@ -91,6 +94,7 @@ impl Principal {
 
 /// One line of the administrative audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminAction {
     pub seq: i64,
     pub at_ms: i64,

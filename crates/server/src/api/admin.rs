@@ -3,9 +3,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use osprey_store::Role;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use osprey_store::{AdminAction, Role};
+use serde::{Deserialize, Serialize};
 
 use super::{BadInput, Params, Refused};
 use crate::App;
@@ -20,17 +19,22 @@ pub struct LogQuery {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/admin-log", tag = "administration", params(LogQuery), responses((status = 200, description = "The administrative log, newest first", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminLog {
+    entries: Vec<AdminAction>,
+}
+
+#[utoipa::path(get, path = "/v1/admin-log", tag = "administration", params(LogQuery), responses((status = 200, description = "The administrative log, newest first", body = AdminLog), BadInput, Refused), security(("bearer" = [])))]
 pub async fn admin_log(
     State(app): State<Arc<App>>,
     caller: Caller,
     Params(q): Params<LogQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AdminLog>> {
     caller.require(Role::Admin)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let entries = app
         .store
         .admin_log(caller.scope().as_deref(), q.before, limit)
         .await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(AdminLog { entries }))
 }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use osprey_store::Role;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use osprey_store::{Cluster, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{BadInput, Body, ErrorBody, NotFound, Refused, log, managed_tenant, to_json};
+use super::{BadInput, Body, ErrorBody, NotFound, Refused, log, managed_tenant};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -22,12 +22,40 @@ pub struct NewCluster {
     tenant: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/clusters", tag = "clusters", request_body = NewCluster, responses((status = 201, description = "id, name, tenant and the cluster's ingest_token (shown once)", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
+/// A cluster as registered, with its ingest token (shown this once).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClusterCreated {
+    id: String,
+    name: String,
+    tenant: String,
+    ingest_token: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Clusters {
+    clusters: Vec<Cluster>,
+}
+
+/// A cluster with what is kept of its audit log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClusterDetail {
+    #[serde(flatten)]
+    cluster: Cluster,
+    audit: AuditKept,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditKept {
+    batches_kept: i64,
+    events_kept: i64,
+}
+
+#[utoipa::path(post, path = "/v1/clusters", tag = "clusters", request_body = NewCluster, responses((status = 201, description = "The cluster and its ingest token (shown once)", body = ClusterCreated), (status = 409, description = "Name taken", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_cluster(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<NewCluster>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ClusterCreated>)> {
     let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
     let (c, secret) = app.store.create_cluster(&tenant_id, &body.name).await?;
     log(
@@ -40,30 +68,42 @@ pub async fn create_cluster(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": c.id, "name": c.name, "tenant": c.tenant_id, "ingest_token": secret })),
+        Json(ClusterCreated {
+            id: c.id,
+            name: c.name,
+            tenant: c.tenant_id,
+            ingest_token: secret,
+        }),
     ))
 }
 
-#[utoipa::path(get, path = "/v1/clusters", tag = "clusters", responses((status = 200, description = "Clusters the caller sees", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
-pub async fn list_clusters(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/clusters", tag = "clusters", responses((status = 200, description = "Clusters the caller sees", body = Clusters), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_clusters(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> ApiResult<Json<Clusters>> {
     caller.require(Role::Viewer)?;
     let clusters = app.store.clusters(caller.scope().as_deref()).await?;
-    Ok(Json(json!({ "clusters": clusters })))
+    Ok(Json(Clusters { clusters }))
 }
 
-#[utoipa::path(get, path = "/v1/clusters/{id}", tag = "clusters", params(("id" = String, Path, description = "Cluster id")), responses((status = 200, description = "The cluster, with audit batches and events kept", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/clusters/{id}", tag = "clusters", params(("id" = String, Path, description = "Cluster id")), responses((status = 200, description = "The cluster, with audit batches and events kept", body = ClusterDetail), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn get_cluster(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ClusterDetail>> {
     caller.require(Role::Viewer)?;
     match app.store.cluster(&id).await? {
         Some(c) if caller.owns(&c.tenant_id) => {
             let (batches, events) = app.store.audit_batch_count(Some(&c.id)).await?;
-            let mut v = to_json(&c)?;
-            v["audit"] = json!({ "batches_kept": batches, "events_kept": events });
-            Ok(Json(v))
+            Ok(Json(ClusterDetail {
+                cluster: c,
+                audit: AuditKept {
+                    batches_kept: batches,
+                    events_kept: events,
+                },
+            }))
         }
         _ => Err(ApiError::not_found(format!("cluster {id}"))),
     }

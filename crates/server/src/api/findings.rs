@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use osprey_store::{
-    FindingFilter, FindingSort, FindingState, FindingUpdate, Role, StatsGroup, Workflow,
+    FindingFilter, FindingPage, FindingSort, FindingState, FindingUpdate, HistoryEntry, Role,
+    StatsGroup, StoredFinding, Workflow,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::{BadInput, Body, NotFound, Params, Refused, to_json};
+use super::{BadInput, Body, NotFound, Params, Refused};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -191,52 +191,73 @@ impl FindingsQuery {
     }
 }
 
-#[utoipa::path(get, path = "/v1/findings", tag = "findings", params(FindingsQuery), responses((status = 200, description = "{\"findings\": [...], \"next_page_token\"}", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct History {
+    history: Vec<HistoryEntry>,
+}
+
+/// Counts of findings by one field.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Statistics {
+    /// severity, type, cluster or day.
+    group_by: String,
+    total: i64,
+    groups: Vec<StatisticsGroup>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatisticsGroup {
+    key: String,
+    count: i64,
+}
+
+/// What posting samples did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Samples {
+    /// How many of them are new (the others were refreshed).
+    created: usize,
+    /// The ids of the sample findings.
+    findings: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/findings", tag = "findings", params(FindingsQuery), responses((status = 200, description = "A page of findings; `next_page_token` when there are more", body = FindingPage), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_findings(
     State(app): State<Arc<App>>,
     caller: Caller,
     Params(q): Params<FindingsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FindingPage>> {
     caller.require(Role::Viewer)?;
     q.only_for_list()?;
-    let page = app.store.findings(&q.filter(&caller)?).await?;
-    Ok(Json(
-        json!({ "findings": page.findings, "next_page_token": page.next_page_token }),
-    ))
+    Ok(Json(app.store.findings(&q.filter(&caller)?).await?))
 }
 
-async fn readable_finding(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-) -> ApiResult<osprey_store::StoredFinding> {
+async fn readable_finding(app: &App, caller: &Caller, id: &str) -> ApiResult<StoredFinding> {
     match app.store.finding(id).await? {
         Some(f) if caller.owns(&f.tenant_id) => Ok(f),
         _ => Err(ApiError::not_found(format!("finding {id}"))),
     }
 }
 
-#[utoipa::path(get, path = "/v1/findings/{id}", tag = "findings", params(("id" = String, Path, description = "Finding id")), responses((status = 200, description = "The finding", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/findings/{id}", tag = "findings", params(("id" = String, Path, description = "Finding id")), responses((status = 200, description = "The finding", body = StoredFinding), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn get_finding(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StoredFinding>> {
     caller.require(Role::Viewer)?;
-    let f = readable_finding(&app, &caller, &id).await?;
-    Ok(Json(to_json(&f)?))
+    Ok(Json(readable_finding(&app, &caller, &id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/findings/{id}/history", tag = "findings", params(("id" = String, Path, description = "Finding id")), responses((status = 200, description = "Created, recurred, archived, workflow, notes: who and when", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/findings/{id}/history", tag = "findings", params(("id" = String, Path, description = "Finding id")), responses((status = 200, description = "Created, recurred, archived, workflow, notes: who and when", body = History), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn finding_history(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<History>> {
     caller.require(Role::Viewer)?;
     readable_finding(&app, &caller, &id).await?;
     let history = app.store.finding_history(&id).await?;
-    Ok(Json(json!({ "history": history })))
+    Ok(Json(History { history }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -250,13 +271,13 @@ pub struct FindingChange {
     note: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/v1/findings/{id}", tag = "findings", params(("id" = String, Path, description = "Finding id")), request_body = FindingChange, responses((status = 200, description = "The changed finding", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/findings/{id}", tag = "findings", params(("id" = String, Path, description = "Finding id")), request_body = FindingChange, responses((status = 200, description = "The changed finding", body = StoredFinding), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn update_finding(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     Body(body): Body<FindingChange>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StoredFinding>> {
     let p = caller.require(Role::Analyst)?;
     readable_finding(&app, &caller, &id).await?;
     let archived = parse_state(body.state.as_deref())?.map(|s| s == FindingState::Archived);
@@ -278,16 +299,17 @@ pub async fn update_finding(
         workflow,
         note: body.note,
     };
-    let f = app.store.update_finding(&id, &update, &p.token_id).await?;
-    Ok(Json(to_json(&f)?))
+    Ok(Json(
+        app.store.update_finding(&id, &update, &p.token_id).await?,
+    ))
 }
 
-#[utoipa::path(get, path = "/v1/findings/statistics", tag = "findings", params(FindingsQuery), responses((status = 200, description = "{\"group_by\", \"total\", \"groups\": [{\"key\", \"count\"}]}", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/findings/statistics", tag = "findings", params(FindingsQuery), responses((status = 200, description = "Counts by the field asked", body = Statistics), BadInput, Refused), security(("bearer" = [])))]
 pub async fn finding_statistics(
     State(app): State<Arc<App>>,
     caller: Caller,
     Params(q): Params<FindingsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Statistics>> {
     caller.require(Role::Viewer)?;
     let by = q.group_by.as_deref().unwrap_or("severity");
     let group = StatsGroup::parse(by).ok_or_else(|| {
@@ -298,13 +320,14 @@ pub async fn finding_statistics(
     let filter = q.filter(&caller)?;
     let groups = app.store.finding_stats(&filter, group).await?;
     let total: i64 = groups.iter().map(|g| g.1).sum();
-    let groups: Vec<Value> = groups
-        .into_iter()
-        .map(|(key, count)| json!({ "key": key, "count": count }))
-        .collect();
-    Ok(Json(
-        json!({ "group_by": by, "total": total, "groups": groups }),
-    ))
+    Ok(Json(Statistics {
+        group_by: by.to_string(),
+        total,
+        groups: groups
+            .into_iter()
+            .map(|(key, count)| StatisticsGroup { key, count })
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -317,12 +340,12 @@ pub struct SampleRequest {
 
 /// One sample finding per finding type, marked `sample` and titled `[SAMPLE] …`, for testing
 /// integrations (outputs, dashboards). Posting again refreshes them instead of adding more.
-#[utoipa::path(post, path = "/v1/findings/samples", tag = "findings", request_body(content = SampleRequest, description = "Optional"), responses((status = 201, description = "created (new ones) and the ids of the sample findings", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/findings/samples", tag = "findings", request_body(content = SampleRequest, description = "Optional"), responses((status = 201, description = "How many are new, and the ids of the sample findings", body = Samples), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_samples(
     State(app): State<Arc<App>>,
     caller: Caller,
     body: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Samples>)> {
     let p = caller.require(Role::Analyst)?;
     let req: SampleRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SampleRequest::default()
@@ -355,9 +378,11 @@ pub async fn create_samples(
     let up = app.store.upsert_findings(records, &p.token_id).await?;
     app.outputs_wake.notify_one();
 
-    let ids: Vec<&str> = up.iter().map(|u| u.id.as_str()).collect();
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "created": up.iter().filter(|u| u.created).count(), "findings": ids })),
+        Json(Samples {
+            created: up.iter().filter(|u| u.created).count(),
+            findings: up.into_iter().map(|u| u.id).collect(),
+        }),
     ))
 }

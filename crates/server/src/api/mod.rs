@@ -37,10 +37,6 @@ pub(crate) async fn log(
     Ok(())
 }
 
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
-    serde_json::to_value(v).map_err(ApiError::internal)
-}
-
 /// A JSON body, with a one-line error naming what is wrong when it does not parse.
 pub struct Body<T>(pub T);
 

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use osprey_store::{OutputKind, Role};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use osprey_store::{Delivery, Output, OutputKind, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::findings::severity_value;
-use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
+use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -32,12 +32,31 @@ pub struct NewOutput {
     tenant: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/outputs", tag = "outputs", request_body = NewOutput, responses((status = 201, description = "The output (with its secret only when generated)", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
+/// An output as created; a webhook's generated secret is shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OutputCreated {
+    #[serde(flatten)]
+    output: Output,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Outputs {
+    outputs: Vec<Output>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deliveries {
+    deliveries: Vec<Delivery>,
+}
+
+#[utoipa::path(post, path = "/v1/outputs", tag = "outputs", request_body = NewOutput, responses((status = 201, description = "The output (with its secret only when generated)", body = OutputCreated), (status = 409, description = "Name taken", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_output(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<NewOutput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<OutputCreated>)> {
     let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
     let kind = OutputKind::parse(&body.kind).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -90,18 +109,20 @@ pub async fn create_output(
         json!({ "tenant": tenant_id, "name": o.name, "kind": kind, "url": o.url }),
     )
     .await?;
-    let mut v = to_json(&o)?;
-    if generated {
-        v["secret"] = json!(secret);
-    }
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((
+        StatusCode::CREATED,
+        Json(OutputCreated {
+            output: o,
+            secret: generated.then_some(secret),
+        }),
+    ))
 }
 
-#[utoipa::path(get, path = "/v1/outputs", tag = "outputs", responses((status = 200, description = "Outputs, never their secrets", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
-pub async fn list_outputs(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/outputs", tag = "outputs", responses((status = 200, description = "Outputs, never their secrets", body = Outputs), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_outputs(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Outputs>> {
     caller.require(Role::Admin)?;
     let outputs = app.store.outputs(caller.scope().as_deref()).await?;
-    Ok(Json(json!({ "outputs": outputs })))
+    Ok(Json(Outputs { outputs }))
 }
 
 async fn managed_output(app: &App, caller: &Caller, id: &str) -> ApiResult<osprey_store::Output> {
@@ -140,13 +161,13 @@ pub struct DeliveryQuery {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/outputs/{id}/deliveries", tag = "outputs", params(("id" = String, Path, description = "Output id"), DeliveryQuery), responses((status = 200, description = "Deliveries, newest first", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/outputs/{id}/deliveries", tag = "outputs", params(("id" = String, Path, description = "Output id"), DeliveryQuery), responses((status = 200, description = "Deliveries, newest first", body = Deliveries), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn output_deliveries(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     Params(q): Params<DeliveryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deliveries>> {
     managed_output(&app, &caller, &id).await?;
     if let Some(s) = q.state.as_deref()
         && !matches!(s, "pending" | "delivered" | "dead")
@@ -157,5 +178,5 @@ pub async fn output_deliveries(
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let deliveries = app.store.deliveries(&id, q.state.as_deref(), limit).await?;
-    Ok(Json(json!({ "deliveries": deliveries })))
+    Ok(Json(Deliveries { deliveries }))
 }

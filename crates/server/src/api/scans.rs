@@ -9,11 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use osprey_image::Source;
-use osprey_store::{NewScan, Role, ScanKind, ScanState};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use osprey_store::{NewScan, Registry, Role, SbomInfo, ScanJob, ScanKind, ScanState};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
+use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ServerError, ServerResult};
@@ -59,12 +59,30 @@ fn checked_image(app: &App, text: &str) -> ApiResult<String> {
     Ok(bare.to_string())
 }
 
-#[utoipa::path(post, path = "/v1/images/scan", tag = "scans", request_body = ScanRequest, responses((status = 202, description = "The queued scan job", body = serde_json::Value), (status = 404, description = "Cluster or tenant absent or not the caller's", body = ErrorBody), (status = 503, description = "Scanning is off on this server", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
+/// A page of scan jobs, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ScanPage {
+    scans: Vec<ScanJob>,
+    /// Pass as `page_token` for the next page; absent on the last.
+    next_page_token: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Sboms {
+    sboms: Vec<SbomInfo>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Registries {
+    registries: Vec<Registry>,
+}
+
+#[utoipa::path(post, path = "/v1/images/scan", tag = "scans", request_body = ScanRequest, responses((status = 202, description = "The queued scan job", body = ScanJob), (status = 404, description = "Cluster or tenant absent or not the caller's", body = ErrorBody), (status = 503, description = "Scanning is off on this server", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
 pub async fn scan_image(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<ScanRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ScanJob>)> {
     let tenant_id = scan_tenant(&app, &caller, body.tenant.as_deref()).await?;
     if app.options.scan_workers == 0 {
         return Err(ApiError::unavailable(
@@ -91,7 +109,7 @@ pub async fn scan_image(
         })
         .await?;
     app.scan_queued(&job.id);
-    Ok((StatusCode::ACCEPTED, Json(to_json(&job)?)))
+    Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -106,12 +124,12 @@ pub struct ScansQuery {
     page_token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/scans", tag = "scans", params(ScansQuery), responses((status = 200, description = "{\"scans\": [...], \"next_page_token\"}, newest first", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/scans", tag = "scans", params(ScansQuery), responses((status = 200, description = "Scan jobs, newest first", body = ScanPage), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_scans(
     State(app): State<Arc<App>>,
     caller: Caller,
     Params(q): Params<ScansQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ScanPage>> {
     caller.require(Role::Viewer)?;
     let state = q
         .state
@@ -141,29 +159,30 @@ pub async fn list_scans(
     let next_page_token = (scans.len() as i64 == limit)
         .then(|| scans.last().map(|s| format!("{}.{}", s.created_ms, s.id)))
         .flatten();
-    Ok(Json(
-        json!({ "scans": scans, "next_page_token": next_page_token }),
-    ))
+    Ok(Json(ScanPage {
+        scans,
+        next_page_token,
+    }))
 }
 
-#[utoipa::path(get, path = "/v1/scans/{id}", tag = "scans", params(("id" = String, Path, description = "Scan job id")), responses((status = 200, description = "The job: state, image digest, counts, the findings it stored", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/scans/{id}", tag = "scans", params(("id" = String, Path, description = "Scan job id")), responses((status = 200, description = "The job: state, image digest, counts, the findings it stored", body = ScanJob), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn get_scan(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ScanJob>> {
     caller.require(Role::Viewer)?;
     match app.store.scan_job(&id).await? {
-        Some(job) if caller.owns(&job.tenant_id) => Ok(Json(to_json(&job)?)),
+        Some(job) if caller.owns(&job.tenant_id) => Ok(Json(job)),
         _ => Err(ApiError::not_found(format!("scan {id}"))),
     }
 }
 
-#[utoipa::path(get, path = "/v1/sboms", tag = "scans", responses((status = 200, description = "{\"sboms\": [...]}: each scanned image digest with its OS, package and open vulnerability counts", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
-pub async fn list_sboms(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/sboms", tag = "scans", responses((status = 200, description = "Each scanned image digest with its OS, package and open vulnerability counts", body = Sboms), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_sboms(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Sboms>> {
     caller.require(Role::Viewer)?;
     let sboms = app.store.sboms(caller.scope().as_deref()).await?;
-    Ok(Json(json!({ "sboms": sboms })))
+    Ok(Json(Sboms { sboms }))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -177,7 +196,7 @@ pub struct SbomQuery {
     tenant: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/sboms/{digest}", tag = "scans", params(("digest" = String, Path, description = "Image manifest digest (sha256:…)"), SbomQuery), responses((status = 200, description = "The SBOM document", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/sboms/{digest}", tag = "scans", params(("digest" = String, Path, description = "Image manifest digest (sha256:…)"), SbomQuery), responses((status = 200, description = "The SBOM document: CycloneDX 1.6 or SPDX 2.3 JSON (each valid against its published schema), or Osprey's inventory", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn get_sbom(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -258,12 +277,12 @@ pub struct NewRegistry {
     tenant: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/registries", tag = "scans", request_body = NewRegistry, responses((status = 201, description = "The registry, without its password", body = serde_json::Value), (status = 409, description = "The tenant has this host already", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/registries", tag = "scans", request_body = NewRegistry, responses((status = 201, description = "The registry, without its password", body = Registry), (status = 409, description = "The tenant has this host already", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_registry(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<NewRegistry>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Registry>)> {
     let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
     let username = body.username.unwrap_or_default();
     let sealed = match (&body.password, username.is_empty()) {
@@ -292,17 +311,17 @@ pub async fn create_registry(
         json!({ "tenant": tenant_id, "host": r.host, "username": r.username, "insecure": r.insecure }),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(to_json(&r)?)))
+    Ok((StatusCode::CREATED, Json(r)))
 }
 
-#[utoipa::path(get, path = "/v1/registries", tag = "scans", responses((status = 200, description = "Registries, never their passwords", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/registries", tag = "scans", responses((status = 200, description = "Registries, never their passwords", body = Registries), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_registries(
     State(app): State<Arc<App>>,
     caller: Caller,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Registries>> {
     caller.require(Role::Admin)?;
     let registries = app.store.registries(caller.scope().as_deref()).await?;
-    Ok(Json(json!({ "registries": registries })))
+    Ok(Json(Registries { registries }))
 }
 
 #[utoipa::path(delete, path = "/v1/registries/{id}", tag = "scans", params(("id" = String, Path, description = "Registry id")), responses((status = 204, description = "Removed"), BadInput, NotFound, Refused), security(("bearer" = [])))]

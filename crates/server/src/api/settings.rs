@@ -9,11 +9,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use osprey_store::{ListKind, Role};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use osprey_store::{IpList, ListKind, Role, SuppressionRuleRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant, to_json};
+use super::{BadInput, Body, ErrorBody, NotFound, Params, Refused, log, managed_tenant};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ServerError};
@@ -35,14 +35,14 @@ pub struct ListQuery {
     tenant: Option<String>,
 }
 
-#[utoipa::path(put, path = "/v1/ip-lists/{name}", tag = "detection settings", params(("name" = String, Path, description = "List name"), ListQuery), request_body(content = String, description = "One address or CIDR range per line (# comments), or STIX 2.1 JSON with ipv4-addr/ipv6-addr objects or indicators", content_type = "text/plain"), responses((status = 201, description = "The new list: id, name, kind, entries", body = serde_json::Value), (status = 200, description = "The list, replaced", body = serde_json::Value), (status = 400, description = "Bad input, naming the line", body = ErrorBody), Refused), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/ip-lists/{name}", tag = "detection settings", params(("name" = String, Path, description = "List name"), ListQuery), request_body(content = String, description = "One address or CIDR range per line (# comments), or STIX 2.1 JSON with ipv4-addr/ipv6-addr objects or indicators", content_type = "text/plain"), responses((status = 201, description = "The new list: id, name, kind, entries", body = IpList), (status = 200, description = "The list, replaced", body = IpList), (status = 400, description = "Bad input, naming the line", body = ErrorBody), NotFound, Refused), security(("bearer" = [])))]
 pub async fn put_ip_list(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(name): Path<String>,
     Params(q): Params<ListQuery>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<IpList>)> {
     let tenant_id = managed_tenant(&app, &caller, q.tenant.as_deref()).await?;
     let kind = ListKind::parse(&q.kind).ok_or_else(|| {
         ApiError::bad_request(format!("kind {:?}: expected trusted or threat", q.kind))
@@ -84,14 +84,27 @@ pub async fn put_ip_list(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(to_json(&stored)?)))
+    Ok((status, Json(stored)))
 }
 
-#[utoipa::path(get, path = "/v1/ip-lists", tag = "detection settings", responses((status = 200, description = "{\"ip_lists\": [...]}: name, kind, entries (not the contents)", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
-pub async fn list_ip_lists(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IpLists {
+    ip_lists: Vec<IpList>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SuppressionRules {
+    suppression_rules: Vec<SuppressionRuleRecord>,
+}
+
+#[utoipa::path(get, path = "/v1/ip-lists", tag = "detection settings", responses((status = 200, description = "The lists: name, kind, entries (not the contents)", body = IpLists), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_ip_lists(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> ApiResult<Json<IpLists>> {
     caller.require(Role::Viewer)?;
     let lists = app.store.ip_lists(caller.scope().as_deref()).await?;
-    Ok(Json(json!({ "ip_lists": lists })))
+    Ok(Json(IpLists { ip_lists: lists }))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -145,12 +158,12 @@ pub struct NewSuppressionRule {
     tenant: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/suppression-rules", tag = "detection settings", request_body = NewSuppressionRule, responses((status = 201, description = "The rule", body = serde_json::Value), (status = 409, description = "The tenant has a rule of this name", body = ErrorBody), (status = 400, description = "Bad input: what does not compile", body = ErrorBody), Refused), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/suppression-rules", tag = "detection settings", request_body = NewSuppressionRule, responses((status = 201, description = "The rule", body = SuppressionRuleRecord), (status = 409, description = "The tenant has a rule of this name", body = ErrorBody), (status = 400, description = "Bad input: what does not compile", body = ErrorBody), NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_suppression_rule(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<NewSuppressionRule>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<SuppressionRuleRecord>)> {
     let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
     {
         let (name, kind, condition, reason) = (
@@ -188,20 +201,22 @@ pub async fn create_suppression_rule(
     )
     .await?;
     changed(&app);
-    Ok((StatusCode::CREATED, Json(to_json(&r)?)))
+    Ok((StatusCode::CREATED, Json(r)))
 }
 
-#[utoipa::path(get, path = "/v1/suppression-rules", tag = "detection settings", responses((status = 200, description = "{\"suppression_rules\": [...]}", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/suppression-rules", tag = "detection settings", responses((status = 200, description = "The tenant's rules", body = SuppressionRules), BadInput, Refused), security(("bearer" = [])))]
 pub async fn list_suppression_rules(
     State(app): State<Arc<App>>,
     caller: Caller,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SuppressionRules>> {
     caller.require(Role::Viewer)?;
     let rules = app
         .store
         .suppression_rules(caller.scope().as_deref())
         .await?;
-    Ok(Json(json!({ "suppression_rules": rules })))
+    Ok(Json(SuppressionRules {
+        suppression_rules: rules,
+    }))
 }
 
 #[utoipa::path(delete, path = "/v1/suppression-rules/{id}", tag = "detection settings", params(("id" = String, Path, description = "Rule id")), responses((status = 204, description = "Removed"), BadInput, NotFound, Refused), security(("bearer" = [])))]

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use osprey_store::{Role, TenantKind};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use osprey_store::{Role, Tenant, TenantKind, TokenInfo};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{BadInput, Body, ErrorBody, NotFound, Refused, log, managed_tenant};
 use crate::App;
@@ -19,12 +19,25 @@ pub struct NewTenant {
     name: String,
 }
 
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant, responses((status = 201, description = "The new member tenant: id, name, kind", body = serde_json::Value), (status = 409, description = "Name taken", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
+/// A tenant as created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TenantCreated {
+    id: String,
+    name: String,
+    kind: TenantKind,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Tenants {
+    tenants: Vec<Tenant>,
+}
+
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant, responses((status = 201, description = "The new member tenant", body = TenantCreated), (status = 409, description = "Name taken", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
 pub async fn create_tenant(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<NewTenant>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
     let p = caller.require(Role::Admin)?;
     if !p.is_org_admin() {
         return Err(ApiError::forbidden(
@@ -38,12 +51,16 @@ pub async fn create_tenant(
     log(&app, p, "tenant.create", &t.id, json!({ "name": t.name })).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": t.id, "name": t.name, "kind": t.kind })),
+        Json(TenantCreated {
+            id: t.id,
+            name: t.name,
+            kind: t.kind,
+        }),
     ))
 }
 
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller sees", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
-pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, description = "Tenants the caller sees", body = Tenants), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Tenants>> {
     caller.require(Role::Viewer)?;
     let scope = caller.scope();
     let tenants: Vec<_> = app
@@ -53,7 +70,7 @@ pub async fn list_tenants(State(app): State<Arc<App>>, caller: Caller) -> ApiRes
         .into_iter()
         .filter(|t| scope.as_ref().is_none_or(|s| *s == t.id))
         .collect();
-    Ok(Json(json!({ "tenants": tenants })))
+    Ok(Json(Tenants { tenants }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -66,12 +83,26 @@ pub struct NewToken {
     name: String,
 }
 
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken, responses((status = 201, description = "id, token (shown once), tenant, role", body = serde_json::Value), BadInput, NotFound, Refused), security(("bearer" = [])))]
+/// A token as created: its secret is shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenCreated {
+    id: String,
+    token: String,
+    tenant: String,
+    role: Role,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Tokens {
+    tokens: Vec<TokenInfo>,
+}
+
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = NewToken, responses((status = 201, description = "The token, with its secret (shown once)", body = TokenCreated), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_token(
     State(app): State<Arc<App>>,
     caller: Caller,
     Body(body): Body<NewToken>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -98,15 +129,20 @@ pub async fn create_token(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": info.id, "token": secret, "tenant": tenant_id, "role": role })),
+        Json(TokenCreated {
+            id: info.id,
+            token: secret,
+            tenant: tenant_id,
+            role,
+        }),
     ))
 }
 
-#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "Tokens, never their secrets", body = serde_json::Value), BadInput, Refused), security(("bearer" = [])))]
-pub async fn list_tokens(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, description = "Tokens, never their secrets", body = Tokens), BadInput, Refused), security(("bearer" = [])))]
+pub async fn list_tokens(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Json<Tokens>> {
     caller.require(Role::Admin)?;
     let tokens = app.store.tokens(caller.scope().as_deref()).await?;
-    Ok(Json(json!({ "tokens": tokens })))
+    Ok(Json(Tokens { tokens }))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), BadInput, NotFound, Refused), security(("bearer" = [])))]

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod contract;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -91,6 +93,7 @@ impl TestServer {
     }
 
     /// Sends a request; returns the status and the JSON body (or the text as a JSON string).
+    /// The answer is checked against the published OpenAPI document ([`contract::check`]).
     pub async fn call(
         &self,
         method: Method,
@@ -98,7 +101,9 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        let mut r = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -108,8 +113,9 @@ impl TestServer {
         let resp = r.send().await.unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        let json = serde_json::from_str(&text).ok();
+        contract::check(&method, path, status, json.as_ref());
+        (status, json.unwrap_or(Value::String(text)))
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
