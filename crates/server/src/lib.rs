@@ -13,12 +13,15 @@ pub mod demo;
 pub mod detector;
 pub mod error;
 pub mod ingest;
+pub mod launch;
 pub mod metrics;
 pub mod outputs;
 pub mod samples;
 pub mod scanner;
 pub mod secrets;
 pub mod settings;
+
+pub use launch::{ADMIN_TOKEN_FILE, ServeGuard, bootstrap, lock_store};
 
 use std::future::Future;
 use std::path::Path;
@@ -31,7 +34,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use osprey_audit::RuleSet;
-use osprey_store::{Role, Store, TenantKind};
+use osprey_store::Store;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::error::{ServerError, ServerResult};
@@ -518,88 +521,6 @@ pub async fn serve(
     };
     running.stop().await;
     result
-}
-
-/// Marks a store as served by this process while it lives.
-pub struct ServeGuard {
-    _file: Option<std::fs::File>,
-    _database: Option<osprey_store::ServedLock>,
-}
-
-/// Makes sure no other `osprey serve` runs on the same store unless they all share it through
-/// a bus: several processes without one would each run detection, outputs and scans over the
-/// same data (sending alerts twice, racing each other's cursors). SQLite: an exclusive lock on
-/// `DATA/serve.lock`; PostgreSQL: a session advisory lock, shared by servers with a bus
-/// (`shared`) and exclusive without.
-pub async fn lock_store(store: &Store, data_dir: &Path, shared: bool) -> ServerResult<ServeGuard> {
-    match store.backend() {
-        osprey_store::Backend::Sqlite => {
-            let path = data_dir.join("serve.lock");
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(ServerError::io(path.display().to_string()))?;
-            match file.try_lock() {
-                Ok(()) => Ok(ServeGuard {
-                    _file: Some(file),
-                    _database: None,
-                }),
-                Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Invalid(format!(
-                    "{}: another osprey serve uses this data directory",
-                    data_dir.display()
-                ))),
-                Err(std::fs::TryLockError::Error(e)) => Err(ServerError::Io {
-                    what: path.display().to_string(),
-                    source: e,
-                }),
-            }
-        }
-        osprey_store::Backend::Postgres => match store.lock_served(shared).await {
-            Ok(Some(lock)) => Ok(ServeGuard {
-                _file: None,
-                _database: Some(lock),
-            }),
-            Ok(None) if shared => Err(ServerError::Invalid(
-                "an osprey serve without --bus uses this database; servers sharing a database all need the same --bus".into(),
-            )),
-            Ok(None) => Err(ServerError::Invalid(
-                "another osprey serve uses this database; servers sharing a database need --bus nats://…".into(),
-            )),
-            Err(e) => Err(e.into()),
-        },
-    }
-}
-
-/// The file a first start writes the administrator's token to.
-pub const ADMIN_TOKEN_FILE: &str = "admin-token";
-
-/// On an empty store: creates the organization's administrator tenant and an admin token,
-/// written to `DATA/admin-token` (mode 0600). Returns the file when it did.
-pub async fn bootstrap(store: &Store, data_dir: &Path) -> ServerResult<Option<std::path::PathBuf>> {
-    let _setup = store.lock_setup().await?;
-    if store.administrator().await?.is_some() {
-        return Ok(None);
-    }
-    let tenant = store
-        .create_tenant("admin", TenantKind::Administrator)
-        .await?;
-    let (info, secret) = store
-        .create_token(&tenant.id, "bootstrap", Role::Admin, None)
-        .await?;
-    let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_secret(&path, &secret).map_err(ServerError::io(path.display().to_string()))?;
-    store
-        .log_action(
-            &tenant.id,
-            "server",
-            "organization.create",
-            &tenant.id,
-            serde_json::json!({ "admin_token": info.id }),
-        )
-        .await?;
-    Ok(Some(path))
 }
 
 /// Writes a secret readable by its owner only.

@@ -19,6 +19,8 @@ pub mod db;
 pub mod ecosystem;
 pub mod feeds;
 pub mod matcher;
+#[cfg(feature = "mirror")]
+pub mod mirror;
 pub mod policy;
 pub mod report;
 pub mod sarif;

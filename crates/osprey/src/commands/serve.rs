@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use osprey_server::bus::Bus;
-use osprey_server::secrets::SecretKey;
+use osprey_server::launch::{Launch, LaunchError, open_store as open_server_store};
 use osprey_server::{
     Options, TlsFiles, bootstrap, serve as serve_http, start_with_bus, tls_config,
 };
@@ -21,35 +20,32 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Internal(format!("starting the runtime: {e}")))
 }
 
-async fn open_store(args: &StoreArgs) -> Result<Store, Failure> {
-    match &args.database {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Store::open_postgres(url)
-                .await
-                .map_err(|e| Failure::Input(format!("--database {}: {e}", redact(url))))
-        }
-        Some(url) => Err(Failure::Input(format!(
-            "--database {}: expected a postgres:// URL (without it, the embedded SQLite in --data is used)",
-            redact(url)
-        ))),
-        None => Store::open_sqlite(&args.data)
-            .await
-            .map_err(|e| Failure::Input(format!("--data {}: {e}", args.data.display()))),
+/// A start-up error as a message naming the flag that set what is wrong.
+fn launch_failure(e: LaunchError, args: &ServeArgs) -> Failure {
+    match e {
+        LaunchError::Database { .. } => Failure::Input(format!("--database {e}")),
+        LaunchError::Data { .. } => Failure::Input(format!("--data {e}")),
+        LaunchError::SecretKey(_) => Failure::Input(match &args.secret_key_file {
+            Some(_) => format!("--secret-key-file {e}"),
+            None => e.to_string(),
+        }),
+        LaunchError::WrongSecretKey(_) => Failure::Input(match &args.secret_key_file {
+            Some(f) => format!("--secret-key-file {}: {e}", f.display()),
+            None => format!("the secret key: {e}"),
+        }),
+        LaunchError::Bus { .. } => Failure::Input(format!("--bus {e}")),
+        LaunchError::VulnDb { .. } => Failure::Input(format!("--vuln-db {e}")),
+        LaunchError::Setup(_) => Failure::Internal(e.to_string()),
     }
 }
 
-/// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+async fn open_store(args: &StoreArgs) -> Result<Store, Failure> {
+    open_server_store(args.database.as_deref(), &args.data)
+        .await
+        .map_err(|e| match e {
+            LaunchError::Database { .. } => Failure::Input(format!("--database {e}")),
+            _ => Failure::Input(format!("--data {e}")),
+        })
 }
 
 /// On an empty store, the organization's administrator tenant and its admin token file.
@@ -58,12 +54,16 @@ async fn set_up(store: &Store, args: &StoreArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
     {
-        eprintln!(
-            "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
-            path.display()
-        );
+        announce_admin_token(&path);
     }
     Ok(())
+}
+
+fn announce_admin_token(path: &std::path::Path) {
+    eprintln!(
+        "osprey: created the organization's administrator tenant \"admin\"; its admin token is in {}",
+        path.display()
+    );
 }
 
 async fn shutdown_signal() {
@@ -124,58 +124,29 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         if args.demo && vuln_db.is_none() {
             vuln_db = Some(demo_database(&args, ui)?);
         }
-        if let Some(db) = &vuln_db {
-            osprey_vuln::db::Database::open(db)
-                .map_err(|e| Failure::Input(format!("--vuln-db {}: {e}", db.display())))?;
+        let bus_max_bytes = args.bus_max_mb.saturating_mul(1 << 20);
+        let launched = Launch {
+            database: args.store.database.clone(),
+            data: args.store.data.clone(),
+            secret_key_file: args.secret_key_file.clone(),
+            bus: args.bus.clone(),
+            bus_max_bytes,
+            vuln_db: vuln_db.clone(),
         }
-        std::fs::create_dir_all(&args.store.data)
-            .map_err(|e| Failure::Input(format!("--data {}: {e}", args.store.data.display())))?;
-        let secret_key =
-            SecretKey::load(args.secret_key_file.as_deref(), &args.store.data).map_err(|e| {
-                Failure::Input(match &args.secret_key_file {
-                    Some(_) => format!("--secret-key-file {e}"),
-                    None => e.to_string(),
-                })
-            })?;
-        let nats = match &args.bus {
-            Some(url) => Some(
-                Bus::reach(url)
-                    .await
-                    .map_err(|e| Failure::Input(format!("--bus {}: {e}", redact(url))))?,
-            ),
-            None => None,
-        };
-        let store = open_store(&args.store).await?;
-        let _served = osprey_server::lock_store(&store, &args.store.data, args.bus.is_some())
-            .await
-            .map_err(|e| {
-                Failure::Input(match &args.store.database {
-                    Some(url) => format!("--database {}: {e}", redact(url)),
-                    None => format!("--data {e}"),
-                })
-            })?;
-        set_up(&store, &args.store).await?;
-        secret_key.check(&store).await.map_err(|e| {
-            Failure::Input(match &args.secret_key_file {
-                Some(f) => format!("--secret-key-file {}: {e}", f.display()),
-                None => format!("the secret key: {e}"),
-            })
-        })?;
-        let bus = match (nats, &args.bus) {
-            (Some(client), Some(url)) => {
-                let max_bytes = i64::try_from(args.bus_max_mb.saturating_mul(1 << 20))
-                    .unwrap_or(i64::MAX);
-                let bus = Bus::open(client, &store, max_bytes)
-                    .await
-                    .map_err(|e| Failure::Input(format!("--bus {}: {e}", redact(url))))?;
-                eprintln!(
-                    "osprey: sharing the database through the bus (namespace {}, this server {})",
-                    bus.namespace, bus.server_id
-                );
-                Some(std::sync::Arc::new(bus))
-            }
-            _ => None,
-        };
+        .open()
+        .await
+        .map_err(|e| launch_failure(e, &args))?;
+        let _served = launched.guard;
+        if let Some(path) = &launched.admin_token_file {
+            announce_admin_token(path);
+        }
+        if let Some(bus) = &launched.bus {
+            eprintln!(
+                "osprey: sharing the database through the bus (namespace {}, this server {})",
+                bus.namespace, bus.server_id
+            );
+        }
+        let (store, bus) = (launched.store, launched.bus);
         let options = Options {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
@@ -186,8 +157,8 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 .then(|| Duration::from_secs(args.rescan_interval_hours.saturating_mul(3600))),
             // The demo's pod runs the bundled image from the source tree.
             allow_local_images: args.allow_local_images || args.demo,
-            secret_key: Some(secret_key),
-            bus_max_bytes: args.bus_max_mb.saturating_mul(1 << 20),
+            secret_key: Some(launched.secret_key),
+            bus_max_bytes,
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -306,19 +277,4 @@ fn create_token(args: TokenCreateArgs, _ui: &Ui) -> Result<i32, Failure> {
             .ok();
         result
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_not_shown() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
-    }
 }
