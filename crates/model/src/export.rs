@@ -34,12 +34,51 @@ fn metadata() -> Value {
     })
 }
 
-/// OCSF's status of a finding: archived by a suppression rule, or new.
-fn ocsf_status(f: &Finding) -> (u8, &'static str) {
-    if f.suppression.is_some() {
-        (3, "Suppressed")
-    } else {
-        (1, "New")
+/// The OCSF finding statuses Osprey reports; the id and its caption go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcsfStatus {
+    New,
+    InProgress,
+    Suppressed,
+    Resolved,
+}
+
+impl OcsfStatus {
+    pub fn id(self) -> u8 {
+        match self {
+            OcsfStatus::New => 1,
+            OcsfStatus::InProgress => 2,
+            OcsfStatus::Suppressed => 3,
+            OcsfStatus::Resolved => 4,
+        }
+    }
+
+    pub fn caption(self) -> &'static str {
+        match self {
+            OcsfStatus::New => "New",
+            OcsfStatus::InProgress => "In Progress",
+            OcsfStatus::Suppressed => "Suppressed",
+            OcsfStatus::Resolved => "Resolved",
+        }
+    }
+
+    /// Sets `status_id` and `status` of an OCSF event.
+    pub fn apply(self, event: &mut Value) {
+        event["status_id"] = json!(self.id());
+        event["status"] = json!(self.caption());
+    }
+}
+
+/// OCSF's status of a finding on its own: archived by a suppression rule (which the detail
+/// names), or new. Where the finding is stored, its state and workflow decide instead
+/// ([`OcsfStatus::apply`]).
+fn set_status(event: &mut Value, f: &Finding) {
+    match &f.suppression {
+        Some(s) => {
+            OcsfStatus::Suppressed.apply(event);
+            event["status_detail"] = json!(format!("{} ({}): {}", s.status, s.by, s.reason));
+        }
+        None => OcsfStatus::New.apply(event),
     }
 }
 
@@ -56,7 +95,6 @@ pub fn ocsf_vulnerability(
     let Some(v) = f.vulnerability.as_ref() else {
         return ocsf_detection(f);
     };
-    let (status_id, status) = ocsf_status(f);
     let packages: Vec<Value> = v
         .packages
         .iter()
@@ -130,8 +168,6 @@ pub fn ocsf_vulnerability(
         "time": time,
         "severity_id": f.severity.label.ocsf_id(),
         "severity": f.severity.label.ocsf_name(),
-        "status_id": status_id,
-        "status": status,
         "metadata": metadata(),
         "finding_info": {
             "uid": f.id,
@@ -147,9 +183,7 @@ pub fn ocsf_vulnerability(
             "name": target.reference,
         }],
     });
-    if let Some(s) = &f.suppression {
-        event["status_detail"] = json!(format!("{} ({}): {}", s.status, s.by, s.reason));
-    }
+    set_status(&mut event, f);
     event
 }
 
@@ -160,7 +194,6 @@ pub fn ocsf_detection(f: &Finding) -> Value {
     let time = time_ms(f.last_seen.as_deref()).unwrap_or(0);
     let k8s = f.resource.kubernetes.as_ref();
     let action = f.action.as_ref();
-    let (status_id, status) = ocsf_status(f);
     let mut finding_info = json!({
         "uid": f.id,
         "title": f.title,
@@ -203,8 +236,6 @@ pub fn ocsf_detection(f: &Finding) -> Value {
         "time": time,
         "severity_id": f.severity.label.ocsf_id(),
         "severity": f.severity.label.ocsf_name(),
-        "status_id": status_id,
-        "status": status,
         "count": f.count,
         "message": f.title,
         "finding_info": finding_info,
@@ -213,9 +244,7 @@ pub fn ocsf_detection(f: &Finding) -> Value {
         "metadata": metadata(),
         "unmapped": {"osprey": f},
     });
-    if let Some(s) = &f.suppression {
-        event["status_detail"] = json!(format!("{} ({}): {}", s.status, s.by, s.reason));
-    }
+    set_status(&mut event, f);
     event
 }
 

@@ -43,20 +43,38 @@ pub fn cyclonedx() -> &'static jsonschema::Validator {
     })
 }
 
+/// The validator of one self-contained schema file, compiled once into `cell`.
+fn compiled(
+    cell: &'static OnceLock<jsonschema::Validator>,
+    file: &str,
+) -> &'static jsonschema::Validator {
+    cell.get_or_init(|| {
+        jsonschema::validator_for(&schema(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    })
+}
+
 /// SPDX 2.3.
 pub fn spdx() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        jsonschema::validator_for(&schema("spdx-2.3.schema.json")).expect("SPDX schema")
-    })
+    compiled(&V, "spdx-2.3.schema.json")
 }
 
 /// SARIF 2.1.0.
 pub fn sarif() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        jsonschema::validator_for(&schema("sarif-2.1.0.schema.json")).expect("SARIF schema")
-    })
+    compiled(&V, "sarif-2.1.0.schema.json")
+}
+
+/// OCSF Detection Finding (class 2004), from `scripts/ocsf-schema-import.py`.
+pub fn ocsf_detection() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    compiled(&V, "ocsf-detection-finding.schema.json")
+}
+
+/// OCSF Vulnerability Finding (class 2002), from `scripts/ocsf-schema-import.py`.
+pub fn ocsf_vulnerability() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    compiled(&V, "ocsf-vulnerability-finding.schema.json")
 }
 
 /// Panics with the first errors when `doc` is not valid.
@@ -71,24 +89,6 @@ pub fn assert_valid(validator: &jsonschema::Validator, doc: &Value, what: &str) 
         "{what} is not valid:\n{}",
         errors.join("\n")
     );
-}
-
-/// OCSF Detection Finding (class 2004), from `scripts/ocsf-schema-import.py`.
-pub fn ocsf_detection() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        jsonschema::validator_for(&schema("ocsf-detection-finding.schema.json"))
-            .expect("OCSF Detection Finding schema")
-    })
-}
-
-/// OCSF Vulnerability Finding (class 2002), from `scripts/ocsf-schema-import.py`.
-pub fn ocsf_vulnerability() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        jsonschema::validator_for(&schema("ocsf-vulnerability-finding.schema.json"))
-            .expect("OCSF Vulnerability Finding schema")
-    })
 }
 
 /// Panics unless `event` is a valid OCSF event of a class Osprey writes (2002 or 2004).

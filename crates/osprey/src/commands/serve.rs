@@ -1,5 +1,6 @@
 //! `osprey serve` and `osprey token create`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use osprey_server::launch::{Launch, LaunchError, open_store as open_server_store};
@@ -20,16 +21,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Internal(format!("starting the runtime: {e}")))
 }
 
-/// A start-up error as a message naming the flag that set what is wrong.
-fn launch_failure(e: LaunchError, args: &ServeArgs) -> Failure {
+/// A start-up error as a message naming the flag that set what is wrong (`secret_key_file`:
+/// `--secret-key-file`, when given).
+fn launch_failure(e: LaunchError, secret_key_file: Option<&Path>) -> Failure {
     match e {
         LaunchError::Database { .. } => Failure::Input(format!("--database {e}")),
         LaunchError::Data { .. } => Failure::Input(format!("--data {e}")),
-        LaunchError::SecretKey(_) => Failure::Input(match &args.secret_key_file {
+        LaunchError::SecretKey(_) => Failure::Input(match secret_key_file {
             Some(_) => format!("--secret-key-file {e}"),
             None => e.to_string(),
         }),
-        LaunchError::WrongSecretKey(_) => Failure::Input(match &args.secret_key_file {
+        LaunchError::WrongSecretKey(_) => Failure::Input(match secret_key_file {
             Some(f) => format!("--secret-key-file {}: {e}", f.display()),
             None => format!("the secret key: {e}"),
         }),
@@ -42,17 +44,14 @@ fn launch_failure(e: LaunchError, args: &ServeArgs) -> Failure {
 async fn open_store(args: &StoreArgs) -> Result<Store, Failure> {
     open_server_store(args.database.as_deref(), &args.data)
         .await
-        .map_err(|e| match e {
-            LaunchError::Database { .. } => Failure::Input(format!("--database {e}")),
-            _ => Failure::Input(format!("--data {e}")),
-        })
+        .map_err(|e| launch_failure(e, None))
 }
 
 /// On an empty store, the organization's administrator tenant and its admin token file.
 async fn set_up(store: &Store, args: &StoreArgs) -> Result<(), Failure> {
     if let Some(path) = bootstrap(store, &args.data)
         .await
-        .map_err(|e| Failure::Internal(format!("setting up the organization: {e}")))?
+        .map_err(|e| launch_failure(LaunchError::Setup(e), None))?
     {
         announce_admin_token(&path);
     }
@@ -135,7 +134,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         }
         .open()
         .await
-        .map_err(|e| launch_failure(e, &args))?;
+        .map_err(|e| launch_failure(e, args.secret_key_file.as_deref()))?;
         let _served = launched.guard;
         if let Some(path) = &launched.admin_token_file {
             announce_admin_token(path);

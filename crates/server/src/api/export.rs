@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use osprey_model::export::OcsfStatus;
 use osprey_store::{FindingState, Role, StoredFinding, Workflow};
-use serde_json::json;
 
 use super::findings::FindingsQuery;
 use super::{BadInput, Params, Refused};
@@ -174,9 +174,7 @@ impl Exporter {
             }
             ExportFormat::Ocsf => {
                 let mut v = osprey_model::export::ocsf(&f.finding);
-                let (status_id, status) = ocsf_status(f);
-                v["status_id"] = json!(status_id);
-                v["status"] = json!(status);
+                ocsf_status(f).apply(&mut v);
                 let _ = serde_json::to_writer(&mut *out, &v);
             }
             ExportFormat::Asff => {
@@ -243,14 +241,13 @@ impl Exporter {
     }
 }
 
-/// OCSF's status of a stored finding (id and caption, which go together): archived is
-/// Suppressed, then the analysts' workflow.
-fn ocsf_status(f: &StoredFinding) -> (u8, &'static str) {
+/// OCSF's status of a stored finding: archived is Suppressed, then the analysts' workflow.
+fn ocsf_status(f: &StoredFinding) -> OcsfStatus {
     match (f.state, f.workflow) {
-        (FindingState::Archived, _) => (3, "Suppressed"),
-        (_, Workflow::Resolved) => (4, "Resolved"),
-        (_, Workflow::Acknowledged) => (2, "In Progress"),
-        _ => (1, "New"),
+        (FindingState::Archived, _) => OcsfStatus::Suppressed,
+        (_, Workflow::Resolved) => OcsfStatus::Resolved,
+        (_, Workflow::Acknowledged) => OcsfStatus::InProgress,
+        _ => OcsfStatus::New,
     }
 }
 
