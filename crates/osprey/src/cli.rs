@@ -107,6 +107,11 @@ pub struct ServeArgs {
     /// Days raw audit events are kept after detection.
     #[arg(long, value_name = "DAYS", default_value_t = 7)]
     pub audit_retention_days: u64,
+    /// Detected audit events (and batches) remembered, so that a retried batch adds nothing
+    /// (for at most 24 hours; about 20 bytes of memory each).
+    #[arg(long, value_name = "N", default_value_t = osprey_server::detector::seen::DEFAULT_MAX_KEYS as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=1u64 << 30))]
+    pub dedupe_events: u64,
     /// The vulnerability database image scans match against (from `osprey db update` or
     /// `db build`); when the file is replaced, every stored SBOM is matched again.
     #[arg(long, value_name = "FILE", env = "OSPREY_VULN_DB")]

@@ -443,6 +443,56 @@ fn every_batch_answered_200_survives_a_sigkill_under_load() {
     s.child.wait().unwrap();
 }
 
+/// Detection remembers what it detected across a SIGKILL and a restart: the same batches
+/// again add nothing, a batch holding some of the same events split differently adds only the
+/// new ones, and a server remembering only a few thousand keys still detects every new event.
+#[test]
+fn retries_after_a_restart_add_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let small = ["--dedupe-events", "2048"];
+    let s = start_with(&data, &small);
+    let admin = admin_token(&data);
+    let (cluster, ingest) = cluster(&s, &admin, "retries");
+    let first: Vec<Vec<u8>> = (0..4).map(|i| batch("r", i, 50)).collect();
+    for b in &first {
+        post_batch(&s, &cluster, &ingest, b);
+    }
+    wait_detected(&s, 200);
+    let before = finding_counts(&s, &admin, &cluster);
+    drop(s); // SIGKILL: what detection committed is all that remains
+
+    let s = start_with(&data, &small);
+    for b in &first {
+        post_batch(&s, &cluster, &ingest, b);
+    }
+    // Half of the events of batch 0 again, with 25 new ones, in one batch.
+    let old: Value = serde_json::from_slice(&first[0]).unwrap();
+    let new: Value = serde_json::from_slice(&batch("r", 9, 25)).unwrap();
+    let mut items = old["items"].as_array().unwrap()[25..].to_vec();
+    items.extend(new["items"].as_array().unwrap().iter().cloned());
+    let mixed = serde_json::to_vec(
+        &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}),
+    )
+    .unwrap();
+    post_batch(&s, &cluster, &ingest, &mixed);
+    wait_detected(&s, 250);
+    assert_eq!(metric(&s, "osprey_audit_events_detected_total"), 25.0);
+    assert_eq!(metric(&s, "osprey_audit_events_duplicate_total"), 225.0);
+    assert_eq!(
+        finding_counts(&s, &admin, &cluster),
+        before,
+        "a replay changed findings"
+    );
+
+    // Far more new events than the server remembers: each is detected once all the same.
+    for i in 10..60 {
+        post_batch(&s, &cluster, &ingest, &batch("r", i, 50));
+    }
+    wait_detected(&s, 2_750);
+    assert_eq!(metric(&s, "osprey_audit_events_detected_total"), 2_525.0);
+}
+
 #[test]
 fn bad_settings_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();

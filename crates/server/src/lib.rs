@@ -56,6 +56,8 @@ pub struct Options {
     /// How long an audit event is remembered as detected: a retry arriving later than this
     /// would be detected again.
     pub dedupe_window: std::time::Duration,
+    /// How many detected events (and batches) are remembered at most, whatever their age.
+    pub dedupe_max_keys: usize,
     /// First wait after a failed output delivery (doubling per attempt, at most 5 minutes).
     pub output_backoff: std::time::Duration,
     /// Time allowed for one output request.
@@ -92,6 +94,7 @@ impl Default for Options {
             compression_level: 1,
             audit_retention: std::time::Duration::from_secs(7 * 86_400),
             dedupe_window: std::time::Duration::from_secs(86_400),
+            dedupe_max_keys: detector::seen::DEFAULT_MAX_KEYS,
             output_backoff: std::time::Duration::from_secs(1),
             output_timeout: std::time::Duration::from_secs(10),
             scan_workers: 1,

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub detector_lag_events: Gauge<i64, AtomicI64>,
     pub events_detected: Counter,
     pub duplicate_events: Counter,
+    /// Time of a detection round's steps, by phase: `read` (the batches), `detect` (decode,
+    /// dedupe, rules), `write` (the round's statements), `commit`.
+    pub detector_round_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// New findings, by severity label.
     pub findings_created: Family<Labels, Counter>,
     pub finding_occurrences: Counter,
@@ -50,6 +53,9 @@ impl Metrics {
             detector_lag_events: Gauge::default(),
             events_detected: Counter::default(),
             duplicate_events: Counter::default(),
+            detector_round_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+            }),
             findings_created: Family::default(),
             finding_occurrences: Counter::default(),
             output_deliveries: Family::default(),
@@ -96,6 +102,11 @@ impl Metrics {
             "audit_events_duplicate",
             "Audit events skipped as retries of events already detected",
             m.duplicate_events.clone(),
+        );
+        registry.register(
+            "detector_round_seconds",
+            "Time of detection rounds' steps, by phase (read, detect, write, commit)",
+            m.detector_round_seconds.clone(),
         );
         registry.register(
             "findings_created",
@@ -148,6 +159,16 @@ impl Metrics {
             m.bus_servers.clone(),
         );
         Metrics { registry, ..m }
+    }
+
+    /// Records how long a detection round's phase took since `since`; returns now (the next
+    /// phase's start).
+    pub fn round_phase(&self, phase: &str, since: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        self.detector_round_seconds
+            .get_or_create(&vec![("phase".to_string(), phase.to_string())])
+            .observe((now - since).as_secs_f64());
+        now
     }
 
     pub fn reject(&self, reason: &str) {

@@ -1,5 +1,5 @@
-//! Raw audit events as received, the set of events already through detection, and small named
-//! state documents (the detector's cursor, learned baselines).
+//! Raw audit events as received, the keys of events already through detection, and small
+//! named state documents (the detector's cursor, learned baselines).
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -24,8 +24,19 @@ pub struct AuditBatch {
     pub body: Vec<u8>,
 }
 
-/// Rows per multi-row insert: under SQLite's default limit of 32,766 bound parameters.
-const KEYS_PER_STATEMENT: usize = 5_000;
+/// Bytes of one detected-event key (a 128-bit hash).
+pub const SEEN_KEY_BYTES: usize = 16;
+
+/// One stored row of detected-event keys: what a round detected of one cluster.
+#[derive(Debug, Clone)]
+pub struct SeenKeys {
+    /// The detector generation that holds them (dropped together).
+    pub generation: i64,
+    pub cluster_id: String,
+    pub seen_ms: i64,
+    /// Keys of `SEEN_KEY_BYTES` each, concatenated.
+    pub keys: Vec<u8>,
+}
 
 impl Store {
     /// Keeps several batches in one transaction; when it returns they are on disk. Returns
@@ -122,40 +133,56 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Forgets event keys seen before `before_ms` (a retry older than that is not expected).
-    pub async fn purge_seen_events(&self, before_ms: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM audit_seen WHERE seen_ms < $1")
+    /// Forgets detected-event keys stored before `before_ms` (a retry older than that is not
+    /// expected).
+    pub async fn purge_seen_keys(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM audit_seen_keys WHERE seen_ms < $1")
             .bind(before_ms)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
     }
 
-    /// Which of these events of a cluster detection has already seen.
-    pub async fn seen_events(
+    /// The stored rows of detected-event keys since `since_ms`, oldest first, for the clusters
+    /// `wanted` says, newest first up to `max_keys` keys in all (then put back in order).
+    pub async fn seen_keys(
         &self,
-        cluster_id: &str,
-        keys: &[String],
-    ) -> Result<std::collections::HashSet<String>> {
-        let mut seen = std::collections::HashSet::new();
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let mut sql = String::from(
-                "SELECT event_key FROM audit_seen WHERE cluster_id = $1 AND event_key IN (",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("${}", i + 2));
+        since_ms: i64,
+        max_keys: usize,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<SeenKeys>> {
+        let rows = sqlx::query(
+            "SELECT generation, cluster_id, seen_ms, keys FROM audit_seen_keys WHERE seen_ms >= $1 ORDER BY id DESC",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        let mut held = 0usize;
+        for r in rows {
+            let cluster_id: String = r.try_get("cluster_id")?;
+            if !wanted(&cluster_id) {
+                continue;
             }
-            sql.push(')');
-            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(cluster_id);
-            for k in chunk {
-                q = q.bind(k);
+            let keys: Vec<u8> = r.try_get("keys")?;
+            held += keys.len() / SEEN_KEY_BYTES;
+            if held > max_keys {
+                break;
             }
-            seen.extend(q.fetch_all(&self.pool).await?);
+            out.push(SeenKeys {
+                generation: r.try_get("generation")?,
+                cluster_id,
+                seen_ms: r.try_get("seen_ms")?,
+                keys,
+            });
         }
-        Ok(seen)
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Drops the stored keys of detection generations no longer held.
+    pub async fn forget_seen_generations(&self, generations: &[i64]) -> Result<()> {
+        forget_seen_generations(&self.pool, generations).await
     }
 
     /// Reads a named state document.
@@ -203,15 +230,15 @@ impl Store {
     }
 }
 
-/// A detection round: the events it claims and the findings it writes commit together with
-/// the cursor, so a crash in between repeats the round instead of losing or doubling it.
+/// A detection round: the keys of the events it detects and the findings it writes commit
+/// together with the cursor, so a crash in between repeats the round instead of losing or doubling it.
 pub struct DetectionRound<'s> {
     pub(crate) tx: sqlx::Transaction<'s, sqlx::Any>,
 }
 
 impl Store {
-    /// A round whose first statement writes (the detector's claims): deferred, so the write
-    /// lock is taken by that statement.
+    /// A round whose first statement writes (the detector's findings and keys): deferred, so
+    /// the write lock is taken by that statement.
     pub async fn begin_round(&self) -> Result<DetectionRound<'static>> {
         Ok(DetectionRound {
             tx: self.pool.begin().await?,
@@ -228,33 +255,30 @@ impl Store {
 }
 
 impl DetectionRound<'_> {
-    /// Marks events as seen; returns those that were not seen before (the others are retries).
-    pub async fn claim_events(
+    /// Stores the keys of the events (and batches) this round detects for a cluster, as one
+    /// row of its generation.
+    pub async fn keep_seen_keys(
         &mut self,
         cluster_id: &str,
-        keys: &[String],
+        generation: i64,
         seen_ms: i64,
-    ) -> Result<std::collections::HashSet<String>> {
-        let mut fresh = std::collections::HashSet::with_capacity(keys.len());
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let mut sql =
-                String::from("INSERT INTO audit_seen (cluster_id, event_key, seen_ms) VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("($1, ${}, $2)", i + 3));
-            }
-            sql.push_str(" ON CONFLICT (cluster_id, event_key) DO NOTHING RETURNING event_key");
-            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
-                .bind(cluster_id)
-                .bind(seen_ms);
-            for k in chunk {
-                q = q.bind(k);
-            }
-            fresh.extend(q.fetch_all(&mut *self.tx).await?);
-        }
-        Ok(fresh)
+        keys: &[u8],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_seen_keys (generation, cluster_id, seen_ms, keys) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(generation)
+        .bind(cluster_id)
+        .bind(seen_ms)
+        .bind(keys)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Within the round: drops the stored keys of generations no longer held.
+    pub async fn forget_seen_generations(&mut self, generations: &[i64]) -> Result<()> {
+        forget_seen_generations(&mut *self.tx, generations).await
     }
 
     pub async fn put_state(&mut self, key: &str, value: &[u8]) -> Result<()> {
@@ -353,6 +377,27 @@ where
     .bind(key)
     .bind(value)
     .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+async fn forget_seen_generations<'e, E>(db: E, generations: &[i64]) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if generations.is_empty() {
+        return Ok(());
+    }
+    let list = generations
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    // Numbers only: formatted from i64s above.
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM audit_seen_keys WHERE generation IN ({list})"
+    )))
     .execute(db)
     .await?;
     Ok(())

@@ -22,7 +22,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
-pub use audit::{AuditBatch, DetectionRound, NewAuditBatch};
+pub use audit::{AuditBatch, DetectionRound, NewAuditBatch, SEEN_KEY_BYTES, SeenKeys};
 pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingSource, FindingState,
     FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow,
@@ -226,6 +226,11 @@ impl Store {
                     "pods",
                     include_str!("../migrations/sqlite/0006_pods.sql"),
                 ),
+                (
+                    7,
+                    "seen keys",
+                    include_str!("../migrations/sqlite/0007_seen_keys.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -257,6 +262,11 @@ impl Store {
                     6,
                     "pods",
                     include_str!("../migrations/postgres/0006_pods.sql"),
+                ),
+                (
+                    7,
+                    "seen keys",
+                    include_str!("../migrations/postgres/0007_seen_keys.sql"),
                 ),
             ],
         };

@@ -3,8 +3,8 @@
 
 use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity};
 use osprey_store::{
-    FindingFilter, FindingRecord, FindingSort, FindingUpdate, NewAuditBatch, Role, Store,
-    StoreError, TenantKind, Workflow, testing,
+    FindingFilter, FindingRecord, FindingSort, FindingUpdate, NewAuditBatch, Role, SEEN_KEY_BYTES,
+    Store, StoreError, TenantKind, Workflow, testing,
 };
 
 async fn each_backend<F, Fut>(test: F)
@@ -147,7 +147,7 @@ async fn the_admin_log_is_append_only() {
 }
 
 #[tokio::test]
-async fn audit_batches_keep_order_and_retries_are_claimed_once() {
+async fn audit_batches_keep_order_and_seen_keys_commit_with_their_round() {
     each_backend(|s| async move {
         let t = s
             .create_tenant("org", TenantKind::Administrator)
@@ -170,45 +170,52 @@ async fn audit_batches_keep_order_and_retries_are_claimed_once() {
         assert_eq!(got.iter().map(|b| b.events).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(got[0].body, vec![2u8; 10]);
 
-        let keys: Vec<String> = ["a/ResponseComplete", "b/ResponseComplete"]
-            .map(String::from)
-            .to_vec();
+        // Detected-event keys: a round's rows commit with it, or not at all.
+        let key = |n: u8| vec![n; SEEN_KEY_BYTES];
         let mut round = s.begin_round().await.unwrap();
-        assert_eq!(round.claim_events(&c.id, &keys, 5).await.unwrap().len(), 2);
+        round
+            .keep_seen_keys(&c.id, 11, 5, &[key(1), key(2)].concat())
+            .await
+            .unwrap();
         round.put_state("detector/cursor", b"2").await.unwrap();
         round.commit().await.unwrap();
         let mut round = s.begin_round().await.unwrap();
-        let again: Vec<String> = ["b/ResponseComplete", "c/ResponseComplete"]
-            .map(String::from)
-            .to_vec();
-        let fresh = round.claim_events(&c.id, &again, 6).await.unwrap();
-        assert_eq!(
-            fresh.into_iter().collect::<Vec<_>>(),
-            ["c/ResponseComplete"]
-        );
+        round.keep_seen_keys(&c.id, 11, 6, &key(3)).await.unwrap();
         drop(round); // rolled back
         let mut round = s.begin_round().await.unwrap();
-        assert_eq!(
-            round.claim_events(&c.id, &again, 6).await.unwrap().len(),
-            1,
-            "the rollback forgot c"
-        );
+        round.keep_seen_keys(&c.id, 12, 6, &key(4)).await.unwrap();
+        round.keep_seen_keys("other", 12, 7, &key(5)).await.unwrap();
         round.commit().await.unwrap();
         assert_eq!(
             s.state("detector/cursor").await.unwrap().as_deref(),
             Some(&b"2"[..])
         );
-
-        // A claim larger than one statement.
-        let many: Vec<String> = (0..12_000).map(|i| format!("k{i}")).collect();
-        let mut round = s.begin_round().await.unwrap();
+        let all = s.seen_keys(0, usize::MAX, |_| true).await.unwrap();
         assert_eq!(
-            round.claim_events(&c.id, &many, 7).await.unwrap().len(),
-            12_000
+            all.iter()
+                .map(|r| (
+                    r.generation,
+                    r.cluster_id.as_str(),
+                    r.keys.len() / SEEN_KEY_BYTES
+                ))
+                .collect::<Vec<_>>(),
+            [
+                (11, c.id.as_str(), 2),
+                (12, c.id.as_str(), 1),
+                (12, "other", 1)
+            ],
+            "oldest first, the rolled-back row absent"
         );
-        round.commit().await.unwrap();
+        // Newest first up to the cap, of the wanted clusters, since a time.
+        let capped = s.seen_keys(0, 1, |id| id == c.id).await.unwrap();
+        assert_eq!(capped.len(), 1);
+        assert_eq!(capped[0].keys, key(4));
+        assert_eq!(s.seen_keys(7, usize::MAX, |_| true).await.unwrap().len(), 1);
+        // A generation dropped drops its rows; old rows expire.
+        s.forget_seen_generations(&[11]).await.unwrap();
+        assert_eq!(s.seen_keys(0, usize::MAX, |_| true).await.unwrap().len(), 2);
+        assert_eq!(s.purge_seen_keys(7).await.unwrap(), 1);
 
-        assert_eq!(s.purge_seen_events(6).await.unwrap(), 2);
         assert_eq!(
             s.purge_audit_batches(1002, seqs[1]).await.unwrap(),
             1,

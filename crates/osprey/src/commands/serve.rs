@@ -149,6 +149,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         let options = Options {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
+            dedupe_max_keys: usize::try_from(args.dedupe_events).unwrap_or(usize::MAX),
             scan_workers: args.scan_workers,
             vuln_db,
             scan_cache: Some(osprey_server::scanner::default_cache(&args.store.data)),

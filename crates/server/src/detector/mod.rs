@@ -1,7 +1,7 @@
-//! Detection behind the webhook: reads kept batches in arrival order, skips events already
-//! detected (a retried batch), runs the audit engine, and stores the findings — the claims,
-//! the findings and the cursor in one transaction, so a crash repeats a round instead of
-//! losing or doubling it.
+//! Detection behind the webhook: reads kept batches in arrival order, skips batches and events
+//! already detected (a retried batch; [`seen`]), runs the audit engine, and stores the
+//! findings — the keys of what it detected, the findings and the cursor in one transaction, so
+//! a crash repeats a round instead of losing or doubling it.
 //!
 //! The engine is CPU work, so the detector runs on its own thread and drives the store's
 //! futures from there. Learned baselines live in the store per cluster (`baseline/{cluster}`),
@@ -11,8 +11,10 @@
 //! With a bus ([`crate::bus`]) the batches come from the partitions this server holds instead
 //! of the store, and the round also archives them, checks each partition's fence, and
 //! acknowledges them on the bus after its commit (a crash in between redelivers them, and
-//! the claims make the repeat a no-op). A partition's baselines are loaded when it is taken
-//! and saved when it is handed back.
+//! the stored keys make the repeat a no-op). A partition's baselines and keys are loaded when
+//! it is taken, and its baselines saved when it is handed back.
+
+pub mod seen;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,8 +29,7 @@ use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
 use osprey_model::{Finding, SeverityLabel};
 use osprey_store::{
-    AuditBatch, Backend, Cluster, DetectionRound, FindingRecord, NewScan, ScanJob, StoreError,
-    now_ms,
+    AuditBatch, Cluster, DetectionRound, FindingRecord, NewScan, ScanJob, StoreError, now_ms,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
@@ -37,12 +38,13 @@ use crate::App;
 use crate::bus::{Bus, fence_key, partition_of};
 use crate::error::{ServerError, ServerResult};
 use crate::ingest::MAX_BATCH_BYTES;
+use seen::SeenWindow;
 
 const CURSOR_KEY: &str = "detector/cursor";
 const BASELINE_PREFIX: &str = "baseline/";
 const BASELINE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Batches per round: rounds are transactions, and SQLite has one writer.
-const BATCHES_PER_ROUND: i64 = 16;
+const BATCHES_PER_ROUND: i64 = 64;
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 /// How long the images of a pod are remembered after its last create or update was seen.
 const POD_MEMORY: Duration = Duration::from_secs(90 * 86_400);
@@ -67,6 +69,8 @@ pub struct Detector {
     cursor: i64,
     clusters: HashMap<String, Option<Cluster>>,
     baselines_saved: Instant,
+    /// Keys of the batches and events detected recently.
+    seen: SeenWindow,
     /// With a bus: the partitions being detected here and their batches.
     feed: Option<Feed>,
 }
@@ -95,8 +99,8 @@ type PodImages = HashMap<(String, String, String), Vec<String>>;
 struct Detected {
     /// Findings per cluster.
     per_cluster: HashMap<String, Findings>,
-    /// Events this round detects, per cluster.
-    claimed: HashMap<String, HashSet<String>>,
+    /// Keys of the batches and events this round detects, per cluster.
+    keys: HashMap<String, Vec<seen::Key>>,
     pods: PodImages,
 }
 
@@ -124,6 +128,10 @@ impl Detector {
                 rx,
             }
         });
+        let seen = SeenWindow::new(
+            app.options.dedupe_max_keys,
+            app.options.dedupe_window.as_millis() as i64,
+        );
         let mut d = Detector {
             app,
             engine: Engine::new(rules, Intel::default(), EngineOptions::default()),
@@ -133,6 +141,7 @@ impl Detector {
             cursor: 0,
             clusters: HashMap::new(),
             baselines_saved: Instant::now(),
+            seen,
             feed,
         };
         if d.feed.is_some() {
@@ -148,6 +157,8 @@ impl Detector {
             None => 0,
         };
         d.load_baselines(|_| true).await?;
+        let rows = d.seen_rows(|_| true).await?;
+        d.seen.load(rows);
         let pending = d.app.store.audit_events_after(d.cursor).await?;
         d.app.pending_events.store(pending, Ordering::Relaxed);
         Ok(d)
@@ -174,6 +185,20 @@ impl Detector {
             }
         }
         Ok(loaded)
+    }
+
+    /// The stored keys of the clusters `wanted` says, within the window.
+    async fn seen_rows(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> ServerResult<Vec<osprey_store::SeenKeys>> {
+        let o = &self.app.options;
+        let since = now_ms() - o.dedupe_window.as_millis() as i64;
+        Ok(self
+            .app
+            .store
+            .seen_keys(since, o.dedupe_max_keys, wanted)
+            .await?)
     }
 
     /// Runs until `stop` turns true, then finishes the round in hand and saves the baselines.
@@ -267,6 +292,8 @@ impl Detector {
                 }
             };
             let loaded = self.load_baselines(|c| partition_of(c) == p).await?;
+            let rows = self.seen_rows(|c| partition_of(c) == p).await?;
+            self.seen.adopt(rows);
             let feed = self.feed.as_mut().expect("bus mode");
             let (stop_pulling, stopped) = watch::channel(false);
             tokio::spawn(pull(consumer, p, feed.tx.clone(), stopped));
@@ -373,7 +400,7 @@ impl Detector {
             Ok(fenced) if fenced.is_empty() => {
                 for m in &messages {
                     if let Err(e) = m.ack().await {
-                        // Redelivered later; the claims make it a no-op.
+                        // Redelivered later; the stored keys make it a no-op.
                         tracing::warn!(error = %e, "acknowledging a batch on the bus failed");
                     }
                 }
@@ -401,11 +428,12 @@ impl Detector {
 
     /// Drops raw batches past their retention (only behind the cursor) and forgets event keys
     /// past the dedupe window.
-    pub async fn expire(&self) -> ServerResult<()> {
+    pub async fn expire(&mut self) -> ServerResult<()> {
+        let now = now_ms();
+        self.seen.expire(now);
         if !self.app.is_leader() {
             return Ok(());
         }
-        let now = now_ms();
         let o = &self.app.options;
         // Batches from the bus are kept only once detected.
         let cursor = if self.feed.is_some() {
@@ -421,7 +449,7 @@ impl Detector {
         let keys = self
             .app
             .store
-            .purge_seen_events(now - o.dedupe_window.as_millis() as i64)
+            .purge_seen_keys(now - o.dedupe_window.as_millis() as i64)
             .await?;
         let pods = self
             .app
@@ -445,6 +473,7 @@ impl Detector {
 
     /// One round over batches kept in the store; returns the batches it consumed.
     pub async fn round(&mut self) -> ServerResult<usize> {
+        let started = Instant::now();
         let batches = self
             .app
             .store
@@ -453,6 +482,7 @@ impl Detector {
         let Some(last) = batches.last().map(|b| b.seq) else {
             return Ok(0);
         };
+        self.app.metrics.round_phase("read", started);
         self.detect(&batches, Commit::Cursor(last)).await?;
         self.cursor = last;
         self.app.pending_events.fetch_sub(
@@ -464,9 +494,9 @@ impl Detector {
 
     /// Detects batches and commits what it found as `commit` says. Returns the partitions
     /// whose fence another server raised (then nothing was committed). The steps: compile
-    /// changed settings, run the engine over every event not seen before, open the round
-    /// (claiming the events), check the bus fences and archive, queue triggered scans, and
-    /// commit findings, claims, cursor and baselines together.
+    /// changed settings, run the engine over every batch and event not seen before, open the
+    /// round, check the bus fences and archive, queue triggered scans, and commit findings,
+    /// keys, cursor and baselines together.
     async fn detect(
         &mut self,
         batches: &[AuditBatch],
@@ -477,29 +507,22 @@ impl Detector {
             self.settings = crate::settings::load(&self.app.store).await?;
             self.settings_version = version;
         }
-        // On PostgreSQL a round claims its events first, inside its transaction: claims take
-        // row locks only, which the webhook's appends never wait for, and the unique index
-        // answers them (a lookup query's plan goes stale on a fast-growing table). On SQLite
-        // any write takes the one write lock, so there a round reads what was seen, detects,
-        // and writes its claims at the end.
-        let mut early = match self.app.store.backend() {
-            Backend::Postgres => Some(self.app.store.begin_round().await?),
-            Backend::Sqlite => None,
-        };
         let now = now_ms();
-        let detected = self.run_engine(batches, early.as_mut(), now).await?;
+        let started = Instant::now();
+        let detected = self.run_engine(batches).await?;
         let (records, labels) = self.finding_records(detected.per_cluster).await?;
-        let mut round = match early {
-            Some(round) => round,
-            None => {
-                let mut round = self.app.store.begin_round().await?;
-                for (cluster_id, keys) in detected.claimed {
-                    let keys: Vec<String> = keys.into_iter().collect();
-                    round.claim_events(&cluster_id, &keys, now).await?;
-                }
-                round
-            }
-        };
+        let started = self.app.metrics.round_phase("detect", started);
+        // The engine's CPU work is done before the transaction: SQLite has one writer, and the
+        // webhook's appends must not wait on detection.
+        let mut round = self.app.store.begin_round().await?;
+        let generation = self.seen.generation();
+        let dropped = self.seen.dropped().to_vec();
+        round.forget_seen_generations(&dropped).await?;
+        for (cluster_id, keys) in &detected.keys {
+            round
+                .keep_seen_keys(cluster_id, generation, now, &seen::to_bytes(keys))
+                .await?;
+        }
         if let Commit::Bus { bus_ids, fences } = &commit {
             let fenced = self
                 .fence_and_archive(&mut round, batches, bus_ids, fences)
@@ -530,7 +553,11 @@ impl Detector {
                 round.put_state(&key, &json).await?;
             }
         }
+        let started = self.app.metrics.round_phase("write", started);
         round.commit().await?;
+        self.app.metrics.round_phase("commit", started);
+        self.seen
+            .commit(detected.keys.into_values().flatten(), dropped.len(), now);
         if save_baselines {
             self.baselines_saved = Instant::now();
         }
@@ -546,18 +573,13 @@ impl Detector {
         Ok(Vec::new())
     }
 
-    /// The engine over every event of the batches that was not detected before (a batch and
-    /// its replay in one round count once). The CPU work happens before the write transaction
-    /// (on SQLite; on PostgreSQL only claims are in it), so the webhook's writer is never kept
-    /// waiting on detection.
-    async fn run_engine(
-        &mut self,
-        batches: &[AuditBatch],
-        mut early: Option<&mut DetectionRound<'static>>,
-        now: i64,
-    ) -> ServerResult<Detected> {
+    /// The engine over every batch and event that was not detected before (a batch and its
+    /// replay in one round count once), decoding each batch once.
+    async fn run_engine(&mut self, batches: &[AuditBatch]) -> ServerResult<Detected> {
         let mut out = Detected::default();
         let decoder = Decoder::default();
+        // Keys taken in this round (clusters are part of the keys).
+        let mut taken: HashSet<seen::Key> = HashSet::new();
         for b in batches {
             let Some(cluster) = self.cluster(&b.cluster_id).await? else {
                 continue;
@@ -569,39 +591,37 @@ impl Detector {
                     continue;
                 }
             };
-            let mut keys = Vec::new();
-            decoder.decode(&body, &mut |e: Event<'_>| {
-                if !e.audit_id.is_empty() {
-                    keys.push(event_key(&e));
-                }
-            });
-            let seen: HashSet<String> = match early.as_deref_mut() {
-                Some(round) => {
-                    let fresh = round.claim_events(&cluster.id, &keys, now).await?;
-                    keys.into_iter().filter(|k| !fresh.contains(k)).collect()
-                }
-                None => self.app.store.seen_events(&cluster.id, &keys).await?,
-            };
+            let batch_key = seen::batch_key(&cluster.id, &body);
+            if self.seen.contains(batch_key) || !taken.insert(batch_key) {
+                self.app
+                    .metrics
+                    .duplicate_events
+                    .inc_by(u64::try_from(b.events).unwrap_or_default());
+                continue;
+            }
             if !self.settings.contains_key(&cluster.tenant_id) {
                 // A tenant made since the settings were compiled: the administrator's apply
                 // to it too.
                 self.settings = crate::settings::load(&self.app.store).await?;
             }
-            let taken = out.claimed.entry(cluster.id.clone()).or_default();
+            let keys = out.keys.entry(cluster.id.clone()).or_default();
+            keys.push(batch_key);
             let findings = out.per_cluster.entry(cluster.id.clone()).or_default();
             let pods = &mut out.pods;
             let engine = &mut self.engine;
+            let window = &self.seen;
             // The cluster's tenant's lists and suppression rules, for this batch.
             let settings = self.settings.entry(cluster.tenant_id.clone()).or_default();
             let mut duplicates = 0u64;
             let mut detected = 0u64;
             decoder.decode(&body, &mut |e: Event<'_>| {
                 if !e.audit_id.is_empty() {
-                    let key = event_key(&e);
-                    if seen.contains(&key) || !taken.insert(key) {
+                    let key = seen::event_key(&cluster.id, &e.audit_id, e.stage().as_str());
+                    if window.contains(key) || !taken.insert(key) {
                         duplicates += 1;
                         return;
                     }
+                    keys.push(key);
                 }
                 if let Some(p) = osprey_audit::findings::pod_images(&e) {
                     pods.insert((cluster.id.clone(), p.namespace, p.name), p.images);
@@ -827,11 +847,6 @@ async fn pull(
 fn in_cluster<'s>(mut e: Event<'s>, cluster: &'s str) -> Event<'s> {
     e.cluster = Cow::Borrowed(cluster);
     e
-}
-
-/// What makes an event itself: its audit id and stage (an exec is logged at two stages).
-fn event_key(e: &Event<'_>) -> String {
-    format!("{}/{}", e.audit_id, e.stage().as_str())
 }
 
 /// An engine finding as stored: scoped id, the cluster's name, the cluster's tenant.
