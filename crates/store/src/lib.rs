@@ -8,6 +8,7 @@
 
 mod audit;
 mod findings;
+mod graph;
 mod lists;
 mod outputs;
 mod registries;
@@ -27,6 +28,7 @@ pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingSource, FindingState,
     FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow,
 };
+pub use graph::{EdgeEnd, EdgeRow, EntityRow, GraphCounts};
 pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
 pub use registries::Registry;
@@ -231,6 +233,11 @@ impl Store {
                     "seen keys",
                     include_str!("../migrations/sqlite/0007_seen_keys.sql"),
                 ),
+                (
+                    8,
+                    "graph",
+                    include_str!("../migrations/sqlite/0008_graph.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -267,6 +274,11 @@ impl Store {
                     7,
                     "seen keys",
                     include_str!("../migrations/postgres/0007_seen_keys.sql"),
+                ),
+                (
+                    8,
+                    "graph",
+                    include_str!("../migrations/postgres/0008_graph.sql"),
                 ),
             ],
         };

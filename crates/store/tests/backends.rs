@@ -3,8 +3,9 @@
 
 use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity};
 use osprey_store::{
-    FindingFilter, FindingRecord, FindingSort, FindingUpdate, NewAuditBatch, Role, SEEN_KEY_BYTES,
-    Store, StoreError, TenantKind, Workflow, testing,
+    EdgeEnd, EdgeRow, EntityRow, FindingFilter, FindingRecord, FindingSort, FindingUpdate,
+    GraphCounts, NewAuditBatch, Role, SEEN_KEY_BYTES, Store, StoreError, TenantKind, Workflow,
+    testing,
 };
 
 async fn each_backend<F, Fut>(test: F)
@@ -1058,6 +1059,187 @@ async fn sboms_registries_and_workflow_changes() {
         );
         assert_eq!(last.detail["reason"], "no longer matched");
         assert_eq!(last.detail["workflow"], "resolved");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn graph_edges_add_up_per_hour_and_entities_widen() {
+    each_backend(|s| async move {
+        let t = s
+            .create_tenant("org", TenantKind::Administrator)
+            .await
+            .unwrap();
+        let other = s.create_tenant("other", TenantKind::Member).await.unwrap();
+        let edge = |to: &str, hour: i64, success: i64, forbidden: i64| EdgeRow {
+            from_id: "subject/c1/jane".into(),
+            relation: "api_call".into(),
+            to_id: to.into(),
+            hour,
+            counts: GraphCounts {
+                success,
+                forbidden,
+                ..GraphCounts::default()
+            },
+        };
+        let mut round = s.begin_round().await.unwrap();
+        // The same edge and hour twice in one call counts both.
+        round
+            .add_edges(
+                &t.id,
+                &[
+                    edge("get pods", 10, 1, 0),
+                    edge("get pods", 10, 2, 1),
+                    edge("get pods", 11, 1, 0),
+                    edge("list secrets", 10, 0, 3),
+                ],
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        let mut round = s.begin_round().await.unwrap();
+        round
+            .add_edges(&t.id, &[edge("get pods", 10, 5, 0)])
+            .await
+            .unwrap();
+        round
+            .add_edges(&other.id, &[edge("get pods", 10, 100, 0)])
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        let mut round = s.begin_round().await.unwrap();
+        round
+            .add_edges(&t.id, &[edge("get pods", 10, 1000, 0)])
+            .await
+            .unwrap();
+        drop(round); // rolled back: counts nothing
+
+        let got = s
+            .graph_edges(&t.id, EdgeEnd::From, "subject/c1/jane", None, 10, 11)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].to_id, "get pods");
+        assert_eq!((got[0].counts.success, got[0].counts.forbidden), (8, 1));
+        assert_eq!(got[1].to_id, "list secrets");
+        assert_eq!(got[1].counts.forbidden, 3);
+        let by_target = s
+            .graph_edges(&t.id, EdgeEnd::To, "get pods", Some("api_call"), 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            by_target.iter().map(|e| e.hour).collect::<Vec<_>>(),
+            [10, 11]
+        );
+        assert!(
+            s.graph_edges(
+                &t.id,
+                EdgeEnd::From,
+                "subject/c1/jane",
+                Some("exec"),
+                0,
+                100
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
+        // Many distinct edges: more than one statement.
+        let many: Vec<EdgeRow> = (0..7_000)
+            .map(|i| edge(&format!("get x{i}"), 12, 1, 0))
+            .collect();
+        let mut round = s.begin_round().await.unwrap();
+        round.add_edges(&t.id, &many).await.unwrap();
+        round.commit().await.unwrap();
+        assert_eq!(
+            s.graph_edges(&t.id, EdgeEnd::From, "subject/c1/jane", None, 12, 13)
+                .await
+                .unwrap()
+                .len(),
+            7_000
+        );
+        assert_eq!(
+            s.purge_graph_edges(12).await.unwrap(),
+            4,
+            "hours 10 and 11, both tenants"
+        );
+
+        let entity =
+            |id: &str, first: i64, last: i64, props: Option<serde_json::Value>| EntityRow {
+                id: id.into(),
+                kind: id.split('/').next().unwrap().into(),
+                first_ms: first,
+                last_ms: last,
+                properties: props,
+            };
+        let mut round = s.begin_round().await.unwrap();
+        round
+            .see_entities(
+                &t.id,
+                &[
+                    entity(
+                        "pod/c1/prod/web-1",
+                        500,
+                        600,
+                        Some(serde_json::json!({"privileged": true})),
+                    ),
+                    entity("pod/c1/prod/web-2", 10, 20, None),
+                    entity("subject/c1/jane", 50, 60, None),
+                ],
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        let mut round = s.begin_round().await.unwrap();
+        round
+            .see_entities(
+                &t.id,
+                &[
+                    entity("pod/c1/prod/web-1", 100, 400, None),
+                    entity("pod/c1/prod/web-1", 300, 900, None),
+                ],
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        let web = s
+            .graph_entity(&t.id, "pod/c1/prod/web-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((web.first_ms, web.last_ms), (100, 900));
+        assert_eq!(web.kind, "pod");
+        assert_eq!(
+            web.properties,
+            Some(serde_json::json!({"privileged": true})),
+            "kept"
+        );
+        assert!(
+            s.graph_entity(&other.id, "pod/c1/prod/web-1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let pods = s
+            .search_graph_entities(&t.id, Some("pod"), "pod/c1/prod/", None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            pods.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["pod/c1/prod/web-1", "pod/c1/prod/web-2"]
+        );
+        let next = s
+            .search_graph_entities(&t.id, None, "", Some("pod/c1/prod/web-2"), 10)
+            .await
+            .unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].id, "subject/c1/jane");
+        assert!(
+            s.search_graph_entities(&t.id, Some("subject"), "pod/", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     })
     .await;
 }

@@ -97,7 +97,7 @@ impl SeenWindow {
     }
 
     /// Keys held in memory.
-    pub fn len(&self) -> usize {
+    pub fn keys_held(&self) -> usize {
         self.generations.iter().map(|g| g.keys.len()).sum()
     }
 
@@ -246,7 +246,7 @@ mod tests {
         // The next round deleted its rows.
         w.commit([5000], 1, 1);
         assert!(w.dropped().is_empty());
-        assert!(w.len() <= 4 * 16);
+        assert!(w.keys_held() <= 4 * 16);
     }
 
     #[test]

@@ -1,0 +1,302 @@
+//! The investigation graph's tables: entities (first and last seen, properties) and edges
+//! counted per hour by outcome, per tenant. Rows are written in a detection round's
+//! transaction, so a batch counts once with its findings; counts of an edge and hour add up.
+//! What the rows mean is `osprey-graph`'s: here they are ids, names and numbers.
+
+use std::collections::BTreeMap;
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{DetectionRound, Result, Store, StoreError};
+
+/// Calls counted by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphCounts {
+    pub success: i64,
+    pub failed: i64,
+    pub unauthorized: i64,
+    pub forbidden: i64,
+}
+
+impl GraphCounts {
+    fn add(&mut self, o: &GraphCounts) {
+        self.success = self.success.saturating_add(o.success);
+        self.failed = self.failed.saturating_add(o.failed);
+        self.unauthorized = self.unauthorized.saturating_add(o.unauthorized);
+        self.forbidden = self.forbidden.saturating_add(o.forbidden);
+    }
+}
+
+/// An edge in one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeRow {
+    pub from_id: String,
+    pub relation: String,
+    pub to_id: String,
+    /// Hours since the epoch.
+    pub hour: i64,
+    pub counts: GraphCounts,
+}
+
+/// An entity as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityRow {
+    /// `{type}/{key…}`.
+    pub id: String,
+    pub kind: String,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// A JSON object; `None` keeps what is stored.
+    pub properties: Option<serde_json::Value>,
+}
+
+/// Which end of its edges an entity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeEnd {
+    From,
+    To,
+}
+
+/// Rows per multi-row statement: under SQLite's limit of 32,766 bound parameters.
+const EDGES_PER_STATEMENT: usize = 3_000;
+const ENTITIES_PER_STATEMENT: usize = 5_000;
+
+impl DetectionRound<'_> {
+    /// Adds edge counts of a tenant (an edge and hour given twice counts both).
+    pub async fn add_edges(&mut self, tenant_id: &str, edges: &[EdgeRow]) -> Result<()> {
+        // One row per key in a statement: PostgreSQL refuses to update a row twice in one.
+        let mut merged: BTreeMap<(&str, &str, &str, i64), GraphCounts> = BTreeMap::new();
+        for e in edges {
+            merged
+                .entry((&e.from_id, &e.relation, &e.to_id, e.hour))
+                .or_default()
+                .add(&e.counts);
+        }
+        let rows: Vec<_> = merged.into_iter().collect();
+        for chunk in rows.chunks(EDGES_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO graph_edges (tenant_id, from_id, relation, to_id, hour, success, failed, unauthorized, forbidden) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let p = 2 + i * 8;
+                sql.push_str(&format!(
+                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (tenant_id, from_id, relation, to_id, hour) DO UPDATE SET
+                 success = graph_edges.success + excluded.success,
+                 failed = graph_edges.failed + excluded.failed,
+                 unauthorized = graph_edges.unauthorized + excluded.unauthorized,
+                 forbidden = graph_edges.forbidden + excluded.forbidden",
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant_id);
+            for ((from, relation, to, hour), c) in chunk {
+                q = q
+                    .bind(*from)
+                    .bind(*relation)
+                    .bind(*to)
+                    .bind(*hour)
+                    .bind(c.success)
+                    .bind(c.failed)
+                    .bind(c.unauthorized)
+                    .bind(c.forbidden);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Records entities of a tenant as seen: first and last seen widen; properties given
+    /// replace those stored.
+    pub async fn see_entities(&mut self, tenant_id: &str, entities: &[EntityRow]) -> Result<()> {
+        let mut merged: BTreeMap<&str, (&str, i64, i64, Option<String>)> = BTreeMap::new();
+        for e in entities {
+            let properties = e
+                .properties
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|err| StoreError::Corrupt {
+                    what: format!("properties of {}", e.id),
+                    error: err.to_string(),
+                })?;
+            let slot = merged
+                .entry(&e.id)
+                .or_insert((&e.kind, e.first_ms, e.last_ms, None));
+            slot.1 = slot.1.min(e.first_ms);
+            slot.2 = slot.2.max(e.last_ms);
+            if properties.is_some() {
+                slot.3 = properties;
+            }
+        }
+        let rows: Vec<_> = merged.into_iter().collect();
+        for chunk in rows.chunks(ENTITIES_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO graph_entities (tenant_id, id, type, first_ms, last_ms, properties) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let p = 2 + i * 5;
+                sql.push_str(&format!(
+                    "($1, ${}, ${}, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (tenant_id, id) DO UPDATE SET
+                 first_ms = CASE WHEN excluded.first_ms < graph_entities.first_ms
+                     THEN excluded.first_ms ELSE graph_entities.first_ms END,
+                 last_ms = CASE WHEN excluded.last_ms > graph_entities.last_ms
+                     THEN excluded.last_ms ELSE graph_entities.last_ms END,
+                 properties = COALESCE(excluded.properties, graph_entities.properties)",
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant_id);
+            for (id, (kind, first, last, properties)) in chunk {
+                q = q
+                    .bind(*id)
+                    .bind(*kind)
+                    .bind(*first)
+                    .bind(*last)
+                    .bind(properties.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The edges of an entity of a tenant at one end, in hours `start_hour..end_hour`, and of
+    /// one relation when given; by hour, relation and other end.
+    pub async fn graph_edges(
+        &self,
+        tenant_id: &str,
+        end: EdgeEnd,
+        entity_id: &str,
+        relation: Option<&str>,
+        start_hour: i64,
+        end_hour: i64,
+    ) -> Result<Vec<EdgeRow>> {
+        let column = match end {
+            EdgeEnd::From => "from_id",
+            EdgeEnd::To => "to_id",
+        };
+        // `column` is one of two literals above.
+        let sql = format!(
+            "SELECT from_id, relation, to_id, hour, success, failed, unauthorized, forbidden
+             FROM graph_edges
+             WHERE tenant_id = $1 AND {column} = $2 AND hour >= $3 AND hour < $4
+               AND ($5 IS NULL OR relation = $5)
+             ORDER BY hour, relation, from_id, to_id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(entity_id)
+            .bind(start_hour)
+            .bind(end_hour)
+            .bind(relation.map(str::to_string))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EdgeRow {
+                    from_id: r.try_get("from_id")?,
+                    relation: r.try_get("relation")?,
+                    to_id: r.try_get("to_id")?,
+                    hour: r.try_get("hour")?,
+                    counts: GraphCounts {
+                        success: r.try_get("success")?,
+                        failed: r.try_get("failed")?,
+                        unauthorized: r.try_get("unauthorized")?,
+                        forbidden: r.try_get("forbidden")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// An entity of a tenant.
+    pub async fn graph_entity(&self, tenant_id: &str, id: &str) -> Result<Option<EntityRow>> {
+        let row = sqlx::query(
+            "SELECT id, type, first_ms, last_ms, properties FROM graph_entities
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entity_row).transpose()
+    }
+
+    /// Entities of a tenant whose id starts with `prefix` (`pod/c1/default/` lists a
+    /// namespace's pods), of one type when given, in id order after `after`, at most `limit`.
+    pub async fn search_graph_entities(
+        &self,
+        tenant_id: &str,
+        kind: Option<&str>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EntityRow>> {
+        let rows = sqlx::query(
+            "SELECT id, type, first_ms, last_ms, properties FROM graph_entities
+             WHERE tenant_id = $1 AND ($2 IS NULL OR type = $2)
+               AND substr(id, 1, length($3)) = $3 AND id > $4
+             ORDER BY id LIMIT $5",
+        )
+        .bind(tenant_id)
+        .bind(kind.map(str::to_string))
+        .bind(prefix)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entity_row).collect()
+    }
+
+    /// Drops edge counts of hours before `before_hour`.
+    pub async fn purge_graph_edges(&self, before_hour: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM graph_edges WHERE hour < $1")
+            .bind(before_hour)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn entity_row(r: &sqlx::any::AnyRow) -> Result<EntityRow> {
+    let id: String = r.try_get("id")?;
+    let properties: Option<String> = r.try_get("properties")?;
+    let properties = properties
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            what: format!("properties of {id}"),
+            error: e.to_string(),
+        })?;
+    Ok(EntityRow {
+        kind: r.try_get("type")?,
+        first_ms: r.try_get("first_ms")?,
+        last_ms: r.try_get("last_ms")?,
+        properties,
+        id,
+    })
+}
