@@ -24,6 +24,8 @@ pub struct Metrics {
     /// Time of a detection round's steps, by phase: `read` (the batches), `detect` (decode,
     /// dedupe, rules), `write` (the round's statements), `commit`.
     pub detector_round_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Keys of batches and events detection remembers (see `detector::seen`).
+    pub detector_seen_keys: Gauge<i64, AtomicI64>,
     /// New findings, by severity label.
     pub findings_created: Family<Labels, Counter>,
     pub finding_occurrences: Counter,
@@ -56,6 +58,7 @@ impl Metrics {
             detector_round_seconds: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 14))
             }),
+            detector_seen_keys: Gauge::default(),
             findings_created: Family::default(),
             finding_occurrences: Counter::default(),
             output_deliveries: Family::default(),
@@ -107,6 +110,11 @@ impl Metrics {
             "detector_round_seconds",
             "Time of detection rounds' steps, by phase (read, detect, write, commit)",
             m.detector_round_seconds.clone(),
+        );
+        registry.register(
+            "detector_seen_keys",
+            "Keys of batches and events detection remembers: retries of these add nothing",
+            m.detector_seen_keys.clone(),
         );
         registry.register(
             "findings_created",

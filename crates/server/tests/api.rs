@@ -116,6 +116,8 @@ async fn the_attack_story_through_the_webhook_on_both_backends() {
         let m = m.as_str().unwrap().to_string();
         assert!(m.contains("osprey_audit_events_ingested_total 222"), "{m}");
         assert!(m.contains("osprey_audit_events_duplicate_total 111"), "{m}");
+        // 111 events and 6 batches remembered; the replayed batches were skipped whole.
+        assert!(m.contains("osprey_detector_seen_keys 117"), "{m}");
 
         // Filters, sorting, pagination.
         let (_, high) = s

@@ -159,6 +159,7 @@ impl Detector {
         d.load_baselines(|_| true).await?;
         let rows = d.seen_rows(|_| true).await?;
         d.seen.load(rows);
+        d.count_seen_keys();
         let pending = d.app.store.audit_events_after(d.cursor).await?;
         d.app.pending_events.store(pending, Ordering::Relaxed);
         Ok(d)
@@ -199,6 +200,13 @@ impl Detector {
             .store
             .seen_keys(since, o.dedupe_max_keys, wanted)
             .await?)
+    }
+
+    fn count_seen_keys(&self) {
+        self.app
+            .metrics
+            .detector_seen_keys
+            .set(i64::try_from(self.seen.keys_held()).unwrap_or(i64::MAX));
     }
 
     /// Runs until `stop` turns true, then finishes the round in hand and saves the baselines.
@@ -294,6 +302,7 @@ impl Detector {
             let loaded = self.load_baselines(|c| partition_of(c) == p).await?;
             let rows = self.seen_rows(|c| partition_of(c) == p).await?;
             self.seen.adopt(rows);
+            self.count_seen_keys();
             let feed = self.feed.as_mut().expect("bus mode");
             let (stop_pulling, stopped) = watch::channel(false);
             tokio::spawn(pull(consumer, p, feed.tx.clone(), stopped));
@@ -431,6 +440,7 @@ impl Detector {
     pub async fn expire(&mut self) -> ServerResult<()> {
         let now = now_ms();
         self.seen.expire(now);
+        self.count_seen_keys();
         if !self.app.is_leader() {
             return Ok(());
         }
@@ -558,6 +568,7 @@ impl Detector {
         self.app.metrics.round_phase("commit", started);
         self.seen
             .commit(detected.keys.into_values().flatten(), dropped.len(), now);
+        self.count_seen_keys();
         if save_baselines {
             self.baselines_saved = Instant::now();
         }
