@@ -181,13 +181,12 @@ fn edges_of(call: &ApiCall, api_call: &str) -> Vec<(EntityId, Relation, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::Stage;
 
     fn exec(ms: i64, code: u16) -> ApiCall {
         ApiCall {
             cluster_id: "c1".into(),
             audit_id: format!("a{ms}"),
-            stage: Stage::ResponseComplete,
+            final_stage: true,
             request_ms: ms,
             username: "jane".into(),
             source_ip: Some("203.0.113.9".parse().unwrap()),

@@ -71,28 +71,14 @@ impl Counts {
     }
 }
 
-/// The audit stage an event was logged at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    RequestReceived,
-    ResponseStarted,
-    ResponseComplete,
-    Panic,
-}
-
-impl Stage {
-    /// The stages after which nothing more is logged for the call.
-    pub fn is_final(self) -> bool {
-        matches!(self, Stage::ResponseComplete | Stage::Panic)
-    }
-}
-
 /// One audit event of a call, with what the graph needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiCall {
     pub cluster_id: String,
     pub audit_id: String,
-    pub stage: Stage,
+    /// Logged at a final stage (ResponseComplete, Panic): nothing more comes for the call.
+    /// The audit engine's `Stage` says which; the graph needs only this.
+    pub final_stage: bool,
     /// `requestReceivedTimestamp`, in milliseconds since the epoch.
     pub request_ms: i64,
     pub username: String,
@@ -144,7 +130,7 @@ impl CallLog {
     /// Takes one event; returns the calls it completes (none, it, or older ones pushed out).
     pub fn observe(&mut self, call: ApiCall, out: &mut Vec<ApiCall>) {
         let key = (call.cluster_id.clone(), call.audit_id.clone());
-        if call.stage.is_final() {
+        if call.final_stage {
             if let Some(earlier) = self.pending.remove(&key) {
                 self.by_time
                     .remove(&(earlier.request_ms, key.0.clone(), key.1.clone()));
@@ -204,11 +190,14 @@ impl CallLog {
 mod tests {
     use super::*;
 
-    fn call(id: &str, stage: Stage, ms: i64, code: Option<u16>) -> ApiCall {
+    const EARLY: bool = false;
+    const FINAL: bool = true;
+
+    fn call(id: &str, final_stage: bool, ms: i64, code: Option<u16>) -> ApiCall {
         ApiCall {
             cluster_id: "c1".into(),
             audit_id: id.into(),
-            stage,
+            final_stage,
             request_ms: ms,
             username: "u".into(),
             source_ip: None,
@@ -242,17 +231,17 @@ mod tests {
     fn a_call_logged_at_several_stages_counts_once_with_the_final_code() {
         let mut log = CallLog::new();
         let mut out = Vec::new();
-        log.observe(call("w", Stage::RequestReceived, 10, None), &mut out);
-        log.observe(call("w", Stage::ResponseStarted, 10, Some(200)), &mut out);
+        log.observe(call("w", EARLY, 10, None), &mut out);
+        log.observe(call("w", EARLY, 10, Some(200)), &mut out);
         assert!(out.is_empty());
         assert_eq!(log.pending(), 1);
-        log.observe(call("w", Stage::ResponseComplete, 10, Some(500)), &mut out);
+        log.observe(call("w", FINAL, 10, Some(500)), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].outcome(), Outcome::Failed);
         assert_eq!(out[0].request_ms, 10);
         assert_eq!(log.pending(), 0);
         // A final stage alone counts at once.
-        log.observe(call("g", Stage::ResponseComplete, 20, Some(403)), &mut out);
+        log.observe(call("g", FINAL, 20, Some(403)), &mut out);
         assert_eq!(out.len(), 2);
     }
 
@@ -260,16 +249,13 @@ mod tests {
     fn a_call_whose_final_stage_never_comes_is_counted_once_later() {
         let mut log = CallLog::new();
         let mut out = Vec::new();
-        log.observe(call("r", Stage::RequestReceived, 1_000, None), &mut out);
+        log.observe(call("r", EARLY, 1_000, None), &mut out);
         log.expire(1_000 + PENDING_MS - 1, &mut out);
         assert!(out.is_empty());
         log.expire(1_001 + PENDING_MS, &mut out);
         assert_eq!(out.len(), 1);
         // Its final stage after all, later: not counted twice.
-        log.observe(
-            call("r", Stage::ResponseComplete, 1_000, Some(200)),
-            &mut out,
-        );
+        log.observe(call("r", FINAL, 1_000, Some(200)), &mut out);
         assert_eq!(out.len(), 1);
     }
 
@@ -278,10 +264,7 @@ mod tests {
         let mut log = CallLog::new();
         let mut out = Vec::new();
         for i in 0..MAX_PENDING_CALLS + 5 {
-            log.observe(
-                call(&format!("a{i}"), Stage::RequestReceived, i as i64, None),
-                &mut out,
-            );
+            log.observe(call(&format!("a{i}"), EARLY, i as i64, None), &mut out);
         }
         assert_eq!(log.pending(), MAX_PENDING_CALLS);
         assert_eq!(out.len(), 5, "the oldest counted as they stood");

@@ -8,5 +8,5 @@ pub mod call;
 pub mod entity;
 
 pub use bucket::{Buckets, EdgeKey, Hour, Relation};
-pub use call::{ApiCall, CallLog, Counts, Outcome, Stage};
+pub use call::{ApiCall, CallLog, Counts, Outcome};
 pub use entity::{EntityError, EntityId, EntityType};

@@ -180,11 +180,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Drops the stored keys of detection generations no longer held.
-    pub async fn forget_seen_generations(&self, generations: &[i64]) -> Result<()> {
-        forget_seen_generations(&self.pool, generations).await
-    }
-
     /// Reads a named state document.
     pub async fn state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
@@ -278,7 +273,21 @@ impl DetectionRound<'_> {
 
     /// Within the round: drops the stored keys of generations no longer held.
     pub async fn forget_seen_generations(&mut self, generations: &[i64]) -> Result<()> {
-        forget_seen_generations(&mut *self.tx, generations).await
+        if generations.is_empty() {
+            return Ok(());
+        }
+        let list = generations
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        // Numbers only: formatted from i64s above.
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM audit_seen_keys WHERE generation IN ({list})"
+        )))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     pub async fn put_state(&mut self, key: &str, value: &[u8]) -> Result<()> {
@@ -377,27 +386,6 @@ where
     .bind(key)
     .bind(value)
     .bind(now_ms())
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-async fn forget_seen_generations<'e, E>(db: E, generations: &[i64]) -> Result<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    if generations.is_empty() {
-        return Ok(());
-    }
-    let list = generations
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    // Numbers only: formatted from i64s above.
-    sqlx::query(AssertSqlSafe(format!(
-        "DELETE FROM audit_seen_keys WHERE generation IN ({list})"
-    )))
     .execute(db)
     .await?;
     Ok(())

@@ -60,6 +60,8 @@ pub enum EdgeEnd {
 /// Rows per multi-row statement: under SQLite's limit of 32,766 bound parameters.
 const EDGES_PER_STATEMENT: usize = 3_000;
 const ENTITIES_PER_STATEMENT: usize = 5_000;
+/// What [`entity_row`] reads.
+const ENTITY_COLUMNS: &str = "id, type, first_ms, last_ms, properties";
 
 impl DetectionRound<'_> {
     /// Adds edge counts of a tenant (an edge and hour given twice counts both).
@@ -77,23 +79,7 @@ impl DetectionRound<'_> {
             let mut sql = String::from(
                 "INSERT INTO graph_edges (tenant_id, from_id, relation, to_id, hour, success, failed, unauthorized, forbidden) VALUES ",
             );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let p = 2 + i * 8;
-                sql.push_str(&format!(
-                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7
-                ));
-            }
+            push_tenant_rows(&mut sql, chunk.len(), 8);
             sql.push_str(
                 " ON CONFLICT (tenant_id, from_id, relation, to_id, hour) DO UPDATE SET
                  success = graph_edges.success + excluded.success,
@@ -146,20 +132,7 @@ impl DetectionRound<'_> {
             let mut sql = String::from(
                 "INSERT INTO graph_entities (tenant_id, id, type, first_ms, last_ms, properties) VALUES ",
             );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let p = 2 + i * 5;
-                sql.push_str(&format!(
-                    "($1, ${}, ${}, ${}, ${}, ${})",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                ));
-            }
+            push_tenant_rows(&mut sql, chunk.len(), 5);
             sql.push_str(
                 " ON CONFLICT (tenant_id, id) DO UPDATE SET
                  first_ms = CASE WHEN excluded.first_ms < graph_entities.first_ms
@@ -235,10 +208,9 @@ impl Store {
 
     /// An entity of a tenant.
     pub async fn graph_entity(&self, tenant_id: &str, id: &str) -> Result<Option<EntityRow>> {
-        let row = sqlx::query(
-            "SELECT id, type, first_ms, last_ms, properties FROM graph_entities
-             WHERE tenant_id = $1 AND id = $2",
-        )
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENTITY_COLUMNS} FROM graph_entities WHERE tenant_id = $1 AND id = $2"
+        )))
         .bind(tenant_id)
         .bind(id)
         .fetch_optional(&self.pool)
@@ -256,12 +228,12 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<EntityRow>> {
-        let rows = sqlx::query(
-            "SELECT id, type, first_ms, last_ms, properties FROM graph_entities
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENTITY_COLUMNS} FROM graph_entities
              WHERE tenant_id = $1 AND ($2 IS NULL OR type = $2)
                AND substr(id, 1, length($3)) = $3 AND id > $4
-             ORDER BY id LIMIT $5",
-        )
+             ORDER BY id LIMIT $5"
+        )))
         .bind(tenant_id)
         .bind(kind.map(str::to_string))
         .bind(prefix)
@@ -279,6 +251,21 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// Appends the `VALUES` rows of a multi-row insert whose first column is the tenant (`$1`) and
+/// whose `width` other columns take the parameters after it: `($1, $2, $3), ($1, $4, $5)`.
+fn push_tenant_rows(sql: &mut String, rows: usize, width: usize) {
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("($1");
+        for c in 0..width {
+            sql.push_str(&format!(", ${}", 2 + i * width + c));
+        }
+        sql.push(')');
     }
 }
 

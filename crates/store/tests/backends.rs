@@ -213,7 +213,9 @@ async fn audit_batches_keep_order_and_seen_keys_commit_with_their_round() {
         assert_eq!(capped[0].keys, key(4));
         assert_eq!(s.seen_keys(7, usize::MAX, |_| true).await.unwrap().len(), 1);
         // A generation dropped drops its rows; old rows expire.
-        s.forget_seen_generations(&[11]).await.unwrap();
+        let mut round = s.begin_round().await.unwrap();
+        round.forget_seen_generations(&[11]).await.unwrap();
+        round.commit().await.unwrap();
         assert_eq!(s.seen_keys(0, usize::MAX, |_| true).await.unwrap().len(), 2);
         assert_eq!(s.purge_seen_keys(7).await.unwrap(), 1);
 

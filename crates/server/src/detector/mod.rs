@@ -90,7 +90,6 @@ struct Active {
     stop_pulling: watch::Sender<bool>,
 }
 
-/// How a round ends.
 /// Pods seen created or replaced in a round: (cluster, namespace, pod) → images.
 type PodImages = HashMap<(String, String, String), Vec<String>>;
 
@@ -104,6 +103,7 @@ struct Detected {
     pods: PodImages,
 }
 
+/// How a round ends.
 enum Commit<'a> {
     /// Batches from the store: the cursor moves to this sequence.
     Cursor(i64),
