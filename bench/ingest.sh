@@ -23,7 +23,8 @@
 # RUN names the runs to make (default all): sqlite, postgres, sqlite-overload,
 # postgres-overload, postgres-bus, postgres-bus-overload. OSPREY_BENCH_BIN: a directory holding
 # the osprey and osprey-ingest-load binaries to measure instead of building this tree's
-# (to compare two builds in one sitting). OSPREY_BENCH_PERF=1: each run's server is recorded
+# (to compare two builds in one sitting). OSPREY_BENCH_SERVE_ARGS: more `osprey serve` arguments
+# for every run (`--graph-retention-days 0`: detection without the graph). OSPREY_BENCH_PERF=1: each run's server is recorded
 # with `perf record -g` into perf-RUN.data in the current directory.
 #
 # PostgreSQL: OSPREY_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); each
@@ -57,8 +58,9 @@ run() {
   local name=$1 max=$2; shift 2
   case $runs in *" $name "*) ;; *) return 0 ;; esac
   local data="$work/data-$name"
+  # shellcheck disable=SC2086 # OSPREY_BENCH_SERVE_ARGS is a list of words
   "$osprey" serve --data "$data" --listen 127.0.0.1:0 --max-pending-events "$max" "$@" \
-    2> "$work/serve-$name.log" &
+    ${OSPREY_BENCH_SERVE_ARGS:-} 2> "$work/serve-$name.log" &
   server=$!
   local perf=
   if [ "${OSPREY_BENCH_PERF:-}" = 1 ]; then

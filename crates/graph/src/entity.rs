@@ -21,6 +21,7 @@ const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum EntityType {
     Cluster,
@@ -329,8 +330,9 @@ fn decode(s: &str) -> String {
 }
 
 /// A Kubernetes object name or an Osprey cluster id: a DNS subdomain, leniently (upper case
-/// and `_` occur in ids of other systems).
-fn is_name(s: &str) -> bool {
+/// and `_` occur in ids of other systems). Names from audit events are checked with it
+/// before they make ids.
+pub fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_BYTES
         && s != "."

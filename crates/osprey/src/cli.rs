@@ -112,6 +112,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = osprey_server::detector::seen::DEFAULT_MAX_KEYS as u64,
           value_parser = clap::value_parser!(u64).range(1024..=1u64 << 30))]
     pub dedupe_events: u64,
+    /// Days the investigation graph keeps its hourly relationship counts (and entities last
+    /// seen within them); 0 keeps no graph.
+    #[arg(long, value_name = "DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub graph_retention_days: u64,
+    /// New relationships one entity may make in an hour; beyond it the hour keeps only its
+    /// counts, and the entity's profile says so.
+    #[arg(long, value_name = "N", default_value_t = osprey_graph::DEFAULT_MAX_EDGES_PER_HOUR as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub graph_max_edges_per_hour: u64,
     /// The vulnerability database image scans match against (from `osprey db update` or
     /// `db build`); when the file is replaced, every stored SBOM is matched again.
     #[arg(long, value_name = "FILE", env = "OSPREY_VULN_DB")]

@@ -58,6 +58,11 @@ pub struct Options {
     pub dedupe_window: std::time::Duration,
     /// How many detected events (and batches) are remembered at most, whatever their age.
     pub dedupe_max_keys: usize,
+    /// How long the investigation graph keeps its hourly counts and the entities last seen
+    /// within it (`None`: no graph is kept).
+    pub graph_retention: Option<std::time::Duration>,
+    /// New relationships an entity makes in one hour beyond which it keeps only its counts.
+    pub graph_max_edges_per_hour: usize,
     /// First wait after a failed output delivery (doubling per attempt, at most 5 minutes).
     pub output_backoff: std::time::Duration,
     /// Time allowed for one output request.
@@ -95,6 +100,8 @@ impl Default for Options {
             audit_retention: std::time::Duration::from_secs(7 * 86_400),
             dedupe_window: std::time::Duration::from_secs(86_400),
             dedupe_max_keys: detector::seen::DEFAULT_MAX_KEYS,
+            graph_retention: Some(std::time::Duration::from_secs(365 * 86_400)),
+            graph_max_edges_per_hour: osprey_graph::DEFAULT_MAX_EDGES_PER_HOUR,
             output_backoff: std::time::Duration::from_secs(1),
             output_timeout: std::time::Duration::from_secs(10),
             scan_workers: 1,
@@ -300,7 +307,8 @@ impl Running {
 /// metrics uses. The paths come from the handlers' own annotations, through the router.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs."),
+    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities and their profiles)."),
+    paths(api::entities::get_entity),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
@@ -383,6 +391,10 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
             api::settings::list_suppression_rules
         ))
         .routes(routes!(api::settings::delete_suppression_rule))
+        .routes(routes!(api::entities::search_entities))
+        // An entity id holds slashes: the route takes the rest of the path (documented in
+        // `ApiDoc` as /v1/entities/{type}/{id}).
+        .route("/v1/entities/{type}/{*id}", get(api::entities::get_entity))
         .split_for_parts()
 }
 

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub detector_round_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// Keys of batches and events detection remembers (see `detector::seen`).
     pub detector_seen_keys: Gauge<i64, AtomicI64>,
+    /// Time to compute an entity's profile.
+    pub graph_profile_seconds: Histogram,
     /// New findings, by severity label.
     pub findings_created: Family<Labels, Counter>,
     pub finding_occurrences: Counter,
@@ -59,6 +61,7 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 14))
             }),
             detector_seen_keys: Gauge::default(),
+            graph_profile_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             findings_created: Family::default(),
             finding_occurrences: Counter::default(),
             output_deliveries: Family::default(),
@@ -115,6 +118,11 @@ impl Metrics {
             "detector_seen_keys",
             "Keys of batches and events detection remembers: retries of these add nothing",
             m.detector_seen_keys.clone(),
+        );
+        registry.register(
+            "graph_profile_seconds",
+            "Time to compute an entity's profile (GET /v1/entities/...)",
+            m.graph_profile_seconds.clone(),
         );
         registry.register(
             "findings_created",

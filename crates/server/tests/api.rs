@@ -616,6 +616,37 @@ async fn a_member_reaches_nothing_of_another_member() {
                 format!("/v1/suppression-rules/{a_rule}"),
                 None,
             ),
+            (
+                Method::GET,
+                format!("/v1/entities/cluster/{a_cluster}"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/entities/subject/{a_cluster}/system%3Aanonymous"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/entities/pod/{a_cluster}/default/node-debugger"),
+                None,
+            ),
+            (Method::GET, "/v1/entities/ip/203.0.113.66".into(), None),
+            (
+                Method::GET,
+                "/v1/entities/ip/203.0.113.66?tenant=team-a".into(),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/entities/finding/{a_finding}"),
+                None,
+            ),
+            (
+                Method::GET,
+                "/v1/entities?type=ip&tenant=team-a".into(),
+                None,
+            ),
         ];
         for (role, token) in &b_tokens {
             for (method, path, body) in &routes {
@@ -655,6 +686,11 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/registries",
                 "/v1/ip-lists",
                 "/v1/suppression-rules",
+                "/v1/entities?type=cluster",
+                "/v1/entities?type=subject",
+                "/v1/entities?type=ip",
+                "/v1/entities?type=pod",
+                "/v1/entities?type=finding",
             ] {
                 let (st, v) = s.get(path, token).await;
                 if st == StatusCode::OK {
@@ -667,7 +703,8 @@ async fn a_member_reaches_nothing_of_another_member() {
                             && !text.contains(&a_scan)
                             && !text.contains("a-registry.example")
                             && !text.contains("a-list-name")
-                            && !text.contains("a-rule-name"),
+                            && !text.contains("a-rule-name")
+                            && !text.contains("203.0.113.66"),
                         "{backend:?} B {role} {path} shows A's data: {text}"
                     );
                 } else {
@@ -677,6 +714,16 @@ async fn a_member_reaches_nothing_of_another_member() {
                     );
                 }
             }
+        }
+        // The entity routes B was refused answer A.
+        for path in [
+            format!("/v1/entities/cluster/{a_cluster}"),
+            format!("/v1/entities/pod/{a_cluster}/default/node-debugger"),
+            "/v1/entities/ip/203.0.113.66".into(),
+            format!("/v1/entities/finding/{a_finding}"),
+        ] {
+            let (st, v) = s.get(&path, &a_admin).await;
+            assert_eq!(st, StatusCode::OK, "{backend:?} A {path}: {v}");
         }
         // A's data is unchanged, and B's ingest token still works for B.
         let (_, f) = s.get(&format!("/v1/findings/{a_finding}"), &a_admin).await;

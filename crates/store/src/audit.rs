@@ -229,6 +229,7 @@ impl Store {
 /// together with the cursor, so a crash in between repeats the round instead of losing or doubling it.
 pub struct DetectionRound<'s> {
     pub(crate) tx: sqlx::Transaction<'s, sqlx::Any>,
+    pub(crate) backend: Backend,
 }
 
 impl Store {
@@ -237,6 +238,7 @@ impl Store {
     pub async fn begin_round(&self) -> Result<DetectionRound<'static>> {
         Ok(DetectionRound {
             tx: self.pool.begin().await?,
+            backend: self.backend,
         })
     }
 
@@ -245,6 +247,7 @@ impl Store {
     pub async fn begin_write_round(&self) -> Result<DetectionRound<'static>> {
         Ok(DetectionRound {
             tx: self.begin_write().await?,
+            backend: self.backend,
         })
     }
 }

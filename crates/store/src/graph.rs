@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{DetectionRound, Result, Store, StoreError};
+use crate::{Backend, DetectionRound, Result, Store, StoreError};
 
 /// Calls counted by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,9 +57,24 @@ pub enum EdgeEnd {
     To,
 }
 
-/// Rows per multi-row statement: under SQLite's limit of 32,766 bound parameters.
-const EDGES_PER_STATEMENT: usize = 3_000;
-const ENTITIES_PER_STATEMENT: usize = 5_000;
+/// Rows per multi-row statement on SQLite. SQLite finds a `$N` parameter by walking its list
+/// of parameters (when the statement is prepared and when each value is bound), so a
+/// statement's cost grows with the square of its parameters: some 500 keep that small.
+const EDGES_PER_STATEMENT: usize = 64;
+const ENTITIES_PER_STATEMENT: usize = 100;
+/// Rows per statement on PostgreSQL, where each statement is a round trip (under its limit
+/// of 65,535 parameters).
+const ROWS_PER_STATEMENT_POSTGRES: usize = 1_000;
+
+impl DetectionRound<'_> {
+    /// Rows per multi-row statement: `sqlite` on SQLite.
+    fn rows_per_statement(&self, sqlite: usize) -> usize {
+        match self.backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => ROWS_PER_STATEMENT_POSTGRES,
+        }
+    }
+}
 /// What [`entity_row`] reads.
 const ENTITY_COLUMNS: &str = "id, type, first_ms, last_ms, properties";
 
@@ -75,7 +90,7 @@ impl DetectionRound<'_> {
                 .add(&e.counts);
         }
         let rows: Vec<_> = merged.into_iter().collect();
-        for chunk in rows.chunks(EDGES_PER_STATEMENT) {
+        for chunk in rows.chunks(self.rows_per_statement(EDGES_PER_STATEMENT)) {
             let mut sql = String::from(
                 "INSERT INTO graph_edges (tenant_id, from_id, relation, to_id, hour, success, failed, unauthorized, forbidden) VALUES ",
             );
@@ -128,7 +143,7 @@ impl DetectionRound<'_> {
             }
         }
         let rows: Vec<_> = merged.into_iter().collect();
-        for chunk in rows.chunks(ENTITIES_PER_STATEMENT) {
+        for chunk in rows.chunks(self.rows_per_statement(ENTITIES_PER_STATEMENT)) {
             let mut sql = String::from(
                 "INSERT INTO graph_entities (tenant_id, id, type, first_ms, last_ms, properties) VALUES ",
             );
@@ -153,6 +168,44 @@ impl DetectionRound<'_> {
             q.execute(&mut *self.tx).await?;
         }
         Ok(())
+    }
+}
+
+impl DetectionRound<'_> {
+    /// The stored properties of entities of a tenant (those that have any), read in the
+    /// round's transaction: a round that changes some of a pod's properties merges them.
+    pub async fn graph_properties(
+        &mut self,
+        tenant_id: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(self.rows_per_statement(ENTITIES_PER_STATEMENT)) {
+            let mut sql = String::from(
+                "SELECT id, properties FROM graph_entities WHERE tenant_id = $1 AND properties IS NOT NULL AND id IN (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", i + 2));
+            }
+            sql.push(')');
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                let id: String = r.try_get("id")?;
+                let text: String = r.try_get("properties")?;
+                let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    what: format!("properties of {id}"),
+                    error: e.to_string(),
+                })?;
+                out.push((id, value));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -206,6 +259,50 @@ impl Store {
             .collect()
     }
 
+    /// The distinct relations and other ends of an entity's edges of a tenant in hours
+    /// `start_hour..end_hour`: (relation, whether the entity is the edge's from end, other
+    /// end). What a profile compares its scope with.
+    pub async fn graph_neighbours(
+        &self,
+        tenant_id: &str,
+        entity_id: &str,
+        start_hour: i64,
+        end_hour: i64,
+    ) -> Result<Vec<(String, bool, String)>> {
+        let mut out = Vec::new();
+        for (mine, other, outgoing) in [("from_id", "to_id", true), ("to_id", "from_id", false)] {
+            // Both column names are literals above.
+            let sql = format!(
+                "SELECT DISTINCT relation, {other} AS other FROM graph_edges
+                 WHERE tenant_id = $1 AND {mine} = $2 AND hour >= $3 AND hour < $4"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(tenant_id)
+                .bind(entity_id)
+                .bind(start_hour)
+                .bind(end_hour)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in rows {
+                out.push((r.try_get("relation")?, outgoing, r.try_get("other")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the first entity of a type of a tenant was first seen (the tenant's first
+    /// cluster: when its data begins).
+    pub async fn graph_first_seen(&self, tenant_id: &str, kind: &str) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(first_ms) AS first FROM graph_entities WHERE tenant_id = $1 AND type = $2",
+        )
+        .bind(tenant_id)
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("first")?)
+    }
+
     /// An entity of a tenant.
     pub async fn graph_entity(&self, tenant_id: &str, id: &str) -> Result<Option<EntityRow>> {
         let row = sqlx::query(AssertSqlSafe(format!(
@@ -242,6 +339,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(entity_row).collect()
+    }
+
+    /// Drops entities last seen before `before_ms`.
+    pub async fn purge_graph_entities(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM graph_entities WHERE last_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Drops edge counts of hours before `before_hour`.

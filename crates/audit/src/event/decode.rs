@@ -269,18 +269,19 @@ impl Decoder {
             return Err(DecodeError::NotAnEvent("event without verb".into()));
         }
         let annotations = doc.annotations.0.unwrap_or_default();
-        let time_us = doc
-            .stage_timestamp
-            .0
-            .as_deref()
-            .and_then(parse_time_us)
-            .or_else(|| {
-                doc.request_received_timestamp
-                    .0
-                    .as_deref()
-                    .and_then(parse_time_us)
-            })
+        let stage_us = doc.stage_timestamp.0.as_deref().and_then(parse_time_us);
+        let request_received = doc.request_received_timestamp.0.as_deref();
+        // Most events are written at one stage, with both timestamps alike: parsed once.
+        let request_us =
+            if request_received.is_some() && request_received == doc.stage_timestamp.0.as_deref() {
+                stage_us
+            } else {
+                request_received.and_then(parse_time_us)
+            };
+        let time_us = stage_us
+            .or(request_us)
             .or_else(|| doc.timestamp.0.as_deref().and_then(parse_time_us));
+        let request_us = request_us.or(time_us);
         let object_ref = doc
             .object_ref
             .0
@@ -301,6 +302,7 @@ impl Decoder {
             decision: s(annotations.decision),
             reason: s(annotations.reason),
             time_us,
+            request_us,
             request_object: doc.request_object.0,
             response_object: doc.response_object.0,
             shape: Some(shape),
@@ -364,6 +366,7 @@ impl Decoder {
             ),
             None => (Vec::new(), Cow::Borrowed("")),
         };
+        let time_us = doc.timestamp.0.as_deref().and_then(parse_time_us);
         let cluster = doc
             .resource
             .0
@@ -388,7 +391,8 @@ impl Decoder {
             code,
             decision: decision.unwrap_or_default(),
             reason: reason.unwrap_or_default(),
-            time_us: doc.timestamp.0.as_deref().and_then(parse_time_us),
+            time_us,
+            request_us: time_us,
             request_object: p.request.0,
             response_object: p.response.0,
             shape: Some(Shape::GoogleCloudAudit),
@@ -912,6 +916,11 @@ mod tests {
         assert!(e.succeeded() && !e.denied());
         assert_eq!(e.decision, "allow");
         assert_eq!(e.time_us, Some(1_714_557_600_500_000));
+        assert_eq!(
+            e.request_us,
+            Some(1_714_557_600_000_001),
+            "the request's time"
+        );
         assert_eq!(e.shape, Some(Shape::Kubernetes));
     }
 

@@ -106,6 +106,10 @@ pub struct Event<'a> {
     pub reason: Cow<'a, str>,
     /// Microseconds since the Unix epoch: the stage timestamp, else the request's.
     pub time_us: Option<i64>,
+    /// Microseconds since the Unix epoch when the request was received
+    /// (`requestReceivedTimestamp`), else [`Event::time_us`]: every stage of a call has the
+    /// same one.
+    pub request_us: Option<i64>,
     pub request_object: Option<&'a RawValue>,
     pub response_object: Option<&'a RawValue>,
     pub shape: Option<Shape>,
@@ -204,6 +208,7 @@ impl<'a> Event<'a> {
             decision: o(self.decision),
             reason: o(self.reason),
             time_us: self.time_us,
+            request_us: self.request_us,
             request_object: None,
             response_object: None,
             shape: self.shape,

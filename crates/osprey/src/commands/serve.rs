@@ -150,6 +150,10 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             max_pending_events: args.max_pending_events,
             audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
             dedupe_max_keys: usize::try_from(args.dedupe_events).unwrap_or(usize::MAX),
+            graph_retention: (args.graph_retention_days > 0)
+                .then(|| Duration::from_secs(args.graph_retention_days.saturating_mul(86_400))),
+            graph_max_edges_per_hour: usize::try_from(args.graph_max_edges_per_hour)
+                .unwrap_or(usize::MAX),
             scan_workers: args.scan_workers,
             vuln_db,
             scan_cache: Some(osprey_server::scanner::default_cache(&args.store.data)),

@@ -14,6 +14,7 @@
 //! the stored keys make the repeat a no-op). A partition's baselines and keys are loaded when
 //! it is taken, and its baselines saved when it is handed back.
 
+pub mod graph;
 pub mod seen;
 
 use std::borrow::Cow;
@@ -46,6 +47,8 @@ const BASELINE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Batches per round: rounds are transactions, and SQLite has one writer.
 const BATCHES_PER_ROUND: i64 = 64;
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// How often graph rows past their retention are dropped.
+const GRAPH_PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long the images of a pod are remembered after its last create or update was seen.
 const POD_MEMORY: Duration = Duration::from_secs(90 * 86_400);
 /// How long an image the store held back (scanned by trigger within the window) is not asked
@@ -71,6 +74,10 @@ pub struct Detector {
     baselines_saved: Instant,
     /// Keys of the batches and events detected recently.
     seen: SeenWindow,
+    /// The investigation graph's recorders (`None`: no graph kept).
+    graph: Option<graph::GraphFeed>,
+    /// When graph rows past their retention were last dropped.
+    graph_purged: Option<Instant>,
     /// With a bus: the partitions being detected here and their batches.
     feed: Option<Feed>,
 }
@@ -132,6 +139,10 @@ impl Detector {
             app.options.dedupe_max_keys,
             app.options.dedupe_window.as_millis() as i64,
         );
+        let graph = app
+            .options
+            .graph_retention
+            .map(|_| graph::GraphFeed::new(app.options.graph_max_edges_per_hour));
         let mut d = Detector {
             app,
             engine: Engine::new(rules, Intel::default(), EngineOptions::default()),
@@ -142,6 +153,8 @@ impl Detector {
             clusters: HashMap::new(),
             baselines_saved: Instant::now(),
             seen,
+            graph,
+            graph_purged: None,
             feed,
         };
         if d.feed.is_some() {
@@ -469,6 +482,23 @@ impl Detector {
         if batches + keys + pods > 0 {
             tracing::info!(batches, keys, pods, "expired old audit data");
         }
+        if let Some(retention) = o.graph_retention
+            && self
+                .graph_purged
+                .is_none_or(|t| t.elapsed() >= GRAPH_PURGE_EVERY)
+        {
+            let before_ms = now - retention.as_millis() as i64;
+            let edges = self
+                .app
+                .store
+                .purge_graph_edges(osprey_graph::Hour::of_ms(before_ms).0)
+                .await?;
+            let entities = self.app.store.purge_graph_entities(before_ms).await?;
+            self.graph_purged = Some(Instant::now());
+            if edges + entities > 0 {
+                tracing::info!(edges, entities, "expired old graph counts");
+            }
+        }
         Ok(())
     }
 
@@ -521,6 +551,13 @@ impl Detector {
         let started = Instant::now();
         let detected = self.run_engine(batches).await?;
         let (records, labels) = self.finding_records(detected.per_cluster).await?;
+        let deltas = match self.graph.as_mut() {
+            Some(g) => {
+                g.findings(&records, now);
+                g.take(now)
+            }
+            None => Vec::new(),
+        };
         let started = self.app.metrics.round_phase("detect", started);
         // The engine's CPU work is done before the transaction: SQLite has one writer, and the
         // webhook's appends must not wait on detection.
@@ -546,6 +583,7 @@ impl Detector {
                 .remember_pod(cluster, namespace, pod, images, now)
                 .await?;
         }
+        graph::write(&mut round, deltas).await?;
         let triggers = self
             .scan_requests(&mut round, &records, &detected.pods, now)
             .await?;
@@ -621,6 +659,7 @@ impl Detector {
             let pods = &mut out.pods;
             let engine = &mut self.engine;
             let window = &self.seen;
+            let mut recorder = self.graph.as_mut().map(|g| g.recorder(&cluster.tenant_id));
             // The cluster's tenant's lists and suppression rules, for this batch.
             let settings = self.settings.entry(cluster.tenant_id.clone()).or_default();
             let mut duplicates = 0u64;
@@ -636,6 +675,9 @@ impl Detector {
                 }
                 if let Some(p) = osprey_audit::findings::pod_images(&e) {
                     pods.insert((cluster.id.clone(), p.namespace, p.name), p.images);
+                }
+                if let Some(r) = recorder.as_deref_mut() {
+                    graph::observe(r, &cluster.id, &e);
                 }
                 engine.process_for(&in_cluster(e, &cluster.id), findings, settings);
                 detected += 1;

@@ -16,10 +16,14 @@ pub fn document() -> &'static Value {
 }
 
 /// The documented path template a request path falls under: exact segments win over
-/// `{parameters}` (`/v1/findings/statistics` before `/v1/findings/{id}`).
+/// `{parameters}` (`/v1/findings/statistics` before `/v1/findings/{id}`). An entity's id
+/// (`/v1/entities/{type}/{id}`) spans the segments left.
 pub fn template(path: &str) -> Option<&'static str> {
     let path = path.split('?').next().unwrap_or(path);
-    let segments: Vec<&str> = path.split('/').collect();
+    let mut segments: Vec<&str> = path.split('/').collect();
+    if path.starts_with("/v1/entities/") && segments.len() > 5 {
+        segments.truncate(5);
+    }
     document()["paths"]
         .as_object()?
         .keys()

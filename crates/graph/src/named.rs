@@ -1,0 +1,104 @@
+//! The entities a finding names: its cluster, namespace, subject, pod, source addresses,
+//! client and image. The graph links the finding to each (`finding → names → entity`), so a
+//! profile lists the findings about an entity and findings sharing entities group together.
+
+use osprey_model::Finding;
+
+use crate::bucket::clip;
+use crate::entity::{EntityId, EntityType, is_name};
+
+/// What `finding` (of `cluster_id`, when it came from one) names.
+pub fn named_by(finding: &Finding, cluster_id: Option<&str>) -> Vec<EntityId> {
+    let mut out = Vec::new();
+    let cluster = cluster_id.filter(|c| is_name(c));
+    if let Some(c) = cluster {
+        out.push(EntityId::cluster(c));
+        if let Some(k) = &finding.resource.kubernetes {
+            if is_name(&k.namespace) {
+                out.push(EntityId::namespace(c, &k.namespace));
+                if let Some(w) = k
+                    .workload
+                    .as_ref()
+                    .filter(|w| w.kind == "pods" && is_name(&w.name))
+                {
+                    out.push(EntityId::pod(c, &k.namespace, &w.name));
+                }
+            }
+            if let Some(u) = k.user.as_ref().filter(|u| !u.username.is_empty()) {
+                out.push(EntityId::subject(c, clip(&u.username)));
+            }
+        }
+    }
+    if let Some(a) = &finding.action {
+        for ip in a.source_ips.iter().filter_map(|s| s.parse().ok()) {
+            out.push(EntityId::ip(ip));
+        }
+        if !a.user_agent.is_empty() {
+            out.push(EntityId::user_agent(clip(&a.user_agent)));
+        }
+    }
+    if let Some(digest) = finding
+        .resource
+        .image
+        .as_ref()
+        .and_then(|i| i.digest.as_deref())
+        && let Ok(id) = EntityId::parse_key(EntityType::Image, digest)
+    {
+        out.push(id);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osprey_model::{Action, ImageResource, KubernetesResource, KubernetesUser, Workload};
+
+    #[test]
+    fn a_finding_names_its_subject_pod_address_client_and_image() {
+        let mut f = Finding::default();
+        f.resource.kubernetes = Some(KubernetesResource {
+            cluster: "prod".into(),
+            namespace: "web".into(),
+            user: Some(KubernetesUser {
+                username: "system:serviceaccount:web:builder".into(),
+                ..Default::default()
+            }),
+            workload: Some(Workload {
+                kind: "pods".into(),
+                name: "miner".into(),
+                ..Default::default()
+            }),
+        });
+        f.action = Some(Action {
+            source_ips: vec!["203.0.113.9".into(), "not an ip".into()],
+            user_agent: "curl/8".into(),
+            ..Default::default()
+        });
+        f.resource.image = Some(ImageResource {
+            reference: "x".into(),
+            digest: Some(format!("sha256:{}", "c".repeat(64))),
+            os: None,
+        });
+        let named: Vec<String> = named_by(&f, Some("c1"))
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "cluster/c1".to_string(),
+                "namespace/c1/web".into(),
+                "pod/c1/web/miner".into(),
+                "subject/c1/system%3Aserviceaccount%3Aweb%3Abuilder".into(),
+                "ip/203.0.113.9".into(),
+                "user-agent/curl%2F8".into(),
+                format!("image/sha256:{}", "c".repeat(64)),
+            ]
+        );
+        // Without a cluster, only what belongs to none.
+        assert_eq!(named_by(&f, None).len(), 3);
+    }
+}
