@@ -67,6 +67,10 @@ impl Findings {
         info: Vec<(String, String)>,
     ) -> bool {
         let e = cx.event;
+        let mut info = info;
+        if let Some(bound) = bound_subjects(e) {
+            info.push((BOUND_SUBJECTS.to_string(), bound));
+        }
         let mut key = String::new();
         for f in &rule.group_by {
             cx.each(f, &mut |v| {
@@ -194,6 +198,7 @@ impl Findings {
                 },
                 threat_list,
                 additional_info: info.into_iter().collect(),
+                signals: Vec::new(),
             }),
             mitre: rule.def.mitre.as_ref().map(|m| Mitre {
                 tactic: m.tactic.clone(),
@@ -366,6 +371,40 @@ pub fn pod_images(e: &crate::Event<'_>) -> Option<PodImages> {
     })
 }
 
+/// The evidence key under which a finding about a role binding lists the subjects it binds.
+pub const BOUND_SUBJECTS: &str = "bound_subjects";
+
+/// The subjects a role binding write binds, as `User:name`, `ServiceAccount:namespace/name`
+/// or `Group:name`, comma-separated: who was granted access is what links the binding to
+/// what the grantee did next.
+fn bound_subjects(e: &crate::Event<'_>) -> Option<String> {
+    if !matches!(
+        e.object_ref.resource.as_ref(),
+        "rolebindings" | "clusterrolebindings"
+    ) || !e.object_ref.subresource.is_empty()
+        || !matches!(e.verb.as_ref(), "create" | "update" | "patch")
+    {
+        return None;
+    }
+    let subjects = e.request().or(e.response())?.get("subjects")?.as_array()?;
+    let listed: Vec<String> = subjects
+        .iter()
+        .take(64)
+        .filter_map(|s| {
+            let kind = s.get("kind")?.as_str()?;
+            let name = s.get("name")?.as_str()?;
+            Some(match (kind, s.get("namespace").and_then(Value::as_str)) {
+                ("ServiceAccount", Some(ns)) => format!("ServiceAccount:{ns}/{name}"),
+                ("ServiceAccount", None) => {
+                    format!("ServiceAccount:{}/{name}", e.object_ref.namespace)
+                }
+                _ => format!("{kind}:{name}"),
+            })
+        })
+        .collect();
+    (!listed.is_empty()).then(|| listed.join(","))
+}
+
 /// Every container of a pod spec: init, regular and ephemeral ones.
 fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
     ["initContainers", "containers", "ephemeralContainers"]
@@ -390,8 +429,25 @@ pub fn image_prefix(image: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{PodImages, image_prefix, pod_images};
+    use super::{PodImages, bound_subjects, image_prefix, pod_images};
     use crate::event::{Decoder, Event};
+
+    #[test]
+    fn a_binding_says_whom_it_binds() {
+        let json = r#"{"kind":"Event","auditID":"b","stage":"ResponseComplete","verb":"create","user":{"username":"dev-admin"},"objectRef":{"resource":"rolebindings","namespace":"ci","name":"x"},"responseStatus":{"code":201},"requestObject":{"subjects":[{"kind":"User","name":"system:anonymous"},{"kind":"ServiceAccount","name":"deployer"},{"kind":"Group","name":"devs"}]}}"#;
+        let mut out = None;
+        Decoder::default().decode(json.as_bytes(), &mut |e: Event<'_>| {
+            out = bound_subjects(&e);
+        });
+        assert_eq!(
+            out.as_deref(),
+            Some("User:system:anonymous,ServiceAccount:ci/deployer,Group:devs")
+        );
+        let get = json.replace(r#""verb":"create""#, r#""verb":"get""#);
+        Decoder::default().decode(get.as_bytes(), &mut |e: Event<'_>| {
+            assert_eq!(bound_subjects(&e), None);
+        });
+    }
 
     fn first_pod(json: &str) -> Option<PodImages> {
         let mut out = None;

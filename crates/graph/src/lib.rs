@@ -1,7 +1,8 @@
 //! The investigation graph's engine: what the entities of a tenant's clusters are
 //! ([`entity`]), how one audited API call becomes relationships counted in hourly buckets
 //! ([`call`], [`bucket`]) within a per-entity limit ([`budget`]), what a pod's properties are
-//! ([`pod`]), what a finding names ([`named`]), what an entity's profile says ([`profile`]), and how a round of events becomes rows to add ([`record`]). No I/O: the server
+//! ([`pod`]), what a finding names ([`named`]), how findings group
+//! ([`group`]), what an entity's profile says ([`profile`]), and how a round of events becomes rows to add ([`record`]). No I/O: the server
 //! feeds it events and stores what it returns through `osprey-store`; `osprey graph` does the
 //! same offline.
 
@@ -9,6 +10,7 @@ pub mod bucket;
 pub mod budget;
 pub mod call;
 pub mod entity;
+pub mod group;
 pub mod named;
 pub mod pod;
 pub mod profile;

@@ -1,8 +1,13 @@
 //! The entities a finding names: its cluster, namespace, subject, pod, source addresses,
-//! client and image. The graph links the finding to each (`finding → names → entity`), so a
+//! client and image, the subjects a role binding binds, the findings an attack sequence was
+//! made of. The graph links the finding to each (`finding → names → entity`), so a
 //! profile lists the findings about an entity and findings sharing entities group together.
 
 use osprey_model::Finding;
+
+/// The evidence key under which the audit engine lists the subjects a role binding binds
+/// (`User:name`, `ServiceAccount:namespace/name`, `Group:name`, comma-separated).
+pub const BOUND_SUBJECTS: &str = "bound_subjects";
 
 use crate::bucket::clip;
 use crate::entity::{EntityId, EntityType, is_name};
@@ -28,6 +33,24 @@ pub fn named_by(finding: &Finding, cluster_id: Option<&str>) -> Vec<EntityId> {
                 out.push(EntityId::subject(c, clip(&u.username)));
             }
         }
+        // A role binding names whom it granted access (users and service accounts).
+        let bound = finding
+            .evidence
+            .as_ref()
+            .and_then(|e| e.additional_info.get(BOUND_SUBJECTS));
+        for subject in bound.into_iter().flat_map(|b| b.split(',')) {
+            let username = match subject.split_once(':') {
+                Some(("User", name)) if !name.is_empty() => name.to_string(),
+                Some(("ServiceAccount", sa)) => match sa.split_once('/') {
+                    Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+                        format!("system:serviceaccount:{ns}:{name}")
+                    }
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            out.push(EntityId::subject(c, clip(&username)));
+        }
     }
     if let Some(a) = &finding.action {
         for ip in a.source_ips.iter().filter_map(|s| s.parse().ok()) {
@@ -35,6 +58,12 @@ pub fn named_by(finding: &Finding, cluster_id: Option<&str>) -> Vec<EntityId> {
         }
         if !a.user_agent.is_empty() {
             out.push(EntityId::user_agent(clip(&a.user_agent)));
+        }
+    }
+    // An attack sequence names the findings it was made of.
+    for signal in finding.evidence.iter().flat_map(|e| e.signals.iter()) {
+        if let Ok(id) = EntityId::parse_key(EntityType::Finding, signal) {
+            out.push(id);
         }
     }
     if let Some(digest) = finding
@@ -100,5 +129,29 @@ mod tests {
         );
         // Without a cluster, only what belongs to none.
         assert_eq!(named_by(&f, None).len(), 3);
+        // A binding names whom it binds.
+        let binding = Finding {
+            evidence: Some(osprey_model::Evidence {
+                additional_info: [(
+                    BOUND_SUBJECTS.to_string(),
+                    "User:system:anonymous,ServiceAccount:ci/deployer,Group:devs".to_string(),
+                )]
+                .into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let named: Vec<String> = named_by(&binding, Some("c1"))
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "cluster/c1",
+                "subject/c1/system%3Aanonymous",
+                "subject/c1/system%3Aserviceaccount%3Aci%3Adeployer"
+            ]
+        );
     }
 }

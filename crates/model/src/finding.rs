@@ -204,6 +204,8 @@ text_enum!(
         Vulnerability = "vulnerability",
         /// A sample finding made on request, for testing integrations.
         Sample = "sample",
+        /// Findings correlated by the investigation graph: an attack sequence.
+        Correlation = "correlation",
     }
 );
 
@@ -358,6 +360,9 @@ pub struct Evidence {
     /// Free-form facts of the detection (`window`, `distinct_count`, `baseline_key`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub additional_info: std::collections::BTreeMap<String, String>,
+    /// The findings an attack sequence was made of, earliest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<String>,
 }
 
 /// A Kubernetes API call (`KUBERNETES_API_CALL`).

@@ -730,6 +730,30 @@ fn the_demo_replays_the_story_scans_the_bundled_image_and_says_where_to_look() {
         "{types:?}"
     );
     assert!(types.contains("Vulnerability:Package/CVE"), "{types:?}");
+    assert!(
+        types.contains("AttackSequence:Kubernetes/CompromisedCluster"),
+        "{types:?}"
+    );
+    // The printed investigation URLs answer: the story's group, the attacker's profile.
+    for (what, needle) in [
+        ("group", "/v1/finding-groups/group-"),
+        ("profile", "/v1/entities/ip/203.0.113.66?start="),
+    ] {
+        let path = log
+            .lines()
+            .find_map(|l| {
+                let at = l.find(needle)?;
+                Some(l[at..].trim_end_matches('\'').to_string())
+            })
+            .unwrap_or_else(|| panic!("no {what} URL in {log}"));
+        let (status, body) = call(&s, "GET", &path, &viewer, None);
+        assert_eq!(status, 200, "{what} {path}: {body}");
+        if what == "group" {
+            assert_eq!(body["attack_sequence"], true, "{body}");
+        } else {
+            assert!(body["api_calls"]["total"].as_u64().unwrap() > 0, "{body}");
+        }
+    }
     // The viewer token is the demo tenant's: it cannot create anything.
     let (status, _) = call(
         &s,

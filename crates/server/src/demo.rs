@@ -135,10 +135,57 @@ pub async fn run(
          \x20 curl -s {auth} '{base_url}/v1/findings/statistics?group_by=type'\n\
          \x20 curl -s {auth} '{base_url}/v1/scans'\n\
          \x20 curl -s {auth} '{base_url}/v1/sboms'\n\
-         \x20 curl -s {auth} '{base_url}/v1/findings/export?format=ocsf'\n\
-         demo: the API is described at {base_url}/openapi.json",
+         \x20 curl -s {auth} '{base_url}/v1/findings/export?format=ocsf'\n",
         token.display()
     ));
+    out.push_str(&investigation(&app, &tenant.id, base_url, &auth).await?);
+    out.push_str(&format!(
+        "demo: the API is described at {base_url}/openapi.json"
+    ));
+    Ok(out)
+}
+
+/// Where the investigation graph shows the story: its finding group, and the profile of the
+/// address most of its findings name (the attacker's).
+async fn investigation(
+    app: &App,
+    tenant: &str,
+    base_url: &str,
+    auth: &str,
+) -> ServerResult<String> {
+    let (findings, _) = crate::sequences::findings_of(app, tenant, None, 0).await?;
+    let groups = crate::sequences::groups_of(&findings);
+    let Some(g) = groups.iter().max_by_key(|g| g.finding_ids.len()) else {
+        return Ok(String::new());
+    };
+    let mut named: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in findings
+        .iter()
+        .filter(|f| g.finding_ids.contains(&f.finding.id))
+    {
+        for e in osprey_graph::named_by(&f.finding, f.cluster_id.as_deref()) {
+            if e.kind() == osprey_graph::EntityType::Ip {
+                *named.entry(e.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut out = format!(
+        "demo: the story as one finding group ({} findings; {}):\n\
+         \x20 curl -s {auth} '{base_url}/v1/finding-groups/group-{}'\n",
+        g.finding_ids.len(),
+        g.tactics.join(" → "),
+        g.finding_ids[0]
+    );
+    if let Some((ip, _)) = named.iter().max_by_key(|(_, n)| **n) {
+        let start = osprey_graph::Hour::of_ms(g.first_ms);
+        let end = osprey_graph::Hour(start.0 + 24);
+        out.push_str(&format!(
+            "demo: the attacker's address, its profile on the day of the attack:\n\
+             \x20 curl -s {auth} '{base_url}/v1/entities/{ip}?start={}&end={}'\n",
+            osprey_graph::record::rfc3339(start.start_ms()),
+            osprey_graph::record::rfc3339(end.start_ms()),
+        ));
+    }
     Ok(out)
 }
 

@@ -19,6 +19,7 @@ pub mod outputs;
 pub mod samples;
 pub mod scanner;
 pub mod secrets;
+pub mod sequences;
 pub mod settings;
 
 pub use launch::{ADMIN_TOKEN_FILE, ServeGuard, bootstrap, lock_store};
@@ -307,7 +308,7 @@ impl Running {
 /// metrics uses. The paths come from the handlers' own annotations, through the router.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities and their profiles)."),
+    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities, their profiles, finding groups)."),
     paths(api::entities::get_entity),
     modifiers(&BearerScheme)
 )]
@@ -392,6 +393,8 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(api::settings::delete_suppression_rule))
         .routes(routes!(api::entities::search_entities))
+        .routes(routes!(api::groups::list_groups))
+        .routes(routes!(api::groups::get_group))
         // An entity id holds slashes: the route takes the rest of the path (documented in
         // `ApiDoc` as /v1/entities/{type}/{id}).
         .route("/v1/entities/{type}/{*id}", get(api::entities::get_entity))

@@ -500,6 +500,13 @@ async fn a_member_reaches_nothing_of_another_member() {
             .as_str()
             .expect("A has findings")
             .to_string();
+        let (_, a_groups) = s
+            .get("/v1/finding-groups?since=2026-01-01T00:00:00Z", &a_admin)
+            .await;
+        let a_group = a_groups["groups"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the story makes a group: {a_groups}"))
+            .to_string();
         let (_, a_tokens) = s.get("/v1/tokens", &a_admin).await;
         let a_token = a_tokens["tokens"][0]["id"].as_str().unwrap().to_string();
         let (_, a_log) = s.get("/v1/admin-log", &a_admin).await;
@@ -647,6 +654,12 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/entities?type=ip&tenant=team-a".into(),
                 None,
             ),
+            (
+                Method::GET,
+                format!("/v1/finding-groups?cluster={a_cluster}"),
+                None,
+            ),
+            (Method::GET, format!("/v1/finding-groups/{a_group}"), None),
         ];
         for (role, token) in &b_tokens {
             for (method, path, body) in &routes {
@@ -691,6 +704,7 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/entities?type=ip",
                 "/v1/entities?type=pod",
                 "/v1/entities?type=finding",
+                "/v1/finding-groups?since=2026-01-01T00:00:00Z",
             ] {
                 let (st, v) = s.get(path, token).await;
                 if st == StatusCode::OK {
@@ -715,12 +729,14 @@ async fn a_member_reaches_nothing_of_another_member() {
                 }
             }
         }
-        // The entity routes B was refused answer A.
+        // The graph routes B was refused answer A.
         for path in [
             format!("/v1/entities/cluster/{a_cluster}"),
             format!("/v1/entities/pod/{a_cluster}/default/node-debugger"),
             "/v1/entities/ip/203.0.113.66".into(),
             format!("/v1/entities/finding/{a_finding}"),
+            format!("/v1/finding-groups/{a_group}"),
+            format!("/v1/finding-groups?cluster={a_cluster}&since=2026-01-01T00:00:00Z"),
         ] {
             let (st, v) = s.get(&path, &a_admin).await;
             assert_eq!(st, StatusCode::OK, "{backend:?} A {path}: {v}");

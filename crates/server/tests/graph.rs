@@ -228,14 +228,9 @@ async fn profiles_count_what_the_audit_log_says() {
         let (_, admin) = s.member("team-a").await;
         let (cluster, ingest) = s.cluster(&admin, "prod").await;
         let sent = batches(&events, 100);
-        for b in sent.iter().chain(sent.iter().take(3)) {
-            // The first three batches twice: a retry adds nothing.
-            let (st, v, _) = s
-                .post_raw(&format!("/v1/clusters/{cluster}/audit"), &ingest, b.clone())
-                .await;
-            assert_eq!(st, StatusCode::OK, "{v}");
-        }
-        s.wait_detected().await;
+        // The first three batches twice: a retry adds nothing.
+        let again = sent[..3].to_vec();
+        ingest_all(&s, &cluster, &ingest, sent.into_iter().chain(again)).await;
         let scope = format!(
             "start={}&end={}",
             rfc3339(BASE_MS),
@@ -382,15 +377,7 @@ async fn newly_observed_is_what_the_45_days_before_did_not_see() {
         call("now-30", "192.0.2.30", scope_ms + HOUR_MS),
         call("now-new", "192.0.2.1", scope_ms + 2 * HOUR_MS),
     ];
-    for b in batches(&events, 10) {
-        assert_eq!(
-            s.post_raw(&format!("/v1/clusters/{cluster}/audit"), &ingest, b)
-                .await
-                .0,
-            StatusCode::OK
-        );
-    }
-    s.wait_detected().await;
+    ingest_all(&s, &cluster, &ingest, batches(&events, 10)).await;
     let path = format!(
         "/v1/entities/subject/{cluster}/jane?start={}&end={}",
         rfc3339(scope_ms),
@@ -453,15 +440,7 @@ async fn the_story_gives_pods_findings_and_a_searchable_graph() {
         let s = TestServer::start(backend, Options::default()).await;
         let (_, admin) = s.member("team-a").await;
         let (cluster, ingest) = s.cluster(&admin, "prod").await;
-        for b in story_batches(20) {
-            assert_eq!(
-                s.post_raw(&format!("/v1/clusters/{cluster}/audit"), &ingest, b)
-                    .await
-                    .0,
-                StatusCode::OK
-            );
-        }
-        s.wait_detected().await;
+        ingest_all(&s, &cluster, &ingest, story_batches(20)).await;
         let scope = "start=2026-11-20T00:00:00Z&end=2026-11-21T00:00:00Z";
         let (st, pod) = s
             .get(
@@ -555,6 +534,227 @@ async fn the_story_gives_pods_findings_and_a_searchable_graph() {
         // The organization's administrator sees the member's addresses too.
         let (_, all) = s.get("/v1/entities?type=ip&q=203.", &s.admin).await;
         assert_eq!(all["entities"][0]["id"], "ip/203.0.113.66", "{all}");
+        s.stop().await;
+    }
+}
+
+fn grouped_first(g: &Value) -> &str {
+    g["finding_ids"][0].as_str().unwrap()
+}
+
+/// Posts batches to a cluster's webhook, each answered 200, and waits for detection.
+async fn ingest_all(
+    s: &TestServer,
+    cluster: &str,
+    token: &str,
+    batches: impl IntoIterator<Item = Vec<u8>>,
+) {
+    for b in batches {
+        let (st, v, _) = s
+            .post_raw(&format!("/v1/clusters/{cluster}/audit"), token, b)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    s.wait_detected().await;
+}
+
+/// The story again as another, unrelated attack: another attacker, addresses, admin and pod,
+/// its own audit ids.
+fn second_attack() -> Vec<Vec<u8>> {
+    let text =
+        std::fs::read_to_string(common::repo_root().join("examples/audit/attack-story.jsonl"))
+            .unwrap();
+    let text = text
+        .replace("system:anonymous", "intruder@example.net")
+        .replace("203.0.113.66", "192.0.2.66")
+        .replace("198.51.100.23", "192.0.2.23")
+        .replace("dev-admin", "ops-admin")
+        .replace("node-debugger", "node-helper")
+        .replace("\"auditID\":\"", "\"auditID\":\"second-");
+    let events: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    batches(&events, 20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_story_is_one_group_and_an_unrelated_attack_another() {
+    for backend in BACKENDS {
+        let s = TestServer::start(backend, Options::default()).await;
+        let (_, admin) = s.member("team-a").await;
+        let (cluster, ingest) = s.cluster(&admin, "prod").await;
+        ingest_all(&s, &cluster, &ingest, story_batches(20)).await;
+        let since = "since=2026-11-01T00:00:00Z";
+        let (st, one) = s.get(&format!("/v1/finding-groups?{since}"), &admin).await;
+        assert_eq!(st, StatusCode::OK, "{one}");
+        let groups = one["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{backend:?} {one:#}");
+        let g = &groups[0];
+        // Every finding of the story: the root cause (dev-admin binding system:anonymous to
+        // cluster-admin, from 198.51.100.23) with what the anonymous attacker did with it.
+        let (_, all) = s
+            .get(&format!("/v1/findings?{since}&limit=1000"), &admin)
+            .await;
+        let sequences: Vec<&Value> = all["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] == "AttackSequence:Kubernetes/CompromisedCluster")
+            .collect();
+        assert_eq!(sequences.len(), 1, "{all:#}");
+        let mut every: Vec<&str> = all["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] != "AttackSequence:Kubernetes/CompromisedCluster")
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        let mut grouped: Vec<&str> = g["finding_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        every.sort();
+        grouped.sort();
+        assert_eq!(grouped, every, "{g:#}");
+        assert_eq!(
+            g["tactics"],
+            json!([
+                "Initial Access",
+                "Execution",
+                "Persistence",
+                "Privilege Escalation",
+                "Credential Access",
+                "Discovery"
+            ]),
+            "{g:#}"
+        );
+        assert_eq!(
+            g["title"],
+            "CredentialAccess (5), PrivilegeEscalation (5), Persistence (4), Execution (3), Policy (2), Discovery (1), InitialAccess (1)"
+        );
+        assert_eq!(g["attack_sequence"], true);
+        assert_eq!(g["severity"]["label"], "HIGH");
+        let entities: Vec<&str> = g["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        for e in [
+            "ip/203.0.113.66",
+            "ip/198.51.100.23",
+            &format!("subject/{cluster}/dev-admin"),
+            &format!("pod/{cluster}/default/node-debugger"),
+        ] {
+            assert!(entities.contains(&e), "{e} in {entities:?}");
+        }
+        // The group raised one attack sequence: Critical, its findings as signals.
+        let sequence = sequences[0];
+        assert_eq!(sequence["severity"]["label"], "CRITICAL", "{sequence:#}");
+        assert_eq!(sequence["source"], "correlation");
+        assert_eq!(
+            sequence["evidence"]["signals"], g["finding_ids"],
+            "{sequence:#}"
+        );
+        assert_eq!(g["attack_sequence_finding"], sequence["id"]);
+        assert!(
+            sequence["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Attack sequence: Initial Access → Execution"),
+            "{sequence}"
+        );
+        // Its profile in the graph relates it to its signals.
+        let (st, profile) = s
+            .get(
+                &format!(
+                    "/v1/entities/finding/{}?start=2026-11-20T00:00:00Z&end=2026-11-21T00:00:00Z",
+                    sequence["id"].as_str().unwrap()
+                ),
+                &admin,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{profile}");
+        let signals = profile["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relation"] == "names" && r["type"] == "finding")
+            .count();
+        assert_eq!(
+            signals,
+            g["finding_ids"].as_array().unwrap().len(),
+            "{profile:#}"
+        );
+        // The earliest finding is the root cause's, and names the group.
+        assert_eq!(g["first_seen"], "2026-11-20T09:00:30.004Z");
+        assert_eq!(g["id"], format!("group-{}", grouped_first(g)));
+        // The same group by its id.
+        let (st, again) = s
+            .get(
+                &format!("/v1/finding-groups/{}", g["id"].as_str().unwrap()),
+                &admin,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(again["finding_ids"], g["finding_ids"]);
+
+        ingest_all(&s, &cluster, &ingest, second_attack()).await;
+        let (_, two) = s
+            .get(
+                &format!("/v1/finding-groups?{since}&cluster={cluster}"),
+                &admin,
+            )
+            .await;
+        let groups = two["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 2, "{backend:?} {two:#}");
+        let firsts: Vec<&Value> = groups.iter().map(|g| &g["finding_ids"]).collect();
+        assert_ne!(firsts[0], firsts[1]);
+        assert_eq!(
+            groups[0]["tactics"], groups[1]["tactics"],
+            "the same attack twice: {two:#}"
+        );
+        assert!(
+            groups
+                .iter()
+                .any(|g| g["finding_ids"] == one["groups"][0]["finding_ids"]),
+            "the first group is unchanged"
+        );
+        // Replaying the second attack changes nothing.
+        let (_, before) = s
+            .get(
+                &format!("/v1/findings?{since}&type=AttackSequence:*"),
+                &admin,
+            )
+            .await;
+        ingest_all(&s, &cluster, &ingest, second_attack()).await;
+        let (_, replayed) = s
+            .get(
+                &format!("/v1/finding-groups?{since}&cluster={cluster}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(replayed, two);
+        let (_, raised) = s
+            .get(
+                &format!("/v1/findings?{since}&type=AttackSequence:*"),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            raised["findings"].as_array().unwrap().len(),
+            2,
+            "one attack sequence per attack: {raised:#}"
+        );
+        assert_eq!(raised, before, "a replay raises nothing again");
+        let (st, _) = s.get("/v1/finding-groups/group-nothing", &admin).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, _) = s.get("/v1/finding-groups?since=yesterday", &admin).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
         s.stop().await;
     }
 }

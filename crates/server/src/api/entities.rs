@@ -334,11 +334,16 @@ async fn data_since(app: &App, tenants: &[String], id: &EntityId) -> ApiResult<O
     Ok(since)
 }
 
-/// The findings among the related entities (a finding names the entity), moved out.
+/// The findings among the related entities that name the entity, moved out (an attack
+/// sequence's own signals stay related).
 fn take_findings(activity: &mut Activity) -> Vec<String> {
     let (findings, related): (Vec<_>, Vec<_>) = std::mem::take(&mut activity.related)
         .into_iter()
-        .partition(|r| r.kind == EntityType::Finding && r.relation == Relation::Names);
+        .partition(|r| {
+            r.kind == EntityType::Finding
+                && r.relation == Relation::Names
+                && r.direction == Direction::In
+        });
     activity.related = related;
     activity
         .newly_observed

@@ -1,8 +1,8 @@
 //! The JSON API, one module per thing it serves: `tenants` (and tokens), `clusters`,
 //! `findings` (list, statistics, samples, changes), `export` (findings streamed as JSON lines,
 //! CSV, OCSF, ASFF), `outputs`, `admin` (the administrative log), `scans` (scans, SBOMs,
-//! registries), `settings` (IP lists, suppression rules) and `entities` (the investigation
-//! graph: search and profiles). The webhook is `crate::ingest`.
+//! registries), `settings` (IP lists, suppression rules), `entities` and `groups` (the
+//! investigation graph: search, profiles, finding groups). The webhook is `crate::ingest`.
 //!
 //! Tenancy is enforced here, per route: a member's caller sees and changes only its tenant's
 //! data; the organization's administrator tenant sees all. Something that exists but belongs to
@@ -13,6 +13,7 @@ pub mod clusters;
 pub mod entities;
 pub mod export;
 pub mod findings;
+pub mod groups;
 pub mod outputs;
 pub mod scans;
 pub mod settings;

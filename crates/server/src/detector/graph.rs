@@ -216,3 +216,14 @@ pub async fn write(
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_engine_and_the_graph_name_bound_subjects_alike() {
+        assert_eq!(
+            osprey_audit::findings::BOUND_SUBJECTS,
+            osprey_graph::named::BOUND_SUBJECTS
+        );
+    }
+}

@@ -78,6 +78,8 @@ pub struct Detector {
     graph: Option<graph::GraphFeed>,
     /// When graph rows past their retention were last dropped.
     graph_purged: Option<Instant>,
+    /// Attack sequences raised: finding id → signals it listed.
+    sequences_raised: HashMap<String, usize>,
     /// With a bus: the partitions being detected here and their batches.
     feed: Option<Feed>,
 }
@@ -155,6 +157,7 @@ impl Detector {
             seen,
             graph,
             graph_purged: None,
+            sequences_raised: HashMap::new(),
             feed,
         };
         if d.feed.is_some() {
@@ -588,6 +591,17 @@ impl Detector {
             .scan_requests(&mut round, &records, &detected.pods, now)
             .await?;
         let window_ms = self.app.options.trigger_window.as_millis() as i64;
+        let made: HashMap<String, (String, Option<i64>)> = records
+            .iter()
+            .map(|r| {
+                let first = r.finding.first_seen.as_deref().and_then(|t| {
+                    t.parse::<jiff::Timestamp>()
+                        .ok()
+                        .map(|t| t.as_millisecond())
+                });
+                (r.finding.id.clone(), (r.tenant_id.clone(), first))
+            })
+            .collect();
         let upserted = round.upsert_findings(records, "detector").await?;
         let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
         if let Commit::Cursor(last) = commit {
@@ -612,6 +626,19 @@ impl Detector {
         }
         if !upserted.is_empty() {
             self.app.outputs_wake.notify_one();
+        }
+        // New findings may complete an attack sequence.
+        let mut created: BTreeMap<String, i64> = BTreeMap::new();
+        for u in upserted.iter().filter(|u| u.created) {
+            if let Some((tenant, first)) = made.get(&u.id) {
+                let since = first.unwrap_or(now);
+                let slot = created.entry(tenant.clone()).or_insert(since);
+                *slot = (*slot).min(since);
+            }
+        }
+        for (tenant, first) in created {
+            self.raise_sequences(&tenant, first - crate::sequences::WINDOW_MS)
+                .await;
         }
         self.remember_asked(&triggers, &triggered, now, window_ms);
         for job in &triggered {
@@ -735,6 +762,69 @@ impl Detector {
             }
         }
         Ok(fenced)
+    }
+
+    /// Stores the attack sequences of a tenant's groups (findings last seen since `since_ms`)
+    /// that are new or grew, in their own transaction (they are derived: a failure is logged
+    /// and tried again with the next new finding).
+    async fn raise_sequences(&mut self, tenant: &str, since_ms: i64) {
+        let due = match crate::sequences::due_sequences(
+            &self.app,
+            tenant,
+            since_ms,
+            &self.sequences_raised,
+        )
+        .await
+        {
+            Ok(due) if due.is_empty() => return,
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "grouping findings failed");
+                return;
+            }
+        };
+        let raised: Vec<(String, usize, SeverityLabel)> = due
+            .iter()
+            .map(|r| {
+                (
+                    r.finding.id.clone(),
+                    crate::sequences::signals(r),
+                    r.finding.severity.label,
+                )
+            })
+            .collect();
+        // The sequences are findings of the graph too, naming their signals.
+        let now = now_ms();
+        let deltas = match self.graph.as_mut() {
+            Some(g) => {
+                g.findings(&due, now);
+                g.take(now)
+            }
+            None => Vec::new(),
+        };
+        let stored = async {
+            let mut round = self.app.store.begin_round().await?;
+            graph::write(&mut round, deltas).await?;
+            let upserted = round.upsert_findings(due, "detector").await?;
+            round.commit().await?;
+            Ok::<_, ServerError>(upserted)
+        }
+        .await;
+        match stored {
+            Ok(upserted) => {
+                let labels: HashMap<String, SeverityLabel> = raised
+                    .iter()
+                    .map(|(id, _, label)| (id.clone(), *label))
+                    .collect();
+                for (id, signals, _) in raised {
+                    tracing::info!(tenant, finding = %id, signals, "attack sequence raised");
+                    self.sequences_raised.insert(id, signals);
+                }
+                self.app.metrics.count_created(&upserted, &labels);
+                self.app.outputs_wake.notify_one();
+            }
+            Err(e) => tracing::warn!(tenant, error = %e, "storing attack sequences failed"),
+        }
     }
 
     /// Findings naming a workload's images ask for scans of them (queued at most once per

@@ -1,0 +1,176 @@
+//! Finding groups read from the store, and the attack sequences they raise: a group spanning
+//! three ATT&CK tactics or more becomes one `AttackSequence:Kubernetes/CompromisedCluster`
+//! finding (Critical) listing its findings as signals, stored and sent to outputs like any
+//! other. The detector raises them after a round that created findings; the API shows the
+//! groups (`api::groups`).
+
+use std::collections::HashMap;
+
+use osprey_graph::group::{Group, Member, group};
+use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity};
+use osprey_store::{FindingFilter, FindingRecord, FindingSource, FindingState, StoredFinding};
+use sha2::{Digest, Sha256};
+
+use crate::App;
+use crate::error::ServerResult;
+
+/// The type of the finding an attack sequence raises.
+pub const SEQUENCE_KIND: &str = "AttackSequence:Kubernetes/CompromisedCluster";
+/// Findings read per tenant at most (the most recently seen first).
+pub const MAX_FINDINGS: usize = 20_000;
+/// The window groups are made over: findings last seen in the 7 days before (the API's
+/// default: before now; the detector's: before the earliest finding it just created).
+pub const WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// A tenant's active findings last seen since `since_ms` (of one cluster when given), the
+/// most recent first, at most [`MAX_FINDINGS`]; and whether there were more.
+pub async fn findings_of(
+    app: &App,
+    tenant: &str,
+    cluster: Option<&str>,
+    since_ms: i64,
+) -> ServerResult<(Vec<StoredFinding>, bool)> {
+    let mut filter = FindingFilter {
+        tenant_id: Some(tenant.to_string()),
+        cluster_id: cluster.map(str::to_string),
+        state: Some(FindingState::Active),
+        sample: Some(false),
+        since_ms: Some(since_ms),
+        sort: osprey_store::FindingSort::LastSeen,
+        limit: 1000,
+        ..FindingFilter::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = app.store.findings(&filter).await?;
+        out.extend(page.findings);
+        if out.len() >= MAX_FINDINGS {
+            out.truncate(MAX_FINDINGS);
+            return Ok((out, page.next_page_token.is_some()));
+        }
+        match page.next_page_token {
+            Some(t) => filter.page_token = Some(t),
+            None => return Ok((out, false)),
+        }
+    }
+}
+
+/// The groups among a tenant's findings (attack sequences themselves are not grouped).
+pub fn groups_of(findings: &[StoredFinding]) -> Vec<Group> {
+    let members: Vec<Member<'_>> = findings
+        .iter()
+        .filter(|f| f.source != FindingSource::Correlation)
+        .map(|f| Member {
+            finding: &f.finding,
+            cluster_id: f.cluster_id.as_deref(),
+        })
+        .collect();
+    group(&members)
+}
+
+/// The id of the attack sequence a group of a tenant raises (named by its earliest finding).
+pub fn sequence_id(tenant: &str, g: &Group) -> String {
+    hex::encode(
+        &Sha256::digest(format!("attack-sequence\0{tenant}\0{}", g.finding_ids[0]).as_bytes())
+            [..16],
+    )
+}
+
+/// The attack-sequence finding of a group.
+pub fn sequence_finding(tenant: &str, g: &Group, findings: &[StoredFinding]) -> FindingRecord {
+    let by_id: HashMap<&str, &StoredFinding> = findings
+        .iter()
+        .map(|f| (f.finding.id.as_str(), f))
+        .collect();
+    let members: Vec<&StoredFinding> = g
+        .finding_ids
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()).copied())
+        .collect();
+    let mut clusters: Vec<&str> = members
+        .iter()
+        .filter_map(|f| f.cluster_id.as_deref())
+        .collect();
+    clusters.sort_unstable();
+    clusters.dedup();
+    let cluster_name = members
+        .iter()
+        .filter_map(|f| f.finding.resource.kubernetes.as_ref())
+        .map(|k| k.cluster.clone())
+        .find(|c| !c.is_empty())
+        .unwrap_or_default();
+    let shown: Vec<String> = g
+        .entities
+        .iter()
+        .filter(|e| e.kind() != osprey_graph::EntityType::Cluster)
+        .take(6)
+        .map(|e| e.to_string())
+        .collect();
+    let earliest = members
+        .first()
+        .map(|f| f.finding.title.as_str())
+        .unwrap_or_default();
+    let description = format!(
+        "{} findings linked through {} between {} and {}: {}. It began with: {earliest}.",
+        g.finding_ids.len(),
+        shown.join(", "),
+        g.first_seen(),
+        g.last_seen(),
+        g.title,
+    );
+    let mut info = std::collections::BTreeMap::new();
+    info.insert("group".to_string(), format!("group-{}", g.finding_ids[0]));
+    info.insert("tactics".to_string(), g.tactics.join(", "));
+    FindingRecord {
+        finding: Finding {
+            id: sequence_id(tenant, g),
+            kind: SEQUENCE_KIND.into(),
+            title: format!("Attack sequence: {}", g.tactics.join(" → ")),
+            description,
+            severity: Severity::from_score(9.0),
+            resource: Resource {
+                kubernetes: Some(KubernetesResource {
+                    cluster: cluster_name,
+                    ..KubernetesResource::default()
+                }),
+                ..Resource::default()
+            },
+            count: 1,
+            first_seen: Some(g.first_seen()),
+            last_seen: Some(g.last_seen()),
+            evidence: Some(Evidence {
+                rule_id: "osprey.attack-sequence".into(),
+                signals: g.finding_ids.clone(),
+                additional_info: info,
+                ..Evidence::default()
+            }),
+            ..Finding::default()
+        },
+        tenant_id: tenant.to_string(),
+        cluster_id: (clusters.len() == 1).then(|| clusters[0].to_string()),
+        source: FindingSource::Correlation,
+        sample: false,
+    }
+}
+
+/// The attack sequences of a tenant's recent groups that are new, or grew since `raised`
+/// (sequence id → signals stored) last saw them, as records to store.
+pub async fn due_sequences(
+    app: &App,
+    tenant: &str,
+    since_ms: i64,
+    raised: &HashMap<String, usize>,
+) -> ServerResult<Vec<FindingRecord>> {
+    let (findings, _) = findings_of(app, tenant, None, since_ms).await?;
+    Ok(groups_of(&findings)
+        .iter()
+        .filter(|g| g.is_sequence())
+        .filter(|g| raised.get(&sequence_id(tenant, g)) != Some(&g.finding_ids.len()))
+        .map(|g| sequence_finding(tenant, g, &findings))
+        .collect())
+}
+
+/// How many signals a stored sequence finding lists.
+pub fn signals(r: &FindingRecord) -> usize {
+    r.finding.evidence.as_ref().map_or(0, |e| e.signals.len())
+}
