@@ -76,8 +76,13 @@ pub fn sequence_id(tenant: &str, g: &Group) -> String {
     )
 }
 
-/// The attack-sequence finding of a group.
-pub fn sequence_finding(tenant: &str, g: &Group, findings: &[StoredFinding]) -> FindingRecord {
+/// The attack-sequence finding of a group, under `id`.
+pub fn sequence_finding(
+    id: String,
+    tenant: &str,
+    g: &Group,
+    findings: &[StoredFinding],
+) -> FindingRecord {
     let by_id: HashMap<&str, &StoredFinding> = findings
         .iter()
         .map(|f| (f.finding.id.as_str(), f))
@@ -123,7 +128,7 @@ pub fn sequence_finding(tenant: &str, g: &Group, findings: &[StoredFinding]) -> 
     info.insert("tactics".to_string(), g.tactics.join(", "));
     FindingRecord {
         finding: Finding {
-            id: sequence_id(tenant, g),
+            id,
             kind: SEQUENCE_KIND.into(),
             title: format!("Attack sequence: {}", g.tactics.join(" → ")),
             description,
@@ -162,15 +167,124 @@ pub async fn due_sequences(
     raised: &HashMap<String, usize>,
 ) -> ServerResult<Vec<FindingRecord>> {
     let (findings, _) = findings_of(app, tenant, None, since_ms).await?;
+    let existing = existing_sequences(&findings);
     Ok(groups_of(&findings)
         .iter()
         .filter(|g| g.is_sequence())
-        .filter(|g| raised.get(&sequence_id(tenant, g)) != Some(&g.finding_ids.len()))
-        .map(|g| sequence_finding(tenant, g, &findings))
+        .map(|g| (raised_as(tenant, g, &existing), g))
+        .filter(|(id, g)| raised.get(id) != Some(&g.finding_ids.len()))
+        .map(|(id, g)| sequence_finding(id, tenant, g, &findings))
         .collect())
+}
+
+/// Finding id → the attack sequences that list it as a signal, oldest first.
+fn existing_sequences(findings: &[StoredFinding]) -> HashMap<&str, Vec<(i64, &str)>> {
+    let mut out: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
+    for f in findings
+        .iter()
+        .filter(|f| f.source == FindingSource::Correlation)
+    {
+        for signal in f.finding.evidence.iter().flat_map(|e| e.signals.iter()) {
+            out.entry(signal.as_str())
+                .or_default()
+                .push((f.created_ms, f.finding.id.as_str()));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort_unstable();
+    }
+    out
+}
+
+/// The attack sequences stored among a tenant's findings, by the findings they list.
+pub struct Raised<'a>(HashMap<&'a str, Vec<(i64, &'a str)>>);
+
+impl<'a> Raised<'a> {
+    pub fn of(findings: &'a [StoredFinding]) -> Raised<'a> {
+        Raised(existing_sequences(findings))
+    }
+
+    /// The attack sequence raised for a group, if any (the oldest one listing its findings).
+    pub fn raised_for(&self, g: &Group) -> Option<String> {
+        oldest_listing(g, &self.0)
+    }
+}
+
+/// The sequence a group continues: the oldest one already raised for any of its findings (a
+/// group that grew, or that merged with another, keeps the sequence it had), else a new one
+/// named by its earliest finding.
+fn raised_as(tenant: &str, g: &Group, existing: &HashMap<&str, Vec<(i64, &str)>>) -> String {
+    oldest_listing(g, existing).unwrap_or_else(|| sequence_id(tenant, g))
+}
+
+fn oldest_listing(g: &Group, existing: &HashMap<&str, Vec<(i64, &str)>>) -> Option<String> {
+    g.finding_ids
+        .iter()
+        .filter_map(|id| existing.get(id.as_str()).and_then(|v| v.first()))
+        .min()
+        .map(|(_, id)| id.to_string())
 }
 
 /// How many signals a stored sequence finding lists.
 pub fn signals(r: &FindingRecord) -> usize {
     r.finding.evidence.as_ref().map_or(0, |e| e.signals.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osprey_model::SeverityLabel;
+    use osprey_store::Workflow;
+
+    fn stored(id: &str, source: FindingSource, signals: &[&str], created_ms: i64) -> StoredFinding {
+        StoredFinding {
+            finding: Finding {
+                id: id.into(),
+                evidence: Some(Evidence {
+                    signals: signals.iter().map(|s| s.to_string()).collect(),
+                    ..Evidence::default()
+                }),
+                ..Finding::default()
+            },
+            tenant_id: "t".into(),
+            cluster_id: None,
+            source,
+            state: FindingState::Active,
+            workflow: Workflow::New,
+            sample: false,
+            created_ms,
+            updated_ms: created_ms,
+        }
+    }
+
+    #[test]
+    fn a_group_that_grows_or_merges_keeps_the_sequence_it_had() {
+        let findings = [
+            stored("seq-new", FindingSource::Correlation, &["d"], 20),
+            stored("seq-old", FindingSource::Correlation, &["b", "c"], 10),
+        ];
+        let existing = existing_sequences(&findings);
+        let grown = Group {
+            severity_label: SeverityLabel::High,
+            severity_score: 7.0,
+            title: String::new(),
+            tactics: Vec::new(),
+            // An earlier finding joined: the group's name changed, its sequence did not.
+            finding_ids: ["a", "b", "c", "d"].map(String::from).to_vec(),
+            entities: Vec::new(),
+            first_ms: 0,
+            last_ms: 0,
+        };
+        assert_eq!(raised_as("t", &grown, &existing), "seq-old");
+        assert_eq!(
+            Raised::of(&findings).raised_for(&grown).as_deref(),
+            Some("seq-old")
+        );
+        let fresh = Group {
+            finding_ids: vec!["x".into(), "y".into()],
+            ..grown
+        };
+        assert_eq!(raised_as("t", &fresh, &existing), sequence_id("t", &fresh));
+        assert_eq!(Raised::of(&findings).raised_for(&fresh), None);
+    }
 }

@@ -152,12 +152,12 @@ pub async fn get_group(
 }
 
 fn grouped(tenant: &str, findings: &[StoredFinding]) -> Vec<FindingGroup> {
+    let raised = sequences::Raised::of(findings);
     groups_of(findings)
         .into_iter()
         .map(|g| {
-            let id = sequences::sequence_id(tenant, &g);
-            let raised = findings.iter().any(|f| f.finding.id == id).then_some(id);
-            shown(tenant, g, raised)
+            let sequence = raised.raised_for(&g);
+            shown(tenant, g, sequence)
         })
         .collect()
 }
