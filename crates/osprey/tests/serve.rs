@@ -754,6 +754,24 @@ fn the_demo_replays_the_story_scans_the_bundled_image_and_says_where_to_look() {
             assert!(body["api_calls"]["total"].as_u64().unwrap() > 0, "{body}");
         }
     }
+    // The scanned image is in the graph with its vulnerability findings.
+    let (_, scans) = call(&s, "GET", "/v1/scans", &viewer, None);
+    let digest = scans["scans"][0]["image_digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{scans}"))
+        .to_string();
+    let (status, image) = call(
+        &s,
+        "GET",
+        &format!("/v1/entities/image/{digest}"),
+        &viewer,
+        None,
+    );
+    assert_eq!(status, 200, "{image}");
+    assert!(
+        image["findings"].as_array().unwrap().len() >= 2,
+        "the image's two vulnerabilities: {image}"
+    );
     // The viewer token is the demo tenant's: it cannot create anything.
     let (status, _) = call(
         &s,

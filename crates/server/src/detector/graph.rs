@@ -10,8 +10,6 @@ use osprey_graph::{ApiCall, Delta, PodChange, PodProperties, Properties, Recorde
 use osprey_store::{DetectionRound, EdgeRow, EntityRow, FindingRecord, GraphCounts};
 use serde_json::Value;
 
-use crate::error::ServerResult;
-
 /// The recorders of the tenants seen.
 pub struct GraphFeed {
     recorders: HashMap<String, Recorder>,
@@ -151,12 +149,25 @@ fn pod_change(e: &Event<'_>) -> Option<(String, PodChange)> {
     }
 }
 
+/// The graph rows linking findings made outside detection (a scan's) to what they name, to
+/// write with them.
+pub fn finding_links<'a>(
+    records: impl IntoIterator<Item = &'a FindingRecord>,
+    max_edges_per_hour: usize,
+) -> Vec<(String, Delta)> {
+    let records: Vec<FindingRecord> = records.into_iter().cloned().collect();
+    let now = osprey_store::now_ms();
+    let mut feed = GraphFeed::new(max_edges_per_hour);
+    feed.findings(&records, now);
+    feed.take(now)
+}
+
 /// Writes what the recorders gathered in the round's transaction. A pod's changed
 /// properties are merged into those stored.
 pub async fn write(
     round: &mut DetectionRound<'_>,
     deltas: Vec<(String, Delta)>,
-) -> ServerResult<()> {
+) -> osprey_store::Result<()> {
     for (tenant, delta) in deltas {
         let ids: Vec<String> = delta
             .entities

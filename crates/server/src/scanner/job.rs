@@ -267,9 +267,19 @@ impl Scans {
             finding_ids: Vec::new(),
         };
         let labels = severities(vulns.iter().chain(malware_record.as_ref()));
+        let o = &self.app.options;
+        // The scan's findings in the graph: linked to the image (and the cluster).
+        let links = match o.graph_retention {
+            Some(_) => crate::detector::graph::finding_links(
+                vulns.iter().chain(malware_record.as_ref()),
+                o.graph_max_edges_per_hour,
+            ),
+            None => Vec::new(),
+        };
         handle.block_on(async {
             let previous = store.sbom(&job.tenant_id, &digest).await?;
             let mut round = store.begin_write_round().await?;
+            crate::detector::graph::write(&mut round, links).await?;
             let (open, mut upserted) = apply_vulnerabilities(
                 &mut round,
                 previous.map(|s| s.vuln_finding_ids).unwrap_or_default(),

@@ -119,8 +119,14 @@ impl Scans {
             &inventory,
         )?;
         let labels = severities(vulns.iter());
+        let o = &self.app.options;
+        let links = match o.graph_retention {
+            Some(_) => crate::detector::graph::finding_links(&vulns, o.graph_max_edges_per_hour),
+            None => Vec::new(),
+        };
         handle.block_on(async {
             let mut round = store.begin_write_round().await?;
+            crate::detector::graph::write(&mut round, links).await?;
             let (open, upserted) =
                 apply_vulnerabilities(&mut round, sbom.vuln_finding_ids, vulns, &db.built_at)
                     .await?;
