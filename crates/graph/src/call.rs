@@ -3,7 +3,7 @@
 //! with its final stage's response code, at its request time.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// How a call ended, by HTTP status. An exec, attach or port-forward that succeeded ends in
@@ -147,7 +147,7 @@ pub struct CallLog {
     /// (cluster, audit id) → the latest non-final stage.
     pending: HashMap<(String, String), ApiCall<'static>>,
     /// When the call was first read, and its key, for expiry in order.
-    by_time: BTreeMap<(i64, String, String), ()>,
+    by_time: BTreeSet<(i64, String, String)>,
     /// Key → when its first stage was read.
     read_at: HashMap<(String, String), i64>,
     /// (cluster, audit id) of calls counted from a non-final stage after expiry, so that a
@@ -191,7 +191,7 @@ impl CallLog {
         }
         // A later non-final stage replaces the earlier one; the call waits from its first.
         let at = *self.read_at.entry(key.clone()).or_insert(read_ms);
-        self.by_time.insert((at, key.0.clone(), key.1.clone()), ());
+        self.by_time.insert((at, key.0.clone(), key.1.clone()));
         self.pending.insert(key, call.into_owned());
         while self.pending.len() > MAX_PENDING_CALLS {
             self.count_oldest(&mut |c| complete(c));
@@ -200,7 +200,7 @@ impl CallLog {
 
     /// Counts the calls read before `now_ms - PENDING_MS` as they stand.
     pub fn expire(&mut self, now_ms: i64, complete: &mut impl FnMut(ApiCall<'static>)) {
-        while let Some((&(t, _, _), _)) = self.by_time.first_key_value() {
+        while let Some(&(t, _, _)) = self.by_time.first() {
             if t >= now_ms - PENDING_MS {
                 break;
             }
@@ -216,7 +216,7 @@ impl CallLog {
     }
 
     fn count_oldest(&mut self, complete: &mut impl FnMut(ApiCall<'static>)) {
-        let Some(((t, cluster, audit_id), ())) = self.by_time.pop_first() else {
+        let Some((t, cluster, audit_id)) = self.by_time.pop_first() else {
             return;
         };
         let key = (cluster, audit_id);

@@ -124,12 +124,8 @@ pub fn group(members: &[Member<'_>]) -> Vec<Group> {
 
 /// When a finding was first and last seen (unknown times count as 0).
 fn span(f: &Finding) -> (i64, i64) {
-    let ms = |t: Option<&str>| {
-        t.and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_millisecond())
-    };
-    let last = ms(f.last_seen.as_deref()).unwrap_or(0);
-    let first = ms(f.first_seen.as_deref()).unwrap_or(last);
+    let last = f.last_seen_ms().unwrap_or(0);
+    let first = f.first_seen_ms().unwrap_or(last);
     (first.min(last), last)
 }
 

@@ -186,11 +186,6 @@ impl Recorder {
         self.calls.pending()
     }
 
-    /// Whether the round holds nothing yet.
-    pub fn is_idle(&self) -> bool {
-        self.shapes.is_empty() && self.pods.is_empty() && self.findings.is_empty()
-    }
-
     /// The round's edges and entities, at `now_ms`; the next round starts empty (calls
     /// waiting for their final stage wait on, up to [`crate::call::PENDING_MS`]).
     pub fn take(&mut self, now_ms: i64) -> Delta {

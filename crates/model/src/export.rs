@@ -5,13 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Finding, FixAvailable, ImageResource, SeverityLabel};
-
-/// Milliseconds since the epoch of an RFC 3339 time.
-fn time_ms(t: Option<&str>) -> Option<i64> {
-    t.and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_millisecond())
-}
+use crate::{Finding, FixAvailable, ImageResource, SeverityLabel, time_ms};
 
 /// The OCSF event of a finding: a Vulnerability Finding (class 2002) when it is about a
 /// vulnerability (its image as the resource), a Detection Finding (class 2004) otherwise.

@@ -218,6 +218,24 @@ text_enum!(
     }
 );
 
+/// Milliseconds since the epoch of an RFC 3339 time (a finding's `first_seen`, `last_seen`).
+pub fn time_ms(t: Option<&str>) -> Option<i64> {
+    t.and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
+}
+
+impl Finding {
+    /// `first_seen` in milliseconds since the epoch.
+    pub fn first_seen_ms(&self) -> Option<i64> {
+        time_ms(self.first_seen.as_deref())
+    }
+
+    /// `last_seen` in milliseconds since the epoch.
+    pub fn last_seen_ms(&self) -> Option<i64> {
+        time_ms(self.last_seen.as_deref())
+    }
+}
+
 /// One finding. `Finding::default()` has every optional part empty, for struct-update syntax.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -65,7 +65,7 @@ pub use finding::{
     Action, Container, Cvss, Evidence, Finding, FindingSource, FindingState, FixAvailable,
     ImageResource, KubernetesResource, KubernetesUser, MalwareScan, Mitre, Resource, ScannedVolume,
     Severity, SeverityLabel, Suppression, Threat, ThreatFile, VendorSeverity, Vulnerability,
-    VulnerablePackage, Workflow, Workload,
+    VulnerablePackage, Workflow, Workload, time_ms,
 };
 pub use os::Os;
 pub use package::{Location, Package, PackageType};

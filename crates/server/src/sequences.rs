@@ -167,62 +167,50 @@ pub async fn due_sequences(
     raised: &HashMap<String, usize>,
 ) -> ServerResult<Vec<FindingRecord>> {
     let (findings, _) = findings_of(app, tenant, None, since_ms).await?;
-    let existing = existing_sequences(&findings);
+    let existing = Raised::of(&findings);
     Ok(groups_of(&findings)
         .iter()
         .filter(|g| g.is_sequence())
-        .map(|g| (raised_as(tenant, g, &existing), g))
+        .map(|g| (existing.raised_as(tenant, g), g))
         .filter(|(id, g)| raised.get(id) != Some(&g.finding_ids.len()))
         .map(|(id, g)| sequence_finding(id, tenant, g, &findings))
         .collect())
 }
 
-/// Finding id → the attack sequences that list it as a signal, oldest first.
-fn existing_sequences(findings: &[StoredFinding]) -> HashMap<&str, Vec<(i64, &str)>> {
-    let mut out: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
-    for f in findings
-        .iter()
-        .filter(|f| f.source == FindingSource::Correlation)
-    {
-        for signal in f.finding.evidence.iter().flat_map(|e| e.signals.iter()) {
-            out.entry(signal.as_str())
-                .or_default()
-                .push((f.created_ms, f.finding.id.as_str()));
-        }
-    }
-    for v in out.values_mut() {
-        v.sort_unstable();
-    }
-    out
-}
-
-/// The attack sequences stored among a tenant's findings, by the findings they list.
-pub struct Raised<'a>(HashMap<&'a str, Vec<(i64, &'a str)>>);
+/// The attack sequences stored among a tenant's findings: finding id → the oldest sequence
+/// listing it as a signal (created time, id).
+pub struct Raised<'a>(HashMap<&'a str, (i64, &'a str)>);
 
 impl<'a> Raised<'a> {
     pub fn of(findings: &'a [StoredFinding]) -> Raised<'a> {
-        Raised(existing_sequences(findings))
+        let mut oldest: HashMap<&str, (i64, &str)> = HashMap::new();
+        for f in findings
+            .iter()
+            .filter(|f| f.source == FindingSource::Correlation)
+        {
+            let this = (f.created_ms, f.finding.id.as_str());
+            for signal in f.finding.evidence.iter().flat_map(|e| e.signals.iter()) {
+                let slot = oldest.entry(signal.as_str()).or_insert(this);
+                *slot = (*slot).min(this);
+            }
+        }
+        Raised(oldest)
     }
 
     /// The attack sequence raised for a group, if any (the oldest one listing its findings).
     pub fn raised_for(&self, g: &Group) -> Option<String> {
-        oldest_listing(g, &self.0)
+        g.finding_ids
+            .iter()
+            .filter_map(|id| self.0.get(id.as_str()))
+            .min()
+            .map(|(_, id)| id.to_string())
     }
-}
 
-/// The sequence a group continues: the oldest one already raised for any of its findings (a
-/// group that grew, or that merged with another, keeps the sequence it had), else a new one
-/// named by its earliest finding.
-fn raised_as(tenant: &str, g: &Group, existing: &HashMap<&str, Vec<(i64, &str)>>) -> String {
-    oldest_listing(g, existing).unwrap_or_else(|| sequence_id(tenant, g))
-}
-
-fn oldest_listing(g: &Group, existing: &HashMap<&str, Vec<(i64, &str)>>) -> Option<String> {
-    g.finding_ids
-        .iter()
-        .filter_map(|id| existing.get(id.as_str()).and_then(|v| v.first()))
-        .min()
-        .map(|(_, id)| id.to_string())
+    /// The sequence a group continues: the one raised for it (a group that grew, or merged
+    /// with another, keeps the sequence it had), else a new one named by its earliest finding.
+    fn raised_as(&self, tenant: &str, g: &Group) -> String {
+        self.raised_for(g).unwrap_or_else(|| sequence_id(tenant, g))
+    }
 }
 
 /// How many signals a stored sequence finding lists.
@@ -263,7 +251,7 @@ mod tests {
             stored("seq-new", FindingSource::Correlation, &["d"], 20),
             stored("seq-old", FindingSource::Correlation, &["b", "c"], 10),
         ];
-        let existing = existing_sequences(&findings);
+        let existing = Raised::of(&findings);
         let grown = Group {
             severity_label: SeverityLabel::High,
             severity_score: 7.0,
@@ -275,16 +263,13 @@ mod tests {
             first_ms: 0,
             last_ms: 0,
         };
-        assert_eq!(raised_as("t", &grown, &existing), "seq-old");
-        assert_eq!(
-            Raised::of(&findings).raised_for(&grown).as_deref(),
-            Some("seq-old")
-        );
+        assert_eq!(existing.raised_as("t", &grown), "seq-old");
+        assert_eq!(existing.raised_for(&grown).as_deref(), Some("seq-old"));
         let fresh = Group {
             finding_ids: vec!["x".into(), "y".into()],
             ..grown
         };
-        assert_eq!(raised_as("t", &fresh, &existing), sequence_id("t", &fresh));
-        assert_eq!(Raised::of(&findings).raised_for(&fresh), None);
+        assert_eq!(existing.raised_as("t", &fresh), sequence_id("t", &fresh));
+        assert_eq!(existing.raised_for(&fresh), None);
     }
 }

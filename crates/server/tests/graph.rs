@@ -97,53 +97,18 @@ fn log() -> Vec<Value> {
         };
         let code = CODES[(r.next() % CODES.len() as u64) as usize];
         let id = format!("call-{i}");
+        // The call at one stage: its code, its request time, its stage's time.
+        let at = |stage: &str, code: u16, request_ms: i64, stage_ms: i64| {
+            event(
+                &id, stage, user, ip, verb, ns, resource, sub, name, code, request_ms, stage_ms,
+            )
+        };
         if i % 8 == 0 {
             let request_ms = (request_ms / HOUR_MS + 1) * HOUR_MS - 50;
-            let early = event(
-                &id,
-                "ResponseStarted",
-                user,
-                ip,
-                verb,
-                ns,
-                resource,
-                sub,
-                name,
-                200,
-                request_ms,
-                request_ms + 10,
-            );
-            let last = event(
-                &id,
-                "ResponseComplete",
-                user,
-                ip,
-                verb,
-                ns,
-                resource,
-                sub,
-                name,
-                code,
-                request_ms,
-                request_ms + 5_000,
-            );
-            out.push(early);
-            out.push(last);
+            out.push(at("ResponseStarted", 200, request_ms, request_ms + 10));
+            out.push(at("ResponseComplete", code, request_ms, request_ms + 5_000));
         } else {
-            out.push(event(
-                &id,
-                "ResponseComplete",
-                user,
-                ip,
-                verb,
-                ns,
-                resource,
-                sub,
-                name,
-                code,
-                request_ms,
-                request_ms + 20,
-            ));
+            out.push(at("ResponseComplete", code, request_ms, request_ms + 20));
         }
     }
     out

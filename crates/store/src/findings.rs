@@ -1,10 +1,7 @@
 //! Findings with their history: upserted by the detectors and scanners (a repeat of the same
 //! issue updates one finding), listed with filters and keyset pagination, worked by analysts.
-
-use std::str::FromStr;
-
 use base64::Engine as _;
-use osprey_model::{Finding, SeverityLabel};
+use osprey_model::{Finding, SeverityLabel, time_ms};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -186,11 +183,6 @@ pub fn severity_score(f: &Finding) -> f64 {
         SeverityLabel::High => 8.0,
         SeverityLabel::Critical => 9.5,
     })
-}
-
-fn time_ms(t: Option<&str>) -> Option<i64> {
-    t.and_then(|t| jiff::Timestamp::from_str(t).ok())
-        .map(|t| t.as_millisecond())
 }
 
 /// The resource a finding is about, as one searchable string.

@@ -166,7 +166,11 @@ async fn tenants_of(
 
 /// The tenants a caller's view covers: its own; for the organization's administrator every
 /// tenant, or the one it names.
-async fn tenant_scope(app: &App, caller: &Caller, tenant: Option<&str>) -> ApiResult<Vec<String>> {
+pub(super) async fn tenant_scope(
+    app: &App,
+    caller: &Caller,
+    tenant: Option<&str>,
+) -> ApiResult<Vec<String>> {
     match (caller.scope(), tenant) {
         (Some(own), None) => Ok(vec![own]),
         (own, Some(t)) => {
@@ -224,10 +228,7 @@ fn merge_rows(id: &EntityId, rows: &[EntityRow]) -> Option<Entity> {
 /// end of the current hour.
 fn scope_of(start: Option<&str>, end: Option<&str>) -> ApiResult<Scope> {
     let hour = |name: &str, text: &str| -> ApiResult<Hour> {
-        let t: jiff::Timestamp = text.parse().map_err(|e| {
-            ApiError::bad_request(format!("{name} {text:?}: not an RFC 3339 time: {e}"))
-        })?;
-        let ms = t.as_millisecond();
+        let ms = super::findings::time_value(name, text)?;
         if ms.rem_euclid(HOUR_MS) != 0 {
             return Err(ApiError::bad_request(format!(
                 "{name} {text:?}: a scope starts and ends on an hour (minutes and seconds 0)"

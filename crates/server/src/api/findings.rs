@@ -95,7 +95,7 @@ fn parse_workflow(workflow: Option<&str>) -> ApiResult<Option<Workflow>> {
         .transpose()
 }
 
-fn time_value(name: &str, text: &str) -> ApiResult<i64> {
+pub(super) fn time_value(name: &str, text: &str) -> ApiResult<i64> {
     jiff::Timestamp::from_str(text)
         .map(|t| t.as_millisecond())
         .map_err(|_| ApiError::bad_request(format!("{name} {text:?}: expected an RFC 3339 time")))

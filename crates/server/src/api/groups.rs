@@ -83,12 +83,7 @@ pub async fn list_groups(
 ) -> ApiResult<Json<FindingGroups>> {
     caller.require(Role::Viewer)?;
     let since_ms = match q.since.as_deref() {
-        Some(t) => t
-            .parse::<jiff::Timestamp>()
-            .map(|t| t.as_millisecond())
-            .map_err(|_| {
-                ApiError::bad_request(format!("since {t:?}: expected an RFC 3339 time"))
-            })?,
+        Some(t) => super::findings::time_value("since", t)?,
         None => osprey_store::now_ms() - sequences::WINDOW_MS,
     };
     let tenants = match &q.cluster {
@@ -96,16 +91,7 @@ pub async fn list_groups(
             Some(c) if caller.owns(&c.tenant_id) => vec![c.tenant_id],
             _ => return Err(ApiError::not_found(format!("cluster {id}"))),
         },
-        None => match caller.scope() {
-            Some(own) => vec![own],
-            None => app
-                .store
-                .tenants()
-                .await?
-                .into_iter()
-                .map(|t| t.id)
-                .collect(),
-        },
+        None => super::entities::tenant_scope(&app, &caller, None).await?,
     };
     let mut groups = Vec::new();
     let mut truncated = false;
@@ -137,12 +123,7 @@ pub async fn get_group(
         return Err(absent());
     }
     // Every finding of its group was last seen after its earliest was first seen.
-    let since_ms = first
-        .finding
-        .first_seen
-        .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map_or(0, |t| t.as_millisecond());
+    let since_ms = first.finding.first_seen_ms().unwrap_or(0);
     let (findings, _) = findings_of(&app, &first.tenant_id, None, since_ms).await?;
     grouped(&first.tenant_id, &findings)
         .into_iter()

@@ -38,19 +38,19 @@ impl GraphFeed {
         self.recorders.get_mut(tenant_id).expect("inserted")
     }
 
-    /// Links the round's findings to the entities they name.
-    pub fn findings(&mut self, records: &[FindingRecord], now_ms: i64) {
-        let ms = |t: Option<&str>| {
-            t.and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .map_or(now_ms, |t| t.as_millisecond())
-        };
+    /// Links findings to the entities they name.
+    pub fn findings<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a FindingRecord>,
+        now_ms: i64,
+    ) {
         for r in records {
             let f = &r.finding;
             let named = osprey_graph::named_by(f, r.cluster_id.as_deref());
             self.recorder(&r.tenant_id).finding(
                 &f.id,
-                ms(f.first_seen.as_deref()),
-                ms(f.last_seen.as_deref()),
+                f.first_seen_ms().unwrap_or(now_ms),
+                f.last_seen_ms().unwrap_or(now_ms),
                 f.count,
                 named,
             );
@@ -155,10 +155,9 @@ pub fn finding_links<'a>(
     records: impl IntoIterator<Item = &'a FindingRecord>,
     max_edges_per_hour: usize,
 ) -> Vec<(String, Delta)> {
-    let records: Vec<FindingRecord> = records.into_iter().cloned().collect();
     let now = osprey_store::now_ms();
     let mut feed = GraphFeed::new(max_edges_per_hour);
-    feed.findings(&records, now);
+    feed.findings(records, now);
     feed.take(now)
 }
 

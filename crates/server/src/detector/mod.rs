@@ -594,11 +594,7 @@ impl Detector {
         let made: HashMap<String, (String, Option<i64>)> = records
             .iter()
             .map(|r| {
-                let first = r.finding.first_seen.as_deref().and_then(|t| {
-                    t.parse::<jiff::Timestamp>()
-                        .ok()
-                        .map(|t| t.as_millisecond())
-                });
+                let first = r.finding.first_seen_ms();
                 (r.finding.id.clone(), (r.tenant_id.clone(), first))
             })
             .collect();
