@@ -206,6 +206,8 @@ text_enum!(
         Sample = "sample",
         /// Findings correlated by the investigation graph: an attack sequence.
         Correlation = "correlation",
+        /// A retro-hunt: rules or a threat list run over kept audit events afterwards.
+        RetroHunt = "retro-hunt",
     }
 );
 

@@ -12,6 +12,7 @@ pub mod bus;
 pub mod demo;
 pub mod detector;
 pub mod error;
+pub mod hunts;
 pub mod ingest;
 pub mod launch;
 pub mod metrics;
@@ -131,6 +132,8 @@ pub struct App {
     pub outputs_wake: Notify,
     /// Wakes a scan worker (a job was queued).
     pub scans_wake: Notify,
+    /// Wakes the retro-hunter (a hunt was queued).
+    pub hunts_wake: Notify,
     /// Bumped when an IP list or a suppression rule changes; the detector compiles the
     /// settings again when it differs from what it has.
     pub settings_version: std::sync::atomic::AtomicU64,
@@ -178,6 +181,7 @@ pub struct Running {
     dispatcher: tokio::task::JoinHandle<()>,
     detector: std::thread::JoinHandle<()>,
     scanners: Vec<std::thread::JoinHandle<()>>,
+    hunter: std::thread::JoinHandle<()>,
     leases: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
@@ -214,6 +218,7 @@ pub async fn start_with_bus(
         detector_wake: Notify::new(),
         outputs_wake: Notify::new(),
         scans_wake: Notify::new(),
+        hunts_wake: Notify::new(),
         settings_version: std::sync::atomic::AtomicU64::new(1),
         catalogue: samples::catalogue(&rules),
         bus,
@@ -249,6 +254,7 @@ pub async fn start_with_bus(
     if app.options.scan_workers > 0 {
         scanners = scanner::spawn(Arc::clone(&app), app.options.scan_workers, stop_rx.clone())?;
     }
+    let hunter = hunts::spawn(Arc::clone(&app), stop_rx.clone())?;
     let handle = tokio::runtime::Handle::current();
     let detector = std::thread::Builder::new()
         .name("osprey-detector".into())
@@ -260,6 +266,7 @@ pub async fn start_with_bus(
         dispatcher,
         detector,
         scanners,
+        hunter,
         leases,
         stop,
     })
@@ -275,12 +282,15 @@ impl Running {
             dispatcher,
             detector,
             scanners,
+            hunter,
             leases,
             stop,
         } = self; // No request is in flight any more: every accepted batch has been committed.
         let _ = stop.send(true);
         let _ = writer.await;
         let _ = tokio::task::spawn_blocking(move || detector.join()).await;
+        // A hunt in progress goes back to the queue after the page it is reading.
+        let _ = tokio::task::spawn_blocking(move || hunter.join()).await;
         if let Some(leases) = leases {
             let _ = leases.await;
         }
@@ -308,7 +318,7 @@ impl Running {
 /// metrics uses. The paths come from the handlers' own annotations, through the router.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities, their profiles, finding groups)."),
+    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities, their profiles, finding groups, retro-hunts)."),
     paths(api::entities::get_entity),
     modifiers(&BearerScheme)
 )]
@@ -395,6 +405,8 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::entities::search_entities))
         .routes(routes!(api::groups::list_groups))
         .routes(routes!(api::groups::get_group))
+        .routes(routes!(api::hunts::create_hunt, api::hunts::list_hunts))
+        .routes(routes!(api::hunts::get_hunt, api::hunts::cancel_hunt))
         // An entity id holds slashes: the route takes the rest of the path (documented in
         // `ApiDoc` as /v1/entities/{type}/{id}).
         .route("/v1/entities/{type}/{*id}", get(api::entities::get_entity))

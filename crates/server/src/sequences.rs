@@ -1,18 +1,21 @@
 //! Finding groups read from the store, and the attack sequences they raise: a group spanning
 //! three ATT&CK tactics or more becomes one `AttackSequence:Kubernetes/CompromisedCluster`
 //! finding (Critical) listing its findings as signals, stored and sent to outputs like any
-//! other. The detector raises them after a round that created findings; the API shows the
-//! groups (`api::groups`).
+//! other. The detector raises them after a round that created findings, a retro-hunt after it
+//! stored its findings; the API shows the groups (`api::groups`).
 
 use std::collections::HashMap;
 
 use osprey_graph::group::{Group, Member, group};
-use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity};
-use osprey_store::{FindingFilter, FindingRecord, FindingSource, FindingState, StoredFinding};
+use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity, SeverityLabel};
+use osprey_store::{
+    FindingFilter, FindingRecord, FindingSource, FindingState, StoredFinding, now_ms,
+};
 use sha2::{Digest, Sha256};
 
 use crate::App;
-use crate::error::ServerResult;
+use crate::detector::graph::GraphFeed;
+use crate::error::{ServerError, ServerResult};
 
 /// The type of the finding an attack sequence raises.
 pub const SEQUENCE_KIND: &str = "AttackSequence:Kubernetes/CompromisedCluster";
@@ -168,11 +171,24 @@ pub async fn due_sequences(
 ) -> ServerResult<Vec<FindingRecord>> {
     let (findings, _) = findings_of(app, tenant, None, since_ms).await?;
     let existing = Raised::of(&findings);
+    // Signals of the sequences stored: one that lists as many as its group holds is up to
+    // date (the caller's own record says the same faster).
+    let stored: HashMap<&str, usize> = findings
+        .iter()
+        .filter(|f| f.source == FindingSource::Correlation)
+        .map(|f| {
+            let signals = f.finding.evidence.as_ref().map_or(0, |e| e.signals.len());
+            (f.finding.id.as_str(), signals)
+        })
+        .collect();
     Ok(groups_of(&findings)
         .iter()
         .filter(|g| g.is_sequence())
         .map(|g| (existing.raised_as(tenant, g), g))
-        .filter(|(id, g)| raised.get(id) != Some(&g.finding_ids.len()))
+        .filter(|(id, g)| {
+            let had = raised.get(id).or_else(|| stored.get(id.as_str()));
+            had != Some(&g.finding_ids.len())
+        })
         .map(|(id, g)| sequence_finding(id, tenant, g, &findings))
         .collect())
 }
@@ -210,6 +226,63 @@ impl<'a> Raised<'a> {
     /// with another, keeps the sequence it had), else a new one named by its earliest finding.
     fn raised_as(&self, tenant: &str, g: &Group) -> String {
         self.raised_for(g).unwrap_or_else(|| sequence_id(tenant, g))
+    }
+}
+
+/// Stores the attack sequences of a tenant's groups (findings last seen since `since_ms`) that
+/// are new or grew, in their own transaction (they are derived: a failure is logged and tried
+/// again with the next new finding). `raised` keeps what was stored (finding id → signals);
+/// `graph` links the sequences to their signals.
+pub async fn raise(
+    app: &App,
+    tenant: &str,
+    since_ms: i64,
+    raised: &mut HashMap<String, usize>,
+    graph: Option<&mut GraphFeed>,
+) {
+    let due = match due_sequences(app, tenant, since_ms, raised).await {
+        Ok(due) if due.is_empty() => return,
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(tenant, error = %e, "grouping findings failed");
+            return;
+        }
+    };
+    let made: Vec<(String, usize, SeverityLabel)> = due
+        .iter()
+        .map(|r| (r.finding.id.clone(), signals(r), r.finding.severity.label))
+        .collect();
+    // The sequences are findings of the graph too, naming their signals.
+    let now = now_ms();
+    let deltas = match graph {
+        Some(g) => {
+            g.findings(&due, now);
+            g.take(now)
+        }
+        None => Vec::new(),
+    };
+    let stored = async {
+        let mut round = app.store.begin_round().await?;
+        crate::detector::graph::write(&mut round, deltas).await?;
+        let upserted = round.upsert_findings(due, "detector").await?;
+        round.commit().await?;
+        Ok::<_, ServerError>(upserted)
+    }
+    .await;
+    match stored {
+        Ok(upserted) => {
+            let labels: HashMap<String, SeverityLabel> = made
+                .iter()
+                .map(|(id, _, label)| (id.clone(), *label))
+                .collect();
+            for (id, signals, _) in made {
+                tracing::info!(tenant, finding = %id, signals, "attack sequence raised");
+                raised.insert(id, signals);
+            }
+            app.metrics.count_created(&upserted, &labels);
+            app.outputs_wake.notify_one();
+        }
+        Err(e) => tracing::warn!(tenant, error = %e, "storing attack sequences failed"),
     }
 }
 

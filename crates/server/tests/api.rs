@@ -507,6 +507,17 @@ async fn a_member_reaches_nothing_of_another_member() {
             .as_str()
             .unwrap_or_else(|| panic!("the story makes a group: {a_groups}"))
             .to_string();
+        let hunt_rules =
+            "rules:\n  - {id: h, title: t, type: 'A:B/C', severity: Low, condition: 'verb = get'}";
+        let (st, a_hunt) = s
+            .post(
+                "/v1/retro-hunts",
+                &a_admin,
+                json!({"since": "2026-11-20T00:00:00Z", "rules": hunt_rules}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{a_hunt}");
+        let a_hunt = a_hunt["id"].as_str().unwrap().to_string();
         let (_, a_tokens) = s.get("/v1/tokens", &a_admin).await;
         let a_token = a_tokens["tokens"][0]["id"].as_str().unwrap().to_string();
         let (_, a_log) = s.get("/v1/admin-log", &a_admin).await;
@@ -660,6 +671,22 @@ async fn a_member_reaches_nothing_of_another_member() {
                 None,
             ),
             (Method::GET, format!("/v1/finding-groups/{a_group}"), None),
+            (Method::GET, format!("/v1/retro-hunts/{a_hunt}"), None),
+            (Method::DELETE, format!("/v1/retro-hunts/{a_hunt}"), None),
+            (
+                Method::POST,
+                "/v1/retro-hunts".into(),
+                Some(
+                    json!({"since": "2026-11-20T00:00:00Z", "rules": hunt_rules, "cluster": a_cluster}),
+                ),
+            ),
+            (
+                Method::POST,
+                "/v1/retro-hunts".into(),
+                Some(
+                    json!({"since": "2026-11-20T00:00:00Z", "rules": hunt_rules, "tenant": "team-a"}),
+                ),
+            ),
         ];
         for (role, token) in &b_tokens {
             for (method, path, body) in &routes {
@@ -705,6 +732,7 @@ async fn a_member_reaches_nothing_of_another_member() {
                 "/v1/entities?type=pod",
                 "/v1/entities?type=finding",
                 "/v1/finding-groups?since=2026-01-01T00:00:00Z",
+                "/v1/retro-hunts",
             ] {
                 let (st, v) = s.get(path, token).await;
                 if st == StatusCode::OK {
@@ -715,6 +743,7 @@ async fn a_member_reaches_nothing_of_another_member() {
                             && !text.contains("team-a")
                             && !text.contains(&a_token)
                             && !text.contains(&a_scan)
+                            && !text.contains(&a_hunt)
                             && !text.contains("a-registry.example")
                             && !text.contains("a-list-name")
                             && !text.contains("a-rule-name")
@@ -737,6 +766,7 @@ async fn a_member_reaches_nothing_of_another_member() {
             format!("/v1/entities/finding/{a_finding}"),
             format!("/v1/finding-groups/{a_group}"),
             format!("/v1/finding-groups?cluster={a_cluster}&since=2026-01-01T00:00:00Z"),
+            format!("/v1/retro-hunts/{a_hunt}"),
         ] {
             let (st, v) = s.get(&path, &a_admin).await;
             assert_eq!(st, StatusCode::OK, "{backend:?} A {path}: {v}");

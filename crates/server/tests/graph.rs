@@ -195,7 +195,8 @@ async fn profiles_count_what_the_audit_log_says() {
         let sent = batches(&events, 100);
         // The first three batches twice: a retry adds nothing.
         let again = sent[..3].to_vec();
-        ingest_all(&s, &cluster, &ingest, sent.into_iter().chain(again)).await;
+        s.ingest(&cluster, &ingest, sent.into_iter().chain(again))
+            .await;
         let scope = format!(
             "start={}&end={}",
             rfc3339(BASE_MS),
@@ -342,7 +343,7 @@ async fn newly_observed_is_what_the_45_days_before_did_not_see() {
         call("now-30", "192.0.2.30", scope_ms + HOUR_MS),
         call("now-new", "192.0.2.1", scope_ms + 2 * HOUR_MS),
     ];
-    ingest_all(&s, &cluster, &ingest, batches(&events, 10)).await;
+    s.ingest(&cluster, &ingest, batches(&events, 10)).await;
     let path = format!(
         "/v1/entities/subject/{cluster}/jane?start={}&end={}",
         rfc3339(scope_ms),
@@ -405,7 +406,7 @@ async fn the_story_gives_pods_findings_and_a_searchable_graph() {
         let s = TestServer::start(backend, Options::default()).await;
         let (_, admin) = s.member("team-a").await;
         let (cluster, ingest) = s.cluster(&admin, "prod").await;
-        ingest_all(&s, &cluster, &ingest, story_batches(20)).await;
+        s.ingest(&cluster, &ingest, story_batches(20)).await;
         let scope = "start=2026-11-20T00:00:00Z&end=2026-11-21T00:00:00Z";
         let (st, pod) = s
             .get(
@@ -507,22 +508,6 @@ fn grouped_first(g: &Value) -> &str {
     g["finding_ids"][0].as_str().unwrap()
 }
 
-/// Posts batches to a cluster's webhook, each answered 200, and waits for detection.
-async fn ingest_all(
-    s: &TestServer,
-    cluster: &str,
-    token: &str,
-    batches: impl IntoIterator<Item = Vec<u8>>,
-) {
-    for b in batches {
-        let (st, v, _) = s
-            .post_raw(&format!("/v1/clusters/{cluster}/audit"), token, b)
-            .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-    }
-    s.wait_detected().await;
-}
-
 /// The story again as another, unrelated attack: another attacker, addresses, admin and pod,
 /// its own audit ids.
 fn second_attack() -> Vec<Vec<u8>> {
@@ -550,7 +535,7 @@ async fn the_story_is_one_group_and_an_unrelated_attack_another() {
         let s = TestServer::start(backend, Options::default()).await;
         let (_, admin) = s.member("team-a").await;
         let (cluster, ingest) = s.cluster(&admin, "prod").await;
-        ingest_all(&s, &cluster, &ingest, story_batches(20)).await;
+        s.ingest(&cluster, &ingest, story_batches(20)).await;
         let since = "since=2026-11-01T00:00:00Z";
         let (st, one) = s.get(&format!("/v1/finding-groups?{since}"), &admin).await;
         assert_eq!(st, StatusCode::OK, "{one}");
@@ -668,7 +653,7 @@ async fn the_story_is_one_group_and_an_unrelated_attack_another() {
         assert_eq!(st, StatusCode::OK);
         assert_eq!(again["finding_ids"], g["finding_ids"]);
 
-        ingest_all(&s, &cluster, &ingest, second_attack()).await;
+        s.ingest(&cluster, &ingest, second_attack()).await;
         let (_, two) = s
             .get(
                 &format!("/v1/finding-groups?{since}&cluster={cluster}"),
@@ -696,7 +681,7 @@ async fn the_story_is_one_group_and_an_unrelated_attack_another() {
                 &admin,
             )
             .await;
-        ingest_all(&s, &cluster, &ingest, second_attack()).await;
+        s.ingest(&cluster, &ingest, second_attack()).await;
         let (_, replayed) = s
             .get(
                 &format!("/v1/finding-groups?{since}&cluster={cluster}"),

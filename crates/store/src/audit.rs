@@ -24,6 +24,17 @@ pub struct AuditBatch {
     pub body: Vec<u8>,
 }
 
+/// A kept batch from its row (`seq, cluster_id, received_ms, events, body`).
+pub(crate) fn batch_row(r: &sqlx::any::AnyRow) -> Result<AuditBatch> {
+    Ok(AuditBatch {
+        seq: r.try_get("seq")?,
+        cluster_id: r.try_get("cluster_id")?,
+        received_ms: r.try_get("received_ms")?,
+        events: r.try_get("events")?,
+        body: r.try_get("body")?,
+    })
+}
+
 /// Bytes of one detected-event key (a 128-bit hash).
 pub const SEEN_KEY_BYTES: usize = 16;
 
@@ -78,17 +89,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditBatch {
-                    seq: r.try_get("seq")?,
-                    cluster_id: r.try_get("cluster_id")?,
-                    received_ms: r.try_get("received_ms")?,
-                    events: r.try_get("events")?,
-                    body: r.try_get("body")?,
-                })
-            })
-            .collect()
+        rows.iter().map(batch_row).collect()
     }
 
     /// Events kept after `cursor` and not yet through detection.

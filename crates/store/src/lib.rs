@@ -9,6 +9,7 @@
 mod audit;
 mod findings;
 mod graph;
+mod hunts;
 mod lists;
 mod outputs;
 mod registries;
@@ -29,6 +30,7 @@ pub use findings::{
     FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow,
 };
 pub use graph::{EdgeEnd, EdgeRow, EntityRow, GraphCounts};
+pub use hunts::{HuntResult, HuntState, MAX_HUNT_ATTEMPTS, NewRetroHunt, RetroHunt};
 pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
 pub use registries::Registry;
@@ -238,6 +240,11 @@ impl Store {
                     "graph",
                     include_str!("../migrations/sqlite/0008_graph.sql"),
                 ),
+                (
+                    9,
+                    "retro-hunts",
+                    include_str!("../migrations/sqlite/0009_retro_hunts.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -279,6 +286,11 @@ impl Store {
                     8,
                     "graph",
                     include_str!("../migrations/postgres/0008_graph.sql"),
+                ),
+                (
+                    9,
+                    "retro-hunts",
+                    include_str!("../migrations/postgres/0009_retro_hunts.sql"),
                 ),
             ],
         };

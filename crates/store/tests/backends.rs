@@ -1245,3 +1245,127 @@ async fn graph_edges_add_up_per_hour_and_entities_widen() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn retro_hunts_are_claimed_once_per_tenant_and_survive_a_stopped_server() {
+    use osprey_store::{HuntResult, HuntState, MAX_HUNT_ATTEMPTS, NewRetroHunt};
+    each_backend(|store| async move {
+        let a = store.create_tenant("a", TenantKind::Member).await.unwrap();
+        let b = store.create_tenant("b", TenantKind::Member).await.unwrap();
+        let hunt = |tenant: &str| NewRetroHunt {
+            tenant_id: tenant.into(),
+            cluster_id: None,
+            since_ms: 1_000,
+            until_ms: 2_000,
+            rules: None,
+            threat_list: Some("bad".into()),
+            created_by: "t".into(),
+        };
+        let a1 = store.enqueue_hunt(&hunt(&a.id)).await.unwrap();
+        let a2 = store.enqueue_hunt(&hunt(&a.id)).await.unwrap();
+        let b1 = store.enqueue_hunt(&hunt(&b.id)).await.unwrap();
+        assert_eq!(a1.state, HuntState::Queued);
+        assert_eq!(store.active_hunts(&a.id).await.unwrap(), 2);
+        // One hunt per tenant at a time: one of a's and b's, then nothing.
+        let lease = 60_000;
+        let c1 = store.claim_hunt(lease).await.unwrap().unwrap();
+        let c2 = store.claim_hunt(lease).await.unwrap().unwrap();
+        assert!(store.claim_hunt(lease).await.unwrap().is_none());
+        let (a_run, b_run) = if c1.tenant_id == a.id {
+            (c1, c2)
+        } else {
+            (c2, c1)
+        };
+        assert_eq!(
+            (a_run.tenant_id.as_str(), a_run.attempts),
+            (a.id.as_str(), 1)
+        );
+        assert_eq!(b_run.id, b1.id);
+        // Named as they were claimed.
+        let (a1, a2) = if a_run.id == a1.id {
+            (a1, a2)
+        } else {
+            (a2, a1)
+        };
+        // Progress is recorded while the claim holds; a cancelled hunt stores nothing.
+        assert!(store.renew_hunt(&a1.id, 1, lease, 10, 2).await.unwrap());
+        assert_eq!(
+            store.hunt(&a1.id).await.unwrap().unwrap().events_scanned,
+            10
+        );
+        let cancelled = store.cancel_hunt(&b1.id).await.unwrap().unwrap();
+        assert_eq!(cancelled.state, HuntState::Cancelled);
+        assert!(!store.renew_hunt(&b1.id, 1, lease, 1, 1).await.unwrap());
+        let mut round = store.begin_write_round().await.unwrap();
+        assert!(
+            !round
+                .finish_hunt(&b1.id, 1, &HuntResult::default())
+                .await
+                .unwrap()
+        );
+        drop(round);
+        // Done: the findings, the counts and the notices stay with it; the tenant's next runs.
+        let result = HuntResult {
+            events_scanned: 12,
+            batches_scanned: 3,
+            finding_ids: vec!["f1".into(), "f2".into()],
+            notices: vec!["n".into()],
+        };
+        let mut round = store.begin_write_round().await.unwrap();
+        assert!(round.finish_hunt(&a1.id, 1, &result).await.unwrap());
+        round.commit().await.unwrap();
+        let done = store.hunt(&a1.id).await.unwrap().unwrap();
+        assert_eq!(done.state, HuntState::Done);
+        assert_eq!((done.events_scanned, done.batches_scanned), (12, 3));
+        assert_eq!(done.finding_ids, ["f1", "f2"]);
+        assert_eq!(done.notices, ["n"]);
+        assert!(done.finished_ms.is_some());
+        assert!(store.cancel_hunt(&a1.id).await.unwrap().unwrap().state == HuntState::Done);
+        // A stopping server gives its hunt back without spending an attempt.
+        let next = store.claim_hunt(lease).await.unwrap().unwrap();
+        assert_eq!(next.id, a2.id);
+        assert!(store.release_hunt(&a2.id, 1).await.unwrap());
+        let again = store.claim_hunt(lease).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempts), (a2.id.as_str(), 1));
+        // A server that stopped without giving it back: its lease runs out, another server
+        // takes it (the old claim can no longer renew or finish), at most MAX_HUNT_ATTEMPTS
+        // times; then it fails with the reason.
+        assert!(
+            store.claim_hunt(lease).await.unwrap().is_none(),
+            "the lease holds"
+        );
+        let mut attempt = again.attempts;
+        while attempt < MAX_HUNT_ATTEMPTS {
+            // The lease runs out (renewed with none left).
+            assert!(store.renew_hunt(&a2.id, attempt, -1, 0, 0).await.unwrap());
+            let taken = store.claim_hunt(lease).await.unwrap().unwrap();
+            assert_eq!(
+                (taken.id.as_str(), taken.attempts),
+                (a2.id.as_str(), attempt + 1)
+            );
+            assert!(
+                !store
+                    .renew_hunt(&a2.id, attempt, lease, 1, 1)
+                    .await
+                    .unwrap()
+            );
+            attempt = taken.attempts;
+        }
+        assert!(store.renew_hunt(&a2.id, attempt, -1, 0, 0).await.unwrap());
+        assert!(store.claim_hunt(lease).await.unwrap().is_none());
+        let failed = store.hunt(&a2.id).await.unwrap().unwrap();
+        assert_eq!(failed.state, HuntState::Failed);
+        assert!(
+            failed.detail.contains("stopped 3 times"),
+            "{}",
+            failed.detail
+        );
+        assert_eq!(store.active_hunts(&a.id).await.unwrap(), 0);
+        // Listing: newest first, one tenant's or all.
+        assert_eq!(store.hunts(Some(&a.id), None, 10).await.unwrap().len(), 2);
+        let all = store.hunts(None, None, 10).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all.windows(2).all(|w| w[0].created_ms >= w[1].created_ms));
+    })
+    .await;
+}

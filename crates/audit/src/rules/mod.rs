@@ -479,6 +479,50 @@ impl Loader {
         Ok(())
     }
 
+    /// Keeps only the rules of `file` and those it names under `enable:`, each enabled, with
+    /// the rules their sequences follow (a retro-hunt runs the rules it brings, not the
+    /// catalogue; the catalogue's lists and macros stay available to them). Returns the ids
+    /// kept; an `enable:` naming no rule is an error.
+    pub fn select_file(&mut self, file: &str) -> Result<Vec<String>, RuleError> {
+        let named: Vec<String> = self.enabled.clone();
+        for id in &named {
+            if !self.rules.iter().any(|(_, r)| &r.id == id) {
+                return Err(RuleError::File {
+                    file: file.to_string(),
+                    message: format!("enable: no rule {id:?}"),
+                });
+            }
+        }
+        let mut keep: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|(f, r)| f == file || named.contains(&r.id))
+            .map(|(_, r)| r.id.clone())
+            .collect();
+        // The rules a kept sequence follows, and theirs.
+        let mut i = 0;
+        while i < keep.len() {
+            let after = self
+                .rules
+                .iter()
+                .find(|(_, r)| r.id == keep[i])
+                .and_then(|(_, r)| r.sequence.as_ref())
+                .map(|s| s.after.clone());
+            if let Some(after) = after
+                && !keep.contains(&after)
+            {
+                keep.push(after);
+            }
+            i += 1;
+        }
+        self.rules.retain(|(_, r)| keep.contains(&r.id));
+        for (_, r) in &mut self.rules {
+            r.enabled = true;
+        }
+        self.disabled.clear();
+        Ok(keep)
+    }
+
     /// Compiles every enabled rule.
     pub fn compile(&self) -> Result<RuleSet, RuleError> {
         let mut set = RuleSet::default();

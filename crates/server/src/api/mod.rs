@@ -2,7 +2,8 @@
 //! `findings` (list, statistics, samples, changes), `export` (findings streamed as JSON lines,
 //! CSV, OCSF, ASFF), `outputs`, `admin` (the administrative log), `scans` (scans, SBOMs,
 //! registries), `settings` (IP lists, suppression rules), `entities` and `groups` (the
-//! investigation graph: search, profiles, finding groups). The webhook is `crate::ingest`.
+//! investigation graph: search, profiles, finding groups), `hunts` (retro-hunts over the kept
+//! audit events). The webhook is `crate::ingest`.
 //!
 //! Tenancy is enforced here, per route: a member's caller sees and changes only its tenant's
 //! data; the organization's administrator tenant sees all. Something that exists but belongs to
@@ -14,6 +15,7 @@ pub mod entities;
 pub mod export;
 pub mod findings;
 pub mod groups;
+pub mod hunts;
 pub mod outputs;
 pub mod scans;
 pub mod settings;
@@ -99,6 +101,32 @@ pub(crate) async fn managed_tenant(
         Some(t) if caller.owns(&t.id) => Ok(t.id),
         _ => Err(ApiError::not_found(format!("tenant {t:?}"))),
     }
+}
+
+/// A `created_ms.id` page token: where the previous page of a newest-first list ended.
+pub(crate) fn page_after(token: Option<&str>) -> ApiResult<Option<(i64, &str)>> {
+    token
+        .map(|t| {
+            t.split_once('.')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| ApiError::bad_request(format!("page_token {t:?}: not a page token")))
+        })
+        .transpose()
+}
+
+/// The token of the page after a full one: its last item's creation time and id.
+pub(crate) fn next_page<T>(
+    items: &[T],
+    limit: i64,
+    key: impl Fn(&T) -> (i64, &str),
+) -> Option<String> {
+    if items.len() as i64 != limit {
+        return None;
+    }
+    items.last().map(|last| {
+        let (ms, id) = key(last);
+        format!("{ms}.{id}")
+    })
 }
 
 /// What every error answers.

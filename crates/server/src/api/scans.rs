@@ -33,7 +33,11 @@ pub struct ScanRequest {
 
 /// The tenant a scan is for: the caller's own (analyst and up), or one the organization's
 /// administrator names.
-async fn scan_tenant(app: &App, caller: &Caller, tenant: Option<&str>) -> ApiResult<String> {
+pub(super) async fn scan_tenant(
+    app: &App,
+    caller: &Caller,
+    tenant: Option<&str>,
+) -> ApiResult<String> {
     match tenant {
         Some(_) => managed_tenant(app, caller, tenant).await,
         None => Ok(caller.require(Role::Analyst)?.tenant_id.clone()),
@@ -143,22 +147,12 @@ pub async fn list_scans(
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let after = q
-        .page_token
-        .as_deref()
-        .map(|t| {
-            t.split_once('.')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id)))
-                .ok_or_else(|| ApiError::bad_request(format!("page_token {t:?}: not a page token")))
-        })
-        .transpose()?;
+    let after = super::page_after(q.page_token.as_deref())?;
     let scans = app
         .store
         .scan_jobs(caller.scope().as_deref(), state, after, limit)
         .await?;
-    let next_page_token = (scans.len() as i64 == limit)
-        .then(|| scans.last().map(|s| format!("{}.{}", s.created_ms, s.id)))
-        .flatten();
+    let next_page_token = super::next_page(&scans, limit, |s| (s.created_ms, &s.id));
     Ok(Json(ScanPage {
         scans,
         next_page_token,

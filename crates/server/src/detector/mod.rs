@@ -30,7 +30,8 @@ use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel, RuleSet};
 use osprey_model::{Finding, SeverityLabel};
 use osprey_store::{
-    AuditBatch, Cluster, DetectionRound, FindingRecord, NewScan, ScanJob, StoreError, now_ms,
+    AuditBatch, Cluster, DetectionRound, FindingRecord, FindingSource, NewScan, ScanJob,
+    StoreError, now_ms,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
@@ -656,12 +657,8 @@ impl Detector {
             let Some(cluster) = self.cluster(&b.cluster_id).await? else {
                 continue;
             };
-            let body = match zstd::bulk::decompress(&b.body, MAX_BATCH_BYTES + 1) {
-                Ok(body) => body,
-                Err(e) => {
-                    tracing::error!(seq = b.seq, error = %e, "a kept batch does not decompress; skipped");
-                    continue;
-                }
+            let Some(body) = batch_body(b) else {
+                continue;
             };
             let batch_key = seen::batch_key(&cluster.id, &body);
             if self.seen.contains(batch_key) || !taken.insert(batch_key) {
@@ -723,7 +720,7 @@ impl Detector {
                 continue;
             };
             for f in findings.into_list() {
-                let r = record(f, &cluster);
+                let r = record(f, &cluster, FindingSource::Audit);
                 labels.insert(r.finding.id.clone(), r.finding.severity.label);
                 records.push(r);
             }
@@ -761,66 +758,16 @@ impl Detector {
     }
 
     /// Stores the attack sequences of a tenant's groups (findings last seen since `since_ms`)
-    /// that are new or grew, in their own transaction (they are derived: a failure is logged
-    /// and tried again with the next new finding).
+    /// that are new or grew.
     async fn raise_sequences(&mut self, tenant: &str, since_ms: i64) {
-        let due = match crate::sequences::due_sequences(
+        crate::sequences::raise(
             &self.app,
             tenant,
             since_ms,
-            &self.sequences_raised,
+            &mut self.sequences_raised,
+            self.graph.as_mut(),
         )
-        .await
-        {
-            Ok(due) if due.is_empty() => return,
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(tenant, error = %e, "grouping findings failed");
-                return;
-            }
-        };
-        let raised: Vec<(String, usize, SeverityLabel)> = due
-            .iter()
-            .map(|r| {
-                (
-                    r.finding.id.clone(),
-                    crate::sequences::signals(r),
-                    r.finding.severity.label,
-                )
-            })
-            .collect();
-        // The sequences are findings of the graph too, naming their signals.
-        let now = now_ms();
-        let deltas = match self.graph.as_mut() {
-            Some(g) => {
-                g.findings(&due, now);
-                g.take(now)
-            }
-            None => Vec::new(),
-        };
-        let stored = async {
-            let mut round = self.app.store.begin_round().await?;
-            graph::write(&mut round, deltas).await?;
-            let upserted = round.upsert_findings(due, "detector").await?;
-            round.commit().await?;
-            Ok::<_, ServerError>(upserted)
-        }
         .await;
-        match stored {
-            Ok(upserted) => {
-                let labels: HashMap<String, SeverityLabel> = raised
-                    .iter()
-                    .map(|(id, _, label)| (id.clone(), *label))
-                    .collect();
-                for (id, signals, _) in raised {
-                    tracing::info!(tenant, finding = %id, signals, "attack sequence raised");
-                    self.sequences_raised.insert(id, signals);
-                }
-                self.app.metrics.count_created(&upserted, &labels);
-                self.app.outputs_wake.notify_one();
-            }
-            Err(e) => tracing::warn!(tenant, error = %e, "storing attack sequences failed"),
-        }
     }
 
     /// Findings naming a workload's images ask for scans of them (queued at most once per
@@ -981,15 +928,26 @@ async fn pull(
     }
 }
 
+/// A kept batch's EventList as received; `None` (logged) when it does not decompress.
+pub(crate) fn batch_body(b: &AuditBatch) -> Option<Vec<u8>> {
+    match zstd::bulk::decompress(&b.body, MAX_BATCH_BYTES + 1) {
+        Ok(body) => Some(body),
+        Err(e) => {
+            tracing::error!(seq = b.seq, error = %e, "a kept batch does not decompress; skipped");
+            None
+        }
+    }
+}
+
 /// The event as coming from `cluster`, whatever it says: the ingest token names the cluster
 /// (the event is shortened to the name's lifetime; events are covariant).
-fn in_cluster<'s>(mut e: Event<'s>, cluster: &'s str) -> Event<'s> {
+pub(crate) fn in_cluster<'s>(mut e: Event<'s>, cluster: &'s str) -> Event<'s> {
     e.cluster = Cow::Borrowed(cluster);
     e
 }
 
 /// An engine finding as stored: scoped id, the cluster's name, the cluster's tenant.
-fn record(mut f: Finding, cluster: &Cluster) -> FindingRecord {
+pub(crate) fn record(mut f: Finding, cluster: &Cluster, source: FindingSource) -> FindingRecord {
     f.id = scoped_id(&cluster.id, &f.id);
     if let Some(k) = f.resource.kubernetes.as_mut() {
         k.cluster = cluster.name.clone();
@@ -998,7 +956,7 @@ fn record(mut f: Finding, cluster: &Cluster) -> FindingRecord {
         finding: f,
         tenant_id: cluster.tenant_id.clone(),
         cluster_id: Some(cluster.id.clone()),
-        source: osprey_store::FindingSource::Audit,
+        source,
         sample: false,
     }
 }

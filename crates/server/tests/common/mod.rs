@@ -190,6 +190,22 @@ impl TestServer {
         )
     }
 
+    /// Posts batches with a cluster's ingest token, then waits until they are detected.
+    pub async fn ingest(
+        &self,
+        cluster: &str,
+        token: &str,
+        batches: impl IntoIterator<Item = Vec<u8>>,
+    ) {
+        for b in batches {
+            let (st, v, _) = self
+                .post_raw(&format!("/v1/clusters/{cluster}/audit"), token, b)
+                .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+        self.wait_detected().await;
+    }
+
     /// Waits until detection has caught up with everything kept.
     pub async fn wait_detected(&self) {
         wait_for("detection catching up", || async {
@@ -221,16 +237,19 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The bundled attack story as webhook batches (EventList) of `per_batch` events.
-pub fn story_batches(per_batch: usize) -> Vec<Vec<u8>> {
+/// The bundled attack story's events.
+pub fn story_events() -> Vec<Value> {
     let text =
         std::fs::read_to_string(repo_root().join("examples/audit/attack-story.jsonl")).unwrap();
-    let events: Vec<Value> = text
-        .lines()
+    text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    events
+        .collect()
+}
+
+/// The bundled attack story as webhook batches (EventList) of `per_batch` events.
+pub fn story_batches(per_batch: usize) -> Vec<Vec<u8>> {
+    story_events()
         .chunks(per_batch)
         .map(|c| {
             serde_json::to_vec(
