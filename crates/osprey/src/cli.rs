@@ -61,6 +61,10 @@ pub enum Command {
     /// Malware scanning with YARA rules and hash lists, inside archives.
     #[command(subcommand)]
     Malware(MalwareCommand),
+    /// The investigation graph offline: build it from audit logs into a local store, show an
+    /// entity's profile.
+    #[command(subcommand)]
+    Graph(GraphCommand),
     /// The platform: audit webhook, detection, findings API, tenants and tokens.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
@@ -750,4 +754,76 @@ pub struct ImageArgs {
     /// Do not read credentials from docker's config.json.
     #[arg(long)]
     pub no_docker_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// Build the investigation graph of audit logs into a local store: the events go through
+    /// the server's detection (findings, graph, finding groups, attack sequences) without a
+    /// server. The store is a server's data directory: `osprey serve --data DIR` serves it.
+    /// Building again adds only events not seen before.
+    #[command(after_help = GRAPH_BUILD_EXAMPLES)]
+    Build(GraphBuildArgs),
+    /// Print an entity's profile from a store `osprey graph build` made (or a server's data
+    /// directory): its calls by result, verb and resource, what was newly observed against the
+    /// 45 days before, related entities, findings.
+    #[command(after_help = GRAPH_SHOW_EXAMPLES)]
+    Show(GraphShowArgs),
+}
+
+const GRAPH_BUILD_EXAMPLES: &str = "\
+Examples:
+  osprey graph build --db ./graph examples/audit/attack-story.jsonl
+  osprey graph build --db ./graph --cluster prod audit.log.1.gz audit.log.2.gz";
+
+const GRAPH_SHOW_EXAMPLES: &str = "\
+Examples:
+  osprey graph show --db ./graph ip/203.0.113.66
+  osprey graph show --db ./graph subject/local/system%3Aanonymous --format json
+  osprey graph show --db ./graph pod/local/default/node-debugger --start 2026-11-20T09:00:00Z --end 2026-11-20T10:00:00Z
+
+An entity is TYPE/ID: cluster/C, namespace/C/NS, pod/C/NS/NAME, subject/C/USERNAME (percent-encoded),
+node/C/NAME, ip/ADDRESS, user-agent/ENCODED, image/sha256:..., finding/ID; C is a cluster's id or name.";
+
+#[derive(Debug, Args)]
+pub struct GraphBuildArgs {
+    /// Audit logs: API-server log files, EventList documents, EKS CloudWatch exports, AKS and
+    /// GKE records (gzip or not; `-` for standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// The store's directory (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub db: std::path::PathBuf,
+    /// The name of the cluster the logs are of.
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    pub cluster: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphShowArgs {
+    /// The entity (TYPE/ID).
+    #[arg(value_name = "ENTITY")]
+    pub entity: String,
+    /// The store's directory.
+    #[arg(long, value_name = "DIR")]
+    pub db: std::path::PathBuf,
+    /// The scope's start, on an hour (RFC 3339; default: the entity's first hour, at most a
+    /// year before the end).
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// The scope's end, on an hour (RFC 3339; default: after the entity's last hour).
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Related entities shown at most.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub related: usize,
+    /// table (default on a terminal) or json.
+    #[arg(long, value_enum)]
+    pub format: Option<GraphFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Table,
+    Json,
 }

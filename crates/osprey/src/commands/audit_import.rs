@@ -24,22 +24,34 @@ const MAX_BATCH_EVENTS: usize = 10_000;
 const MAX_ATTEMPTS: u32 = 30;
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
-struct Sender {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-    url: String,
-    token: String,
+/// Events gathered into EventList documents (at most `max_events` events and
+/// `MAX_BATCH_BYTES` each), handed to `send` as they fill; after a failure nothing more is
+/// sent. Shared with `osprey graph build`, which keeps the batches in a local store.
+pub(super) struct Batcher<F: FnMut(Vec<u8>, usize) -> Result<(), Failure>> {
+    send: F,
     items: Vec<String>,
     bytes: usize,
     max_events: usize,
-    sent_events: u64,
-    batches: u64,
+    pub sent_events: u64,
+    pub batches: u64,
     /// The first failure; nothing more is sent after it.
-    failed: Option<Failure>,
+    pub failed: Option<Failure>,
 }
 
-impl Sender {
-    fn add(&mut self, event: String) {
+impl<F: FnMut(Vec<u8>, usize) -> Result<(), Failure>> Batcher<F> {
+    pub fn new(max_events: usize, send: F) -> Self {
+        Batcher {
+            send,
+            items: Vec::new(),
+            bytes: 0,
+            max_events,
+            sent_events: 0,
+            batches: 0,
+            failed: None,
+        }
+    }
+
+    pub fn add(&mut self, event: String) {
         if self.failed.is_some() {
             return;
         }
@@ -53,7 +65,7 @@ impl Sender {
         self.items.push(event);
     }
 
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         if self.items.is_empty() || self.failed.is_some() {
             return;
         }
@@ -66,12 +78,7 @@ impl Sender {
             body.push_str(item);
         }
         body.push_str("]}");
-        match self.runtime.block_on(post(
-            &self.client,
-            &self.url,
-            &self.token,
-            body.into_bytes(),
-        )) {
+        match (self.send)(body.into_bytes(), self.items.len()) {
             Ok(()) => {
                 self.sent_events += self.items.len() as u64;
                 self.batches += 1;
@@ -81,6 +88,51 @@ impl Sender {
         self.items.clear();
         self.bytes = 0;
     }
+
+    /// Reads every file (`-`: standard input) into batches, reporting malformed input per
+    /// file; returns the events read. Stops at the first failure to send.
+    pub fn read_files(&mut self, files: &[std::path::PathBuf], ui: &Ui) -> Result<u64, Failure> {
+        let mut read = 0u64;
+        for file in files {
+            let name = input_name(file);
+            let mut reader = Reader::new(Decoder::default(), ReaderLimits::default());
+            let mut sink = |e: Event<'_>| self.add(e.to_kubernetes().to_string());
+            let result = if file == Path::new("-") {
+                reader.read_all(std::io::stdin().lock(), &mut sink)
+            } else {
+                let f = std::fs::File::open(file)
+                    .map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+                reader.read_all(f, &mut sink)
+            };
+            result.map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+            read += reader.stats.events;
+            report_malformed(
+                ui,
+                &InputSummary {
+                    name,
+                    stats: reader.stats,
+                },
+            );
+            if let Some(f) = self.failed.take() {
+                return Err(f);
+            }
+        }
+        self.flush();
+        match self.failed.take() {
+            Some(f) => Err(f),
+            None => Ok(read),
+        }
+    }
+}
+
+/// Checks that every input names a file (or `-`).
+pub(super) fn check_inputs(files: &[std::path::PathBuf]) -> Result<(), Failure> {
+    for f in files {
+        if f != Path::new("-") && !f.is_file() {
+            return Err(Failure::Input(format!("{}: no such file", f.display())));
+        }
+    }
+    Ok(())
 }
 
 /// Sends one batch until the server takes it; an answer that retrying cannot change fails.
@@ -153,11 +205,7 @@ pub fn import(args: AuditImportArgs, ui: &Ui) -> Result<i32, Failure> {
             args.cluster
         )));
     }
-    for f in &args.files {
-        if f != Path::new("-") && !f.is_file() {
-            return Err(Failure::Input(format!("{}: no such file", f.display())));
-        }
-    }
+    check_inputs(&args.files)?;
     let client = reqwest::Client::builder()
         .user_agent(concat!("osprey-import/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
@@ -169,47 +217,11 @@ pub fn import(args: AuditImportArgs, ui: &Ui) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Internal(format!("starting the runtime: {e}")))?;
-    let mut sender = Sender {
-        runtime,
-        client,
-        url: format!("{base}/v1/clusters/{}/audit", args.cluster),
-        token: args.token.clone(),
-        items: Vec::new(),
-        bytes: 0,
-        max_events: args.batch_events,
-        sent_events: 0,
-        batches: 0,
-        failed: None,
-    };
-    let mut read = 0u64;
-    for file in &args.files {
-        let name = input_name(file);
-        let mut reader = Reader::new(Decoder::default(), ReaderLimits::default());
-        let mut sink = |e: Event<'_>| sender.add(e.to_kubernetes().to_string());
-        let result = if file == Path::new("-") {
-            reader.read_all(std::io::stdin().lock(), &mut sink)
-        } else {
-            let f =
-                std::fs::File::open(file).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
-            reader.read_all(f, &mut sink)
-        };
-        result.map_err(|e| Failure::Input(format!("{name}: {e}")))?;
-        read += reader.stats.events;
-        report_malformed(
-            ui,
-            &InputSummary {
-                name,
-                stats: reader.stats,
-            },
-        );
-        if let Some(f) = sender.failed.take() {
-            return Err(f);
-        }
-    }
-    sender.flush();
-    if let Some(f) = sender.failed.take() {
-        return Err(f);
-    }
+    let url = format!("{base}/v1/clusters/{}/audit", args.cluster);
+    let mut sender = Batcher::new(args.batch_events, |body, _events| {
+        runtime.block_on(post(&client, &url, &args.token, body))
+    });
+    let read = sender.read_files(&args.files, ui)?;
     ui.note(&format!(
         "sent {} of {read} events read in {} batches to cluster {}",
         sender.sent_events, sender.batches, args.cluster

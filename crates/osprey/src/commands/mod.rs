@@ -4,6 +4,7 @@ mod audit;
 mod audit_import;
 mod db;
 mod db_update;
+mod graph;
 mod image;
 mod malware;
 mod output;
@@ -23,6 +24,7 @@ pub fn run(command: Command, ui: &Ui) -> Result<i32, Failure> {
         Command::Db(cmd) => db::run(cmd, ui),
         Command::Audit(cmd) => audit::run(cmd, ui),
         Command::Malware(cmd) => malware::run(cmd, ui),
+        Command::Graph(cmd) => graph::run(cmd, ui),
         Command::Serve(args) => serve::serve(args, ui),
         Command::Token(cmd) => serve::token(cmd, ui),
     }

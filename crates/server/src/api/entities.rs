@@ -4,26 +4,20 @@
 //! image) exists once per tenant, and the organization's administrator sees it across its
 //! tenants (or one, with `tenant`).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use osprey_graph::profile::{self, Activity, Direction, Scope, StoredEdge};
-use osprey_graph::record::rfc3339;
-use osprey_graph::{Counts, EntityId, EntityType, Hour, Relation};
-use osprey_store::{EdgeEnd, EdgeRow, EntityRow, Role};
+use osprey_graph::{EntityId, EntityType};
+use osprey_store::{EntityRow, Role};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{BadInput, NotFound, Params, Refused};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::profiles::{self, Entity, Profile, merge_rows};
 
-const HOUR_MS: i64 = 3_600_000;
-/// Default scope: the last 24 hours.
-const DEFAULT_SCOPE_HOURS: i64 = 24;
 const DEFAULT_RELATED: usize = 100;
 const MAX_RELATED: usize = 1000;
 const DEFAULT_SEARCH: i64 = 50;
@@ -31,41 +25,6 @@ const MAX_SEARCH: i64 = 500;
 /// Rows a search reads at most per request (it filters by name in memory).
 const SEARCH_SCAN: usize = 100_000;
 const SEARCH_PAGE: i64 = 5_000;
-
-/// An entity as its profile and a search show it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Entity {
-    #[serde(rename = "type")]
-    kind: EntityType,
-    id: String,
-    name: String,
-    first_seen: String,
-    last_seen: String,
-    /// Per type: a pod's images, node, service account, security context, owner, and
-    /// `created` / `deleted` times.
-    #[schema(value_type = Object)]
-    properties: Value,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ProfileScope {
-    start: String,
-    end: String,
-}
-
-/// An entity's profile over a scope.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Profile {
-    entity: Entity,
-    scope: ProfileScope,
-    #[serde(flatten)]
-    activity: Activity,
-    /// More related entities: pass as `related_offset`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    related_next: Option<usize>,
-    /// Findings naming the entity in the scope.
-    findings: Vec<String>,
-}
 
 /// Query parameters of a profile.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -102,48 +61,29 @@ pub async fn get_entity(
     let id = EntityId::parse_key(kind, &key)
         .map_err(|e| ApiError::bad_request(format!("entity {kind}/{key}: {e}")))?;
     let tenants = tenants_of(&app, &caller, &id, q.tenant.as_deref()).await?;
-    let rows = entity_rows(&app, &tenants, &id).await?;
-    let Some(entity) = merge_rows(&id, &rows) else {
-        return Err(ApiError::not_found(format!("entity {id}")));
+    let time = |name: &'static str, text: Option<&str>| -> ApiResult<Option<(String, i64)>> {
+        text.map(|t| Ok((t.to_string(), super::findings::time_value(name, t)?)))
+            .transpose()
     };
-    let scope = scope_of(q.start.as_deref(), q.end.as_deref())?;
-    let (edges, baseline) = edges_of(&app, &tenants, &id, scope).await?;
-    let data_since = data_since(&app, &tenants, &id).await?;
-    let mut activity = profile::activity(
-        &id,
-        scope,
-        &edges,
-        &baseline,
-        data_since,
-        osprey_store::now_ms(),
-    );
-    let findings = take_findings(&mut activity);
+    let start = time("start", q.start.as_deref())?;
+    let end = time("end", q.end.as_deref())?;
+    let scope = profiles::scope_of(
+        start.as_ref().map(|(t, ms)| (t.as_str(), *ms)),
+        end.as_ref().map(|(t, ms)| (t.as_str(), *ms)),
+    )
+    .map_err(ApiError::bad_request)?;
     let limit = q
         .related_limit
         .unwrap_or(DEFAULT_RELATED)
         .clamp(1, MAX_RELATED);
     let offset = q.related_offset.unwrap_or(0);
-    let total = activity.related.len();
-    activity.related = activity
-        .related
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .collect();
-    let related_next = (offset.saturating_add(limit) < total).then(|| offset + limit);
+    let profile = profiles::profile(&app.store, &tenants, &id, scope, limit, offset)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("entity {id}")))?;
     app.metrics
         .graph_profile_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(Profile {
-        entity,
-        scope: ProfileScope {
-            start: rfc3339(scope.start.start_ms()),
-            end: rfc3339(scope.end.start_ms()),
-        },
-        activity,
-        related_next,
-        findings,
-    }))
+    Ok(Json(profile))
 }
 
 /// The tenants whose rows make the entity for this caller: a cluster's entity, its
@@ -192,167 +132,6 @@ pub(super) async fn tenant_scope(
             .map(|t| t.id)
             .collect()),
     }
-}
-
-async fn entity_rows(app: &App, tenants: &[String], id: &EntityId) -> ApiResult<Vec<EntityRow>> {
-    let mut rows = Vec::new();
-    let text = id.to_string();
-    for t in tenants {
-        rows.extend(app.store.graph_entity(t, &text).await?);
-    }
-    Ok(rows)
-}
-
-/// One entity out of its rows in several tenants: seen from the first to the last sighting;
-/// the properties of the one seen last.
-fn merge_rows(id: &EntityId, rows: &[EntityRow]) -> Option<Entity> {
-    let first = rows.iter().map(|r| r.first_ms).min()?;
-    let last = rows.iter().map(|r| r.last_ms).max()?;
-    let properties = rows
-        .iter()
-        .filter(|r| r.properties.is_some())
-        .max_by_key(|r| r.last_ms)
-        .and_then(|r| r.properties.clone())
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    Some(Entity {
-        kind: id.kind(),
-        id: id.to_string(),
-        name: id.name(),
-        first_seen: rfc3339(first),
-        last_seen: rfc3339(last),
-        properties,
-    })
-}
-
-/// The scope asked for: hour-aligned, 1 hour to a year; by default the 24 hours up to the
-/// end of the current hour.
-fn scope_of(start: Option<&str>, end: Option<&str>) -> ApiResult<Scope> {
-    let hour = |name: &str, text: &str| -> ApiResult<Hour> {
-        let ms = super::findings::time_value(name, text)?;
-        if ms.rem_euclid(HOUR_MS) != 0 {
-            return Err(ApiError::bad_request(format!(
-                "{name} {text:?}: a scope starts and ends on an hour (minutes and seconds 0)"
-            )));
-        }
-        Ok(Hour::of_ms(ms))
-    };
-    let end = match end {
-        Some(e) => hour("end", e)?,
-        None => Hour(Hour::of_ms(osprey_store::now_ms()).0 + 1),
-    };
-    let start = match start {
-        Some(s) => hour("start", s)?,
-        None => Hour(end.0 - DEFAULT_SCOPE_HOURS),
-    };
-    let hours = end.0 - start.0;
-    if !(1..=profile::MAX_SCOPE_HOURS).contains(&hours) {
-        return Err(ApiError::bad_request(format!(
-            "scope {} to {}: from 1 hour to a year, start before end",
-            rfc3339(start.start_ms()),
-            rfc3339(end.start_ms())
-        )));
-    }
-    Ok(Scope { start, end })
-}
-
-/// The entity's edges in the scope (both ends) and what it was related to in the
-/// baseline before it.
-async fn edges_of(
-    app: &App,
-    tenants: &[String],
-    id: &EntityId,
-    scope: Scope,
-) -> ApiResult<(Vec<StoredEdge>, HashSet<profile::Seen>)> {
-    let text = id.to_string();
-    let mut edges = Vec::new();
-    let mut baseline = HashSet::new();
-    let b = scope.baseline();
-    for t in tenants {
-        for end in [EdgeEnd::From, EdgeEnd::To] {
-            let rows = app
-                .store
-                .graph_edges(t, end, &text, None, scope.start.0, scope.end.0)
-                .await?;
-            edges.extend(rows.into_iter().filter_map(stored_edge));
-        }
-        for (relation, outgoing, other) in app
-            .store
-            .graph_neighbours(t, &text, b.start.0, b.end.0)
-            .await?
-        {
-            if let Some(r) = Relation::parse(&relation) {
-                let direction = if outgoing {
-                    Direction::Out
-                } else {
-                    Direction::In
-                };
-                baseline.insert((r, direction, other));
-            }
-        }
-    }
-    Ok((edges, baseline))
-}
-
-fn stored_edge(r: EdgeRow) -> Option<StoredEdge> {
-    let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    Some(StoredEdge {
-        relation: Relation::parse(&r.relation)?,
-        from: r.from_id,
-        to: r.to_id,
-        hour: Hour(r.hour),
-        counts: Counts {
-            success: count(r.counts.success),
-            failed: count(r.counts.failed),
-            unauthorized: count(r.counts.unauthorized),
-            forbidden: count(r.counts.forbidden),
-        },
-    })
-}
-
-/// When the data of the entity's cluster begins (for an entity of no cluster: of the
-/// tenants' first cluster).
-async fn data_since(app: &App, tenants: &[String], id: &EntityId) -> ApiResult<Option<i64>> {
-    if let Some(cluster_id) = id.cluster_id() {
-        let cluster = EntityId::cluster(cluster_id).to_string();
-        let mut since = None;
-        for t in tenants {
-            if let Some(r) = app.store.graph_entity(t, &cluster).await? {
-                since = Some(since.map_or(r.first_ms, |s: i64| s.min(r.first_ms)));
-            }
-        }
-        return Ok(since);
-    }
-    let mut since: Option<i64> = None;
-    for t in tenants {
-        if let Some(first) = app
-            .store
-            .graph_first_seen(t, EntityType::Cluster.as_str())
-            .await?
-        {
-            since = Some(since.map_or(first, |s| s.min(first)));
-        }
-    }
-    Ok(since)
-}
-
-/// The findings among the related entities that name the entity, moved out (an attack
-/// sequence's own signals stay related).
-fn take_findings(activity: &mut Activity) -> Vec<String> {
-    let (findings, related): (Vec<_>, Vec<_>) = std::mem::take(&mut activity.related)
-        .into_iter()
-        .partition(|r| {
-            r.kind == EntityType::Finding
-                && r.relation == Relation::Names
-                && r.direction == Direction::In
-        });
-    activity.related = related;
-    activity
-        .newly_observed
-        .retain(|n| n.relation != Relation::Names);
-    findings
-        .into_iter()
-        .filter_map(|f| f.id.strip_prefix("finding/").map(str::to_string))
-        .collect()
 }
 
 /// Query parameters of `GET /v1/entities`.

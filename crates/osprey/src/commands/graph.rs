@@ -1,0 +1,311 @@
+//! `osprey graph`: the investigation graph offline. `build` keeps audit logs in a local store
+//! and runs the server's own detection over them (`osprey_server::offline`); `show` reads an
+//! entity's profile back (`osprey_server::profiles`), as a table or as the API's JSON.
+
+use std::io::Write;
+
+use comfy_table::Table;
+use comfy_table::presets::NOTHING;
+use osprey_graph::profile::MAX_SCOPE_HOURS;
+use osprey_graph::record::rfc3339;
+use osprey_graph::{EntityId, EntityType, Hour};
+use osprey_server::offline::Offline;
+use osprey_server::profiles::{self, Profile};
+use osprey_store::{SQLITE_FILE, Store, StoredFinding};
+
+use super::audit_import::{Batcher, check_inputs};
+use super::output::{emit, put_table, stdout_is_terminal};
+use crate::cli::{GraphBuildArgs, GraphCommand, GraphFormat, GraphShowArgs};
+use crate::exit::Failure;
+use crate::ui::Ui;
+
+/// Events per kept batch.
+const BATCH_EVENTS: usize = 500;
+const HOUR_MS: i64 = 3_600_000;
+
+pub fn run(cmd: GraphCommand, ui: &Ui) -> Result<i32, Failure> {
+    match cmd {
+        GraphCommand::Build(args) => build(args, ui),
+        GraphCommand::Show(args) => show(args),
+    }
+}
+
+/// The server's detection runs on its own thread against the runtime's handle: a runtime
+/// with workers.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(format!("starting the runtime: {e}")))
+}
+
+fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
+    check_inputs(&args.files)?;
+    if args.cluster.trim().is_empty() {
+        return Err(Failure::Input("--cluster: empty".into()));
+    }
+    let db = args.db.display().to_string();
+    let rt = runtime()?;
+    let mut offline = rt
+        .block_on(Offline::open(&args.db, &args.cluster))
+        .map_err(|e| Failure::Input(format!("--db {db}: {e}")))?;
+    let mut batcher = Batcher::new(BATCH_EVENTS, |body, events| {
+        rt.block_on(offline.keep(&body, events))
+            .map_err(|e| Failure::Internal(format!("--db {db}: keeping a batch: {e}")))
+    });
+    let read = batcher.read_files(&args.files, ui)?;
+    let batches = batcher.batches;
+    drop(batcher);
+    ui.note(&format!(
+        "kept {read} events in {batches} batches; detecting them"
+    ));
+    let built = rt
+        .block_on(offline.detect())
+        .map_err(|e| Failure::Internal(format!("--db {db}: detection: {e}")))?;
+    println!(
+        "cluster {} ({}): {} findings, {} attack sequences",
+        built.cluster.name, built.cluster.id, built.findings, built.sequences
+    );
+    println!(
+        "profiles: osprey graph show --db {db} cluster/{}",
+        built.cluster.name
+    );
+    Ok(0)
+}
+
+fn show(args: GraphShowArgs) -> Result<i32, Failure> {
+    let db = args.db.display().to_string();
+    if !args.db.join(SQLITE_FILE).is_file() {
+        return Err(Failure::Input(format!(
+            "--db {db}: no Osprey store here (osprey graph build makes one)"
+        )));
+    }
+    let rt = runtime()?;
+    let (profile, findings) = rt.block_on(read_profile(&args))?;
+    let format = args.format.unwrap_or(if stdout_is_terminal() {
+        GraphFormat::Table
+    } else {
+        GraphFormat::Json
+    });
+    emit(None, |out| match format {
+        GraphFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &profile)?;
+            writeln!(out)
+        }
+        GraphFormat::Table => write_table(out, &profile, &findings),
+    })?;
+    Ok(0)
+}
+
+/// The profile, and the findings it lists as stored (for the table).
+async fn read_profile(args: &GraphShowArgs) -> Result<(Profile, Vec<StoredFinding>), Failure> {
+    let db = args.db.display().to_string();
+    let store_err = |e: &dyn std::fmt::Display| Failure::Input(format!("--db {db}: {e}"));
+    let store = Store::open_sqlite(&args.db)
+        .await
+        .map_err(|e| store_err(&e))?;
+    let id = entity_id(&store, &args.entity).await?;
+    let tenants: Vec<String> = store
+        .tenants()
+        .await
+        .map_err(|e| store_err(&e))?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    // By default the scope covers the entity's life (at most a year up to its last hour).
+    let text = id.to_string();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for t in &tenants {
+        if let Some(r) = store
+            .graph_entity(t, &text)
+            .await
+            .map_err(|e| store_err(&e))?
+        {
+            first = first.min(r.first_ms);
+            last = last.max(r.last_ms);
+        }
+    }
+    if first > last {
+        return Err(Failure::Input(format!(
+            "entity {}: not in the store at {db}",
+            args.entity
+        )));
+    }
+    let time = |name: &str, text: &str| -> Result<i64, Failure> {
+        text.parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|_| Failure::Input(format!("--{name} {text:?}: expected an RFC 3339 time")))
+    };
+    let end = match &args.end {
+        Some(t) => (t.clone(), time("end", t)?),
+        None => {
+            let ms = (Hour::of_ms(last).0 + 1) * HOUR_MS;
+            (rfc3339(ms), ms)
+        }
+    };
+    let start = match &args.start {
+        Some(t) => (t.clone(), time("start", t)?),
+        None => {
+            let hour = Hour::of_ms(first).0.max(end.1 / HOUR_MS - MAX_SCOPE_HOURS);
+            let ms = hour.min(end.1 / HOUR_MS - 1) * HOUR_MS;
+            (rfc3339(ms), ms)
+        }
+    };
+    let scope = profiles::scope_of(Some((&start.0, start.1)), Some((&end.0, end.1)))
+        .map_err(|e| Failure::Input(format!("--start/--end: {e}")))?;
+    let profile = profiles::profile(&store, &tenants, &id, scope, args.related.max(1), 0)
+        .await
+        .map_err(|e| store_err(&e))?
+        .ok_or_else(|| Failure::Input(format!("entity {}: not in the store", args.entity)))?;
+    let mut findings = store
+        .findings_by_id(&profile.findings)
+        .await
+        .map_err(|e| store_err(&e))?;
+    findings.sort_by(|a, b| {
+        b.finding
+            .severity
+            .label
+            .cmp(&a.finding.severity.label)
+            .then_with(|| a.finding.first_seen.cmp(&b.finding.first_seen))
+    });
+    Ok((profile, findings))
+}
+
+/// The entity an argument names; a cluster may be named instead of its id.
+async fn entity_id(store: &Store, text: &str) -> Result<EntityId, Failure> {
+    let bad = |why: String| Failure::Input(format!("entity {text:?}: {why}"));
+    let (kind, key) = text.split_once('/').ok_or_else(|| {
+        bad("expected TYPE/ID (ip/203.0.113.66, pod/CLUSTER/NAMESPACE/NAME)".into())
+    })?;
+    let kind = EntityType::parse(kind).ok_or_else(|| {
+        bad(format!(
+            "type {kind:?}: expected cluster, namespace, pod, subject, ip, user-agent, image, node or finding"
+        ))
+    })?;
+    let id = EntityId::parse_key(kind, key).map_err(|e| bad(e.to_string()))?;
+    let Some(cluster) = id.cluster_id() else {
+        return Ok(id);
+    };
+    let store_err = |e: osprey_store::StoreError| Failure::Input(e.to_string());
+    if store.cluster(cluster).await.map_err(store_err)?.is_some() {
+        return Ok(id);
+    }
+    let named = store
+        .clusters(None)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .find(|c| c.name == cluster);
+    match named {
+        Some(c) => {
+            let rest = key.strip_prefix(cluster).unwrap_or_default();
+            EntityId::parse_key(kind, &format!("{}{rest}", c.id)).map_err(|e| bad(e.to_string()))
+        }
+        None => Err(bad(format!("no cluster named or numbered {cluster:?}"))),
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t.set_header(header.to_vec());
+    t
+}
+
+fn write_table(
+    out: &mut dyn Write,
+    p: &Profile,
+    findings: &[StoredFinding],
+) -> std::io::Result<()> {
+    let e = &p.entity;
+    writeln!(out, "{}  {}", e.id, e.name)?;
+    writeln!(out, "seen   {} to {}", e.first_seen, e.last_seen)?;
+    writeln!(out, "scope  {} to {}", p.scope.start, p.scope.end)?;
+    if e.properties.as_object().is_some_and(|o| !o.is_empty()) {
+        writeln!(out, "properties  {}", e.properties)?;
+    }
+    let a = &p.activity;
+    for n in &a.notices {
+        writeln!(out, "notice ({})  {}", n.kind, n.message)?;
+    }
+    let c = &a.api_calls;
+    writeln!(
+        out,
+        "\nAPI calls  {} (success {}, failed {}, unauthorized {}, forbidden {})",
+        c.total,
+        c.by_result.success,
+        c.by_result.failed,
+        c.by_result.unauthorized,
+        c.by_result.forbidden
+    )?;
+    let counts = |n: &osprey_graph::Counts| {
+        [n.success, n.failed, n.unauthorized, n.forbidden].map(|v| v.to_string())
+    };
+    if !c.by_verb_resource.is_empty() {
+        let mut t = table(&[
+            "VERB",
+            "RESOURCE",
+            "SUCCESS",
+            "FAILED",
+            "UNAUTHORIZED",
+            "FORBIDDEN",
+        ]);
+        for v in &c.by_verb_resource {
+            let [s, f, u, fb] = counts(&v.counts);
+            t.add_row([v.verb.clone(), v.resource.clone(), s, f, u, fb]);
+        }
+        put_table(out, "", &t)?;
+    }
+    if !c.hourly.is_empty() {
+        let mut t = table(&["HOUR", "SUCCESS", "FAILED", "UNAUTHORIZED", "FORBIDDEN"]);
+        for h in &c.hourly {
+            let [s, f, u, fb] = counts(&h.counts);
+            t.add_row([h.hour.clone(), s, f, u, fb]);
+        }
+        put_table(out, "\nBy hour", &t)?;
+    }
+    if !a.newly_observed.is_empty() {
+        let mut t = table(&["KIND", "VALUE", "FIRST SEEN"]);
+        for n in &a.newly_observed {
+            t.add_row([n.kind.to_string(), n.value.clone(), n.first_seen.clone()]);
+        }
+        put_table(out, "\nNewly observed (not in the 45 days before)", &t)?;
+    }
+    if !a.related.is_empty() {
+        let mut t = table(&["RELATION", "ENTITY", "COUNT", "FIRST SEEN", "LAST SEEN"]);
+        for r in &a.related {
+            let arrow = match r.direction {
+                osprey_graph::profile::Direction::Out => "→",
+                osprey_graph::profile::Direction::In => "←",
+            };
+            t.add_row([
+                format!("{arrow} {}", r.relation.as_str()),
+                r.id.clone(),
+                r.count.to_string(),
+                r.first_seen.clone(),
+                r.last_seen.clone(),
+            ]);
+        }
+        let more = if p.related_next.is_some() {
+            " (more: --related N)"
+        } else {
+            ""
+        };
+        put_table(out, &format!("\nRelated{more}"), &t)?;
+    }
+    if !findings.is_empty() {
+        let mut t = table(&["SEVERITY", "TYPE", "FIRST SEEN", "ID"]);
+        for f in findings {
+            let f = &f.finding;
+            t.add_row([
+                f.severity.label.as_str().to_string(),
+                f.kind.clone(),
+                f.first_seen.clone().unwrap_or_default(),
+                f.id.clone(),
+            ]);
+        }
+        put_table(out, "\nFindings", &t)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The investigation graph built offline (`osprey graph build`): audit logs are kept in a
+//! local SQLite store as webhook batches of one cluster, then detected by the same detector as
+//! a server's — findings, graph, finding groups and attack sequences — without an HTTP
+//! listener. The directory is a server's data directory: `osprey serve --data DIR` serves
+//! what was built, and building again into it adds only what it has not seen (events are
+//! known by audit id and stage).
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use osprey_store::{Cluster, FindingFilter, NewAuditBatch, Store, now_ms};
+
+use crate::error::{ServerError, ServerResult};
+use crate::{Options, launch};
+
+/// Offline data is old by nature: nothing is dropped for its age.
+const KEEP: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// A local store taking one cluster's batches.
+pub struct Offline {
+    pub store: Store,
+    pub cluster: Cluster,
+    batches: u64,
+}
+
+/// What a build left in the store.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub cluster: Cluster,
+    /// Batches kept by this build.
+    pub batches: u64,
+    /// Findings of the cluster in the store, attack sequences among them.
+    pub findings: i64,
+    pub sequences: i64,
+}
+
+impl Offline {
+    /// Opens (creating) the store in `dir` and the cluster named `cluster` of its
+    /// organization's administrator tenant.
+    pub async fn open(dir: &Path, cluster: &str) -> ServerResult<Offline> {
+        let store = Store::open_sqlite(dir).await?;
+        launch::bootstrap(&store, dir).await?;
+        let admin = store
+            .administrator()
+            .await?
+            .ok_or_else(|| ServerError::Invalid("the store has no organization".into()))?;
+        let existing = store
+            .clusters(Some(&admin.id))
+            .await?
+            .into_iter()
+            .find(|c| c.name == cluster);
+        let cluster = match existing {
+            Some(c) => c,
+            None => store.create_cluster(&admin.id, cluster).await?.0,
+        };
+        Ok(Offline {
+            store,
+            cluster,
+            batches: 0,
+        })
+    }
+
+    /// Keeps one EventList document of `events` events, as the webhook would.
+    pub async fn keep(&mut self, body: &[u8], events: usize) -> ServerResult<()> {
+        let compressed =
+            zstd::bulk::compress(body, 3).map_err(ServerError::io("compressing an audit batch"))?;
+        self.store
+            .append_audit_batches(&[NewAuditBatch {
+                cluster_id: self.cluster.id.clone(),
+                received_ms: now_ms(),
+                events: i64::try_from(events).unwrap_or(i64::MAX),
+                body: compressed,
+            }])
+            .await?;
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// Detects everything kept and not yet detected, then stops.
+    pub async fn detect(self) -> ServerResult<Built> {
+        let options = Options {
+            scan_workers: 0,
+            audit_retention: KEEP,
+            graph_retention: Some(KEEP),
+            ..Options::default()
+        };
+        let running = crate::start(self.store.clone(), options).await?;
+        // The detector counted what waits when it loaded; a round's findings (and the attack
+        // sequences they complete) are stored before it counts the round done.
+        while running.app.pending_events.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        running.stop().await;
+        let filter = |types: Vec<String>| FindingFilter {
+            cluster_id: Some(self.cluster.id.clone()),
+            types,
+            ..FindingFilter::default()
+        };
+        let findings = self.store.count_findings(&filter(Vec::new())).await?;
+        let sequences = self
+            .store
+            .count_findings(&filter(vec![crate::sequences::SEQUENCE_KIND.to_string()]))
+            .await?;
+        Ok(Built {
+            cluster: self.cluster,
+            batches: self.batches,
+            findings,
+            sequences,
+        })
+    }
+}

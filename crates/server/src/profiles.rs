@@ -1,0 +1,258 @@
+//! Entity profiles read from the store: the rows of an entity in the tenants a caller sees,
+//! its edges over a scope and the baseline before it, turned into the profile the API answers
+//! (`api::entities`) and `osprey graph show` prints.
+
+use std::collections::HashSet;
+
+use osprey_graph::profile::{self, Activity, Direction, Scope, StoredEdge};
+use osprey_graph::record::rfc3339;
+use osprey_graph::{Counts, EntityId, EntityType, Hour, Relation};
+use osprey_store::{EdgeEnd, EdgeRow, EntityRow, Store};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ServerResult;
+
+const HOUR_MS: i64 = 3_600_000;
+/// Default scope: the last 24 hours.
+const DEFAULT_SCOPE_HOURS: i64 = 24;
+
+/// An entity as its profile and a search show it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Entity {
+    #[serde(rename = "type")]
+    pub kind: EntityType,
+    pub id: String,
+    pub name: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Per type: a pod's images, node, service account, security context, owner, and
+    /// `created` / `deleted` times.
+    #[schema(value_type = Object)]
+    pub properties: Value,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProfileScope {
+    pub start: String,
+    pub end: String,
+}
+
+/// An entity's profile over a scope.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Profile {
+    pub entity: Entity,
+    pub scope: ProfileScope,
+    #[serde(flatten)]
+    pub activity: Activity,
+    /// More related entities: pass as `related_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_next: Option<usize>,
+    /// Findings naming the entity in the scope.
+    pub findings: Vec<String>,
+}
+
+/// The profile of `id` over `scope` as the `tenants` see it, with one page of its related
+/// entities (`related`: at most this many after skipping `offset`); `None`: never seen.
+pub async fn profile(
+    store: &Store,
+    tenants: &[String],
+    id: &EntityId,
+    scope: Scope,
+    related: usize,
+    offset: usize,
+) -> ServerResult<Option<Profile>> {
+    let rows = entity_rows(store, tenants, id).await?;
+    let Some(entity) = merge_rows(id, &rows) else {
+        return Ok(None);
+    };
+    let (edges, baseline) = edges_of(store, tenants, id, scope).await?;
+    let data_since = data_since(store, tenants, id).await?;
+    let mut activity = profile::activity(
+        id,
+        scope,
+        &edges,
+        &baseline,
+        data_since,
+        osprey_store::now_ms(),
+    );
+    let findings = take_findings(&mut activity);
+    let total = activity.related.len();
+    activity.related = activity
+        .related
+        .into_iter()
+        .skip(offset)
+        .take(related)
+        .collect();
+    let related_next = (offset.saturating_add(related) < total).then(|| offset + related);
+    Ok(Some(Profile {
+        entity,
+        scope: ProfileScope {
+            start: rfc3339(scope.start.start_ms()),
+            end: rfc3339(scope.end.start_ms()),
+        },
+        activity,
+        related_next,
+        findings,
+    }))
+}
+
+async fn entity_rows(
+    store: &Store,
+    tenants: &[String],
+    id: &EntityId,
+) -> ServerResult<Vec<EntityRow>> {
+    let mut rows = Vec::new();
+    let text = id.to_string();
+    for t in tenants {
+        rows.extend(store.graph_entity(t, &text).await?);
+    }
+    Ok(rows)
+}
+
+/// One entity out of its rows in several tenants: seen from the first to the last sighting;
+/// the properties of the one seen last.
+pub fn merge_rows(id: &EntityId, rows: &[EntityRow]) -> Option<Entity> {
+    let first = rows.iter().map(|r| r.first_ms).min()?;
+    let last = rows.iter().map(|r| r.last_ms).max()?;
+    let properties = rows
+        .iter()
+        .filter(|r| r.properties.is_some())
+        .max_by_key(|r| r.last_ms)
+        .and_then(|r| r.properties.clone())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    Some(Entity {
+        kind: id.kind(),
+        id: id.to_string(),
+        name: id.name(),
+        first_seen: rfc3339(first),
+        last_seen: rfc3339(last),
+        properties,
+    })
+}
+
+/// The scope asked for (times in ms): hour-aligned, 1 hour to a year; by default the 24
+/// hours up to the end of the current hour. The error names what is wrong, in one line.
+pub fn scope_of(start: Option<(&str, i64)>, end: Option<(&str, i64)>) -> Result<Scope, String> {
+    let hour = |name: &str, (text, ms): (&str, i64)| -> Result<Hour, String> {
+        if ms.rem_euclid(HOUR_MS) != 0 {
+            return Err(format!(
+                "{name} {text:?}: a scope starts and ends on an hour (minutes and seconds 0)"
+            ));
+        }
+        Ok(Hour::of_ms(ms))
+    };
+    let end = match end {
+        Some(e) => hour("end", e)?,
+        None => Hour(Hour::of_ms(osprey_store::now_ms()).0 + 1),
+    };
+    let start = match start {
+        Some(s) => hour("start", s)?,
+        None => Hour(end.0 - DEFAULT_SCOPE_HOURS),
+    };
+    let hours = end.0 - start.0;
+    if !(1..=profile::MAX_SCOPE_HOURS).contains(&hours) {
+        return Err(format!(
+            "scope {} to {}: from 1 hour to a year, start before end",
+            rfc3339(start.start_ms()),
+            rfc3339(end.start_ms())
+        ));
+    }
+    Ok(Scope { start, end })
+}
+
+/// The entity's edges in the scope (both ends) and what it was related to in the
+/// baseline before it.
+async fn edges_of(
+    store: &Store,
+    tenants: &[String],
+    id: &EntityId,
+    scope: Scope,
+) -> ServerResult<(Vec<StoredEdge>, HashSet<profile::Seen>)> {
+    let text = id.to_string();
+    let mut edges = Vec::new();
+    let mut baseline = HashSet::new();
+    let b = scope.baseline();
+    for t in tenants {
+        for end in [EdgeEnd::From, EdgeEnd::To] {
+            let rows = store
+                .graph_edges(t, end, &text, None, scope.start.0, scope.end.0)
+                .await?;
+            edges.extend(rows.into_iter().filter_map(stored_edge));
+        }
+        for (relation, outgoing, other) in
+            store.graph_neighbours(t, &text, b.start.0, b.end.0).await?
+        {
+            if let Some(r) = Relation::parse(&relation) {
+                let direction = if outgoing {
+                    Direction::Out
+                } else {
+                    Direction::In
+                };
+                baseline.insert((r, direction, other));
+            }
+        }
+    }
+    Ok((edges, baseline))
+}
+
+fn stored_edge(r: EdgeRow) -> Option<StoredEdge> {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Some(StoredEdge {
+        relation: Relation::parse(&r.relation)?,
+        from: r.from_id,
+        to: r.to_id,
+        hour: Hour(r.hour),
+        counts: Counts {
+            success: count(r.counts.success),
+            failed: count(r.counts.failed),
+            unauthorized: count(r.counts.unauthorized),
+            forbidden: count(r.counts.forbidden),
+        },
+    })
+}
+
+/// When the data of the entity's cluster begins (for an entity of no cluster: of the
+/// tenants' first cluster).
+async fn data_since(store: &Store, tenants: &[String], id: &EntityId) -> ServerResult<Option<i64>> {
+    if let Some(cluster_id) = id.cluster_id() {
+        let cluster = EntityId::cluster(cluster_id).to_string();
+        let mut since = None;
+        for t in tenants {
+            if let Some(r) = store.graph_entity(t, &cluster).await? {
+                since = Some(since.map_or(r.first_ms, |s: i64| s.min(r.first_ms)));
+            }
+        }
+        return Ok(since);
+    }
+    let mut since: Option<i64> = None;
+    for t in tenants {
+        if let Some(first) = store
+            .graph_first_seen(t, EntityType::Cluster.as_str())
+            .await?
+        {
+            since = Some(since.map_or(first, |s| s.min(first)));
+        }
+    }
+    Ok(since)
+}
+
+/// The findings among the related entities that name the entity, moved out (an attack
+/// sequence's own signals stay related).
+fn take_findings(activity: &mut Activity) -> Vec<String> {
+    let (findings, related): (Vec<_>, Vec<_>) = std::mem::take(&mut activity.related)
+        .into_iter()
+        .partition(|r| {
+            r.kind == EntityType::Finding
+                && r.relation == Relation::Names
+                && r.direction == Direction::In
+        });
+    activity.related = related;
+    activity
+        .newly_observed
+        .retain(|n| n.relation != Relation::Names);
+    findings
+        .into_iter()
+        .filter_map(|f| f.id.strip_prefix("finding/").map(str::to_string))
+        .collect()
+}
