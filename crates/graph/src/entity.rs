@@ -209,12 +209,23 @@ impl EntityId {
             });
         }
         let mut canonical = Vec::with_capacity(segments.len());
-        for (index, (segment, part)) in segments.iter().zip(expected).enumerate() {
+        for (index, (raw, part)) in segments.iter().zip(expected).enumerate() {
             let bad = |what: &'static str| EntityError::BadPart {
                 kind,
                 index,
                 what,
-                value: segment.chars().take(80).collect(),
+                value: raw.chars().take(80).collect(),
+            };
+            // A part that is not percent-encoded by definition may still arrive encoded (an
+            // address's colons in a URL): read it decoded.
+            let plain;
+            let segment: &str = if matches!(part, Part::Encoded) {
+                raw
+            } else {
+                plain = percent_decode_str(raw)
+                    .decode_utf8()
+                    .map_err(|_| bad("percent-encoded UTF-8"))?;
+                &plain
             };
             let value = match part {
                 Part::Cluster | Part::Name => {

@@ -224,6 +224,11 @@ async fn profiles_count_what_the_audit_log_says() {
                 format!("namespace/{cluster}/dev"),
                 Box::new(|e: &Value| e["objectRef"]["namespace"] == "dev"),
             ),
+            // A user agent's slash travels encoded and stays part of the value.
+            (
+                "user-agent/kubectl%2Fv1.30".to_string(),
+                Box::new(|e: &Value| e["userAgent"] == "kubectl/v1.30"),
+            ),
         ];
         for (id, matches) in &cases {
             let (st, p) = s.get(&format!("/v1/entities/{id}?{scope}"), &admin).await;
@@ -266,6 +271,17 @@ async fn profiles_count_what_the_audit_log_says() {
             );
             assert_eq!(p["entity"]["id"], id.as_str());
         }
+        // An address's colons may arrive encoded too.
+        let (st, p) = s
+            .get(
+                &format!("/v1/entities/ip/2001%3Adb8%3A%3A7?{scope}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            (st, &p["entity"]["id"]),
+            (StatusCode::OK, &json!("ip/2001:db8::7"))
+        );
         // Who exec'd into a pod, from the pod's side.
         let (_, pod) = s
             .get(

@@ -51,11 +51,19 @@ pub struct ProfileQuery {
 pub async fn get_entity(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path((kind, key)): Path<(String, String)>,
+    Path((kind, decoded)): Path<(String, String)>,
+    uri: axum::http::Uri,
     Params(q): Params<ProfileQuery>,
 ) -> ApiResult<Json<Profile>> {
     caller.require(Role::Viewer)?;
     let started = std::time::Instant::now();
+    // The id as sent: its parts are percent-encoded, and a decoded `%2F` (a user agent's
+    // slash) would read as a separator.
+    let key = uri
+        .path()
+        .strip_prefix("/v1/entities/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(decoded, |(_, raw)| raw.to_string());
     let kind = EntityType::parse(&kind)
         .ok_or_else(|| ApiError::bad_request(format!("entity type {kind:?}: expected one of cluster, namespace, pod, subject, ip, user-agent, image, node, finding")))?;
     let id = EntityId::parse_key(kind, &key)
