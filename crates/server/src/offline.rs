@@ -21,15 +21,12 @@ const KEEP: Duration = Duration::from_secs(100 * 365 * 86_400);
 pub struct Offline {
     pub store: Store,
     pub cluster: Cluster,
-    batches: u64,
 }
 
 /// What a build left in the store.
 #[derive(Debug, Clone)]
 pub struct Built {
     pub cluster: Cluster,
-    /// Batches kept by this build.
-    pub batches: u64,
     /// Findings of the cluster in the store, attack sequences among them.
     pub findings: i64,
     pub sequences: i64,
@@ -54,17 +51,14 @@ impl Offline {
             Some(c) => c,
             None => store.create_cluster(&admin.id, cluster).await?.0,
         };
-        Ok(Offline {
-            store,
-            cluster,
-            batches: 0,
-        })
+        Ok(Offline { store, cluster })
     }
 
     /// Keeps one EventList document of `events` events, as the webhook would.
-    pub async fn keep(&mut self, body: &[u8], events: usize) -> ServerResult<()> {
-        let compressed =
-            zstd::bulk::compress(body, 3).map_err(ServerError::io("compressing an audit batch"))?;
+    pub async fn keep(&self, body: &[u8], events: usize) -> ServerResult<()> {
+        let level = Options::default().compression_level;
+        let compressed = zstd::bulk::compress(body, level)
+            .map_err(ServerError::io("compressing an audit batch"))?;
         self.store
             .append_audit_batches(&[NewAuditBatch {
                 cluster_id: self.cluster.id.clone(),
@@ -73,7 +67,6 @@ impl Offline {
                 body: compressed,
             }])
             .await?;
-        self.batches += 1;
         Ok(())
     }
 
@@ -104,7 +97,6 @@ impl Offline {
             .await?;
         Ok(Built {
             cluster: self.cluster,
-            batches: self.batches,
             findings,
             sequences,
         })

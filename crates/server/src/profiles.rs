@@ -97,7 +97,8 @@ pub async fn profile(
     }))
 }
 
-async fn entity_rows(
+/// The entity's rows in each of the tenants that have it.
+pub async fn entity_rows(
     store: &Store,
     tenants: &[String],
     id: &EntityId,
@@ -131,13 +132,14 @@ pub fn merge_rows(id: &EntityId, rows: &[EntityRow]) -> Option<Entity> {
     })
 }
 
-/// The scope asked for (times in ms): hour-aligned, 1 hour to a year; by default the 24
-/// hours up to the end of the current hour. The error names what is wrong, in one line.
-pub fn scope_of(start: Option<(&str, i64)>, end: Option<(&str, i64)>) -> Result<Scope, String> {
-    let hour = |name: &str, (text, ms): (&str, i64)| -> Result<Hour, String> {
+/// The scope asked for (Unix ms): hour-aligned, 1 hour to a year; by default the 24 hours up
+/// to the end of the current hour. The error names what is wrong, in one line.
+pub fn scope_of(start: Option<i64>, end: Option<i64>) -> Result<Scope, String> {
+    let hour = |name: &str, ms: i64| -> Result<Hour, String> {
         if ms.rem_euclid(HOUR_MS) != 0 {
             return Err(format!(
-                "{name} {text:?}: a scope starts and ends on an hour (minutes and seconds 0)"
+                "{name} {}: a scope starts and ends on an hour (minutes and seconds 0)",
+                rfc3339(ms)
             ));
         }
         Ok(Hour::of_ms(ms))

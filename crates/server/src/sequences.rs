@@ -176,10 +176,7 @@ pub async fn due_sequences(
     let stored: HashMap<&str, usize> = findings
         .iter()
         .filter(|f| f.source == FindingSource::Correlation)
-        .map(|f| {
-            let signals = f.finding.evidence.as_ref().map_or(0, |e| e.signals.len());
-            (f.finding.id.as_str(), signals)
-        })
+        .map(|f| (f.finding.id.as_str(), signals(&f.finding)))
         .collect();
     Ok(groups_of(&findings)
         .iter()
@@ -250,7 +247,10 @@ pub async fn raise(
     };
     let made: Vec<(String, usize, SeverityLabel)> = due
         .iter()
-        .map(|r| (r.finding.id.clone(), signals(r), r.finding.severity.label))
+        .map(|r| {
+            let label = r.finding.severity.label;
+            (r.finding.id.clone(), signals(&r.finding), label)
+        })
         .collect();
     // The sequences are findings of the graph too, naming their signals.
     let now = now_ms();
@@ -286,9 +286,9 @@ pub async fn raise(
     }
 }
 
-/// How many signals a stored sequence finding lists.
-pub fn signals(r: &FindingRecord) -> usize {
-    r.finding.evidence.as_ref().map_or(0, |e| e.signals.len())
+/// How many signals a sequence finding lists.
+pub fn signals(f: &Finding) -> usize {
+    f.evidence.as_ref().map_or(0, |e| e.signals.len())
 }
 
 #[cfg(test)]

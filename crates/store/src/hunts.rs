@@ -153,15 +153,17 @@ impl Store {
         .await?;
         // As for scans: two servers may pick the same hunt; the outer condition lets one win.
         let takeable = "(state = 'queued' OR (state = 'running' AND lease_until_ms < $1))";
+        // Hunts that may be taken now: of a tenant with no other hunt running.
+        let candidates = format!(
+            "FROM retro_hunts h WHERE {takeable}
+               AND NOT EXISTS (SELECT 1 FROM retro_hunts o WHERE o.tenant_id = h.tenant_id
+                               AND o.state = 'running' AND o.lease_until_ms >= $1)"
+        );
         loop {
             let row = sqlx::query(AssertSqlSafe(format!(
                 "UPDATE retro_hunts SET state = 'running', started_ms = $1, lease_until_ms = $2,
                     attempts = attempts + 1, events_scanned = 0, batches_scanned = 0
-                 WHERE {takeable} AND id = (
-                    SELECT id FROM retro_hunts h WHERE {takeable}
-                      AND NOT EXISTS (SELECT 1 FROM retro_hunts o WHERE o.tenant_id = h.tenant_id
-                                      AND o.state = 'running' AND o.lease_until_ms >= $1)
-                    ORDER BY created_ms, id LIMIT 1)
+                 WHERE {takeable} AND id = (SELECT id {candidates} ORDER BY created_ms, id LIMIT 1)
                  RETURNING {HUNT_COLUMNS}"
             )))
             .bind(now)
@@ -171,14 +173,11 @@ impl Store {
             if let Some(r) = row {
                 return hunt_row(&r).map(Some);
             }
-            let waiting: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM retro_hunts h WHERE {takeable}
-                   AND NOT EXISTS (SELECT 1 FROM retro_hunts o WHERE o.tenant_id = h.tenant_id
-                                   AND o.state = 'running' AND o.lease_until_ms >= $1)"
-            )))
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
+            let waiting: i64 =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {candidates}")))
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?;
             if waiting == 0 {
                 return Ok(None);
             }

@@ -35,7 +35,7 @@ pub(super) struct Batcher<F: FnMut(Vec<u8>, usize) -> Result<(), Failure>> {
     pub sent_events: u64,
     pub batches: u64,
     /// The first failure; nothing more is sent after it.
-    pub failed: Option<Failure>,
+    failed: Option<Failure>,
 }
 
 impl<F: FnMut(Vec<u8>, usize) -> Result<(), Failure>> Batcher<F> {
@@ -51,7 +51,7 @@ impl<F: FnMut(Vec<u8>, usize) -> Result<(), Failure>> Batcher<F> {
         }
     }
 
-    pub fn add(&mut self, event: String) {
+    fn add(&mut self, event: String) {
         if self.failed.is_some() {
             return;
         }
@@ -65,7 +65,7 @@ impl<F: FnMut(Vec<u8>, usize) -> Result<(), Failure>> Batcher<F> {
         self.items.push(event);
     }
 
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         if self.items.is_empty() || self.failed.is_some() {
             return;
         }

@@ -7,7 +7,6 @@ use std::io::Write;
 use comfy_table::Table;
 use comfy_table::presets::NOTHING;
 use osprey_graph::profile::MAX_SCOPE_HOURS;
-use osprey_graph::record::rfc3339;
 use osprey_graph::{EntityId, EntityType, Hour};
 use osprey_server::offline::Offline;
 use osprey_server::profiles::{self, Profile};
@@ -47,7 +46,7 @@ fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
     }
     let db = args.db.display().to_string();
     let rt = runtime()?;
-    let mut offline = rt
+    let offline = rt
         .block_on(Offline::open(&args.db, &args.cluster))
         .map_err(|e| Failure::Input(format!("--db {db}: {e}")))?;
     let mut batcher = Batcher::new(BATCH_EVENTS, |body, events| {
@@ -114,45 +113,35 @@ async fn read_profile(args: &GraphShowArgs) -> Result<(Profile, Vec<StoredFindin
         .map(|t| t.id)
         .collect();
     // By default the scope covers the entity's life (at most a year up to its last hour).
-    let text = id.to_string();
-    let (mut first, mut last) = (i64::MAX, i64::MIN);
-    for t in &tenants {
-        if let Some(r) = store
-            .graph_entity(t, &text)
-            .await
-            .map_err(|e| store_err(&e))?
-        {
-            first = first.min(r.first_ms);
-            last = last.max(r.last_ms);
-        }
-    }
-    if first > last {
+    let rows = profiles::entity_rows(&store, &tenants, &id)
+        .await
+        .map_err(|e| store_err(&e))?;
+    let (Some(first), Some(last)) = (
+        rows.iter().map(|r| r.first_ms).min(),
+        rows.iter().map(|r| r.last_ms).max(),
+    ) else {
         return Err(Failure::Input(format!(
             "entity {}: not in the store at {db}",
             args.entity
         )));
-    }
+    };
     let time = |name: &str, text: &str| -> Result<i64, Failure> {
         text.parse::<jiff::Timestamp>()
             .map(|t| t.as_millisecond())
             .map_err(|_| Failure::Input(format!("--{name} {text:?}: expected an RFC 3339 time")))
     };
     let end = match &args.end {
-        Some(t) => (t.clone(), time("end", t)?),
-        None => {
-            let ms = (Hour::of_ms(last).0 + 1) * HOUR_MS;
-            (rfc3339(ms), ms)
-        }
+        Some(t) => time("end", t)?,
+        None => (Hour::of_ms(last).0 + 1) * HOUR_MS,
     };
     let start = match &args.start {
-        Some(t) => (t.clone(), time("start", t)?),
+        Some(t) => time("start", t)?,
         None => {
-            let hour = Hour::of_ms(first).0.max(end.1 / HOUR_MS - MAX_SCOPE_HOURS);
-            let ms = hour.min(end.1 / HOUR_MS - 1) * HOUR_MS;
-            (rfc3339(ms), ms)
+            let hour = Hour::of_ms(first).0.max(end / HOUR_MS - MAX_SCOPE_HOURS);
+            hour.min(end / HOUR_MS - 1) * HOUR_MS
         }
     };
-    let scope = profiles::scope_of(Some((&start.0, start.1)), Some((&end.0, end.1)))
+    let scope = profiles::scope_of(Some(start), Some(end))
         .map_err(|e| Failure::Input(format!("--start/--end: {e}")))?;
     let profile = profiles::profile(&store, &tenants, &id, scope, args.related.max(1), 0)
         .await

@@ -69,15 +69,13 @@ pub async fn get_entity(
     let id = EntityId::parse_key(kind, &key)
         .map_err(|e| ApiError::bad_request(format!("entity {kind}/{key}: {e}")))?;
     let tenants = tenants_of(&app, &caller, &id, q.tenant.as_deref()).await?;
-    let time = |name: &'static str, text: Option<&str>| -> ApiResult<Option<(String, i64)>> {
-        text.map(|t| Ok((t.to_string(), super::findings::time_value(name, t)?)))
+    let time = |name: &str, text: Option<&str>| {
+        text.map(|t| super::findings::time_value(name, t))
             .transpose()
     };
-    let start = time("start", q.start.as_deref())?;
-    let end = time("end", q.end.as_deref())?;
     let scope = profiles::scope_of(
-        start.as_ref().map(|(t, ms)| (t.as_str(), *ms)),
-        end.as_ref().map(|(t, ms)| (t.as_str(), *ms)),
+        time("start", q.start.as_deref())?,
+        time("end", q.end.as_deref())?,
     )
     .map_err(ApiError::bad_request)?;
     let limit = q

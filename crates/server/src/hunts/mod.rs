@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use osprey_audit::event::{Decoder, Event};
 use osprey_audit::{Engine, EngineOptions, Findings, Intel};
 use osprey_model::SeverityLabel;
-use osprey_store::{
-    Cluster, FindingRecord, FindingSource, HuntResult, ListKind, RetroHunt, TenantKind,
-};
+use osprey_store::{Cluster, FindingRecord, FindingSource, HuntResult, ListKind, RetroHunt};
 use tokio::sync::watch;
 
 use crate::App;
@@ -155,24 +153,22 @@ pub async fn threat_list(
     tenant_id: &str,
     name: &str,
 ) -> ServerResult<Result<osprey_audit::IpList, String>> {
-    let admins: Vec<String> = app
+    let mut found = app
         .store
-        .tenants()
+        .ip_lists(Some(tenant_id))
         .await?
         .into_iter()
-        .filter(|t| t.kind == TenantKind::Administrator)
-        .map(|t| t.id)
-        .collect();
-    let lists = app.store.ip_lists(None).await?;
-    let found = lists
-        .iter()
-        .filter(|l| l.name == name)
-        .find(|l| l.tenant_id == tenant_id)
-        .or_else(|| {
-            lists
-                .iter()
-                .find(|l| l.name == name && admins.contains(&l.tenant_id))
-        });
+        .find(|l| l.name == name);
+    if found.is_none()
+        && let Some(admin) = app.store.administrator().await?
+    {
+        found = app
+            .store
+            .ip_lists(Some(&admin.id))
+            .await?
+            .into_iter()
+            .find(|l| l.name == name);
+    }
     let Some(list) = found else {
         return Ok(Err(format!("threat_list {name:?}: no such IP list")));
     };
