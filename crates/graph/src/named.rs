@@ -1,5 +1,5 @@
 //! The entities a finding names: its cluster, namespace, subject, pod, source addresses,
-//! client and image, the subjects a role binding binds, the findings an attack sequence was
+//! client, image and vulnerability, the subjects a role binding binds, the findings an attack sequence was
 //! made of. The graph links the finding to each (`finding → names → entity`), so a
 //! profile lists the findings about an entity and findings sharing entities group together.
 
@@ -75,6 +75,13 @@ pub fn named_by(finding: &Finding, cluster_id: Option<&str>) -> Vec<EntityId> {
     {
         out.push(id);
     }
+    // A vulnerability finding names its vulnerability (the profile of `vulnerability/{id}`
+    // lists the findings, and through them the images).
+    if let Some(v) = &finding.vulnerability
+        && let Ok(id) = EntityId::parse_key(EntityType::Vulnerability, &v.id)
+    {
+        out.push(id);
+    }
     out.sort();
     out.dedup();
     out
@@ -129,6 +136,18 @@ mod tests {
         );
         // Without a cluster, only what belongs to none.
         assert_eq!(named_by(&f, None).len(), 3);
+        // A vulnerability finding names its vulnerability.
+        f.vulnerability = Some(
+            serde_json::from_value(serde_json::json!({
+                "id": "CVE-2024-3094", "fix_available": "YES", "packages": []
+            }))
+            .unwrap(),
+        );
+        assert!(
+            named_by(&f, None)
+                .iter()
+                .any(|i| i.to_string() == "vulnerability/CVE-2024-3094")
+        );
         // A binding names whom it binds.
         let binding = Finding {
             evidence: Some(osprey_model::Evidence {

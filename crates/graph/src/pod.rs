@@ -34,6 +34,13 @@ pub struct PodProperties {
     pub host_paths: Vec<String>,
     /// Capabilities added to any container.
     pub capabilities: Vec<String>,
+    /// Secrets the pod mounts or reads into its environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Digests (`sha256:…`) of the images its containers run, from the pod's status (a
+    /// cluster snapshot's pods have one; an audited pod creation does not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_digests: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
 }
@@ -62,6 +69,18 @@ impl PodProperties {
             if let Some(image) = text(c.get("image")) {
                 push(&mut p.images, image);
             }
+            let env_from = c.get("envFrom").and_then(Value::as_array);
+            for r in env_from.into_iter().flatten() {
+                if let Some(secret) = text(r.pointer("/secretRef/name")) {
+                    push(&mut p.secrets, secret);
+                }
+            }
+            let env = c.get("env").and_then(Value::as_array);
+            for v in env.into_iter().flatten() {
+                if let Some(secret) = text(v.pointer("/valueFrom/secretKeyRef/name")) {
+                    push(&mut p.secrets, secret);
+                }
+            }
             let sc = c.get("securityContext");
             p.privileged |= flag(sc.and_then(|s| s.get("privileged")));
             let added = sc
@@ -78,8 +97,61 @@ impl PodProperties {
             if let Some(path) = text(v.pointer("/hostPath/path")) {
                 push(&mut p.host_paths, path);
             }
+            if let Some(secret) = text(v.pointer("/secret/secretName")) {
+                push(&mut p.secrets, secret);
+            }
+            let projected = v.pointer("/projected/sources").and_then(Value::as_array);
+            for source in projected.into_iter().flatten() {
+                if let Some(secret) = text(source.pointer("/secret/name")) {
+                    push(&mut p.secrets, secret);
+                }
+            }
+        }
+        let statuses = ["initContainerStatuses", "containerStatuses"]
+            .into_iter()
+            .filter_map(|list| pod.pointer(&format!("/status/{list}"))?.as_array())
+            .flatten();
+        for status in statuses {
+            // `repo@sha256:…` is the manifest's digest; a bare `sha256:…` (Docker's
+            // `docker://sha256:…`) is the image's configuration, not what a scan names.
+            let id = text(status.get("imageID"));
+            if let Some(digest) = id.as_deref().and_then(crate::record::digest_of) {
+                push(&mut p.image_digests, digest.to_string());
+            }
         }
         Some(p)
+    }
+
+    /// Whether the pod can reach its node: privileged, sharing the host's process or
+    /// network namespace, or mounting a host path that holds the node (its root, the
+    /// container runtime's socket, `/proc`, `/etc`, the kubelet's or the runtime's state).
+    pub fn reaches_host(&self) -> bool {
+        const HOST_PATHS: [&str; 9] = [
+            "/",
+            "/proc",
+            "/etc",
+            "/root",
+            "/var/lib/kubelet",
+            "/var/lib/containerd",
+            "/var/lib/docker",
+            "/run",
+            "/var/run",
+        ];
+        let sensitive = |path: &str| {
+            let path = path.trim_end_matches('/');
+            let path = if path.is_empty() { "/" } else { path };
+            HOST_PATHS.contains(&path) || path.ends_with(".sock")
+        };
+        self.privileged
+            || self.host_pid
+            || self.host_network
+            || self.host_paths.iter().any(|p| sensitive(p))
+            || self.capabilities.iter().any(|c| {
+                matches!(
+                    c.trim_start_matches("CAP_"),
+                    "SYS_ADMIN" | "SYS_PTRACE" | "SYS_MODULE"
+                )
+            })
     }
 
     /// As stored on the entity: a JSON object.
@@ -154,6 +226,7 @@ mod tests {
         assert_eq!(p.host_paths, ["/"]);
         assert_eq!(p.capabilities, ["SYS_ADMIN", "NET_ADMIN"]);
         assert_eq!(p.owner.as_ref().unwrap().kind, "DaemonSet");
+        assert!(p.reaches_host());
         let json = p.to_json();
         assert_eq!(json["privileged"], true);
         assert!(!json.contains_key("deleted"));
@@ -169,6 +242,37 @@ mod tests {
         assert_eq!(p.images.len(), MAX_LIST);
         assert_eq!(p.service_account.as_deref(), Some("default"));
         assert!(!p.host_ipc, "only a JSON true counts");
+        assert!(!p.reaches_host());
         assert!(PodProperties::of(&serde_json::json!({"metadata": {}})).is_none());
+    }
+
+    #[test]
+    fn a_pod_names_its_secrets_and_its_status_the_digests() {
+        let d = "a".repeat(64);
+        let pod = serde_json::json!({
+            "spec": {
+                "containers": [{
+                    "image": "app:1",
+                    "envFrom": [{"secretRef": {"name": "env-all"}}, {"configMapRef": {"name": "cm"}}],
+                    "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "api-key", "key": "k"}}}]
+                }],
+                "volumes": [
+                    {"name": "s", "secret": {"secretName": "tls"}},
+                    {"name": "p", "projected": {"sources": [{"secret": {"name": "proj"}}, {"serviceAccountToken": {}}]}},
+                    {"name": "sock", "hostPath": {"path": "/run/containerd/containerd.sock"}}
+                ]
+            },
+            "status": {"containerStatuses": [
+                {"imageID": format!("docker-pullable://registry.example/app@sha256:{d}")},
+                {"imageID": "not-a-digest"}
+            ]}
+        });
+        let p = PodProperties::of(&pod).unwrap();
+        assert_eq!(p.secrets, ["env-all", "api-key", "tls", "proj"]);
+        assert_eq!(p.image_digests, [format!("sha256:{d}")]);
+        assert!(p.reaches_host(), "the runtime's socket is the node");
+        let bare = serde_json::json!({"spec": {}, "status": {"containerStatuses": [
+            {"imageID": format!("docker://sha256:{d}")}]}});
+        assert!(PodProperties::of(&bare).unwrap().image_digests.is_empty());
     }
 }

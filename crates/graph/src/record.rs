@@ -15,6 +15,7 @@ use crate::budget::{Admit, EdgeBudget};
 use crate::call::{ApiCall, CallLog, Counts};
 use crate::entity::{EntityId, is_name};
 use crate::pod::PodProperties;
+use crate::rbac::{RbacKind, RbacObject};
 
 /// Calls alike in everything the graph keeps, counted together.
 struct Shape {
@@ -33,6 +34,25 @@ pub enum PodChange {
     Bound { node: String },
     /// Deleted.
     Deleted,
+    /// Listed running by a cluster snapshot (taken at the change's time), created at
+    /// `created_ms` when the object says.
+    Listed {
+        properties: PodProperties,
+        created_ms: Option<i64>,
+    },
+}
+
+/// What an event or a snapshot says about an RBAC object of a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RbacChange {
+    /// Created or replaced with this.
+    Put(RbacObject),
+    /// Deleted.
+    Deleted {
+        kind: RbacKind,
+        namespace: String,
+        name: String,
+    },
 }
 
 /// Properties of an entity seen in a round.
@@ -92,11 +112,13 @@ pub struct Delta {
     pub edges: Vec<(EdgeKey, Counts)>,
     /// Entities seen, in id order.
     pub entities: Vec<Sighting>,
+    /// RBAC changes per cluster, at their time, in the order seen.
+    pub rbac: Vec<(String, i64, RbacChange)>,
 }
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
-        self.edges.is_empty() && self.entities.is_empty()
+        self.edges.is_empty() && self.entities.is_empty() && self.rbac.is_empty()
     }
 }
 
@@ -114,6 +136,7 @@ pub struct Recorder {
     calls: CallLog,
     shapes: HashMap<u128, Shape>,
     pods: Vec<(EntityId, i64, PodChange)>,
+    rbac: Vec<(String, i64, RbacChange)>,
     findings: Vec<FindingSeen>,
     budget: EdgeBudget,
     /// The time of the last [`Recorder::take`]: calls read since are read then (a round's
@@ -128,6 +151,7 @@ impl Recorder {
             calls: CallLog::new(),
             shapes: HashMap::new(),
             pods: Vec::new(),
+            rbac: Vec::new(),
             findings: Vec::new(),
             budget: EdgeBudget::new(max_edges_per_hour),
             clock_ms: now_ms,
@@ -157,6 +181,13 @@ impl Recorder {
         if [cluster_id, namespace, name].iter().all(|s| is_name(s)) {
             self.pods
                 .push((EntityId::pod(cluster_id, namespace, name), at_ms, change));
+        }
+    }
+
+    /// Takes what an event or a snapshot says about an RBAC object of a cluster, at `at_ms`.
+    pub fn rbac(&mut self, cluster_id: &str, at_ms: i64, change: RbacChange) {
+        if is_name(cluster_id) {
+            self.rbac.push((cluster_id.to_string(), at_ms, change));
         }
     }
 
@@ -233,6 +264,7 @@ impl Recorder {
         Delta {
             edges: buckets.drain(),
             entities,
+            rbac: std::mem::take(&mut self.rbac),
         }
     }
 
@@ -271,11 +303,20 @@ impl Recorder {
         let cluster = pod.cluster_id().unwrap_or_default().to_string();
         let namespace = pod.key().split('/').nth(1).unwrap_or_default().to_string();
         let mut targets: Vec<(Relation, EntityId)> = Vec::new();
+        let first_ms = match &change {
+            PodChange::Listed {
+                created_ms: Some(created),
+                ..
+            } => (*created).min(at_ms),
+            _ => at_ms,
+        };
         let properties = match change {
-            PodChange::Spec(p) => {
-                for image in &p.images {
-                    if let Some(digest) = digest_of(image) {
-                        targets.push((Relation::Image, EntityId::image(digest)));
+            PodChange::Spec(p) | PodChange::Listed { properties: p, .. } => {
+                let digests = p.images.iter().filter_map(|i| digest_of(i));
+                for digest in digests.chain(p.image_digests.iter().map(String::as_str)) {
+                    let image = EntityId::image(digest);
+                    if !targets.contains(&(Relation::Image, image.clone())) {
+                        targets.push((Relation::Image, image));
                     }
                 }
                 if let Some(node) = p.node.as_deref().filter(|n| is_name(n)) {
@@ -289,7 +330,7 @@ impl Recorder {
                     ));
                 }
                 let mut m = p.to_json();
-                m.insert("created".into(), Value::String(rfc3339(at_ms)));
+                m.insert("created".into(), Value::String(rfc3339(first_ms)));
                 Properties::Replace(m)
             }
             PodChange::Bound { node } => {
@@ -306,7 +347,7 @@ impl Recorder {
                 Properties::Merge(m)
             }
         };
-        see(seen, &pod, at_ms, at_ms, Some(properties));
+        see(seen, &pod, first_ms, at_ms, Some(properties));
         let cluster = EntityId::cluster(&cluster);
         for (relation, target) in targets {
             see(seen, &target, at_ms, at_ms, None);

@@ -754,6 +754,74 @@ fn the_demo_replays_the_story_scans_the_bundled_image_and_says_where_to_look() {
             assert!(body["api_calls"]["total"].as_u64().unwrap() > 0, "{body}");
         }
     }
+    // The printed impact URL: the privileged pod running the image (matched by the scan's
+    // reference), the pods its node puts within reach, and who can exec into it — the
+    // anonymous user, through the story's binding to cluster-admin (from the snapshot).
+    let path = log
+        .lines()
+        .find_map(|l| {
+            let at = l.find("/v1/entities/image/")?;
+            Some(l[at..].trim_end_matches('\'').to_string())
+        })
+        .unwrap_or_else(|| panic!("no impact URL in {log}"));
+    let (status, impact) = call(&s, "GET", &path, &viewer, None);
+    assert_eq!(status, 200, "{path}: {impact}");
+    let pods: Vec<&str> = impact["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pods.len(),
+        3,
+        "node-debugger, and coredns and kube-proxy on its node: {impact}"
+    );
+    let debugger = impact["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["id"]
+                .as_str()
+                .unwrap()
+                .ends_with("/default/node-debugger")
+        })
+        .unwrap_or_else(|| panic!("{impact}"));
+    assert_eq!(debugger["reaches_host"], true);
+    let anonymous = debugger["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["subject"]["name"] == "system:anonymous")
+        .unwrap_or_else(|| panic!("who can exec: {debugger}"));
+    assert_eq!(anonymous["can"], json!(["exec", "attach", "patch"]));
+    assert_eq!(
+        anonymous["via"],
+        json!(["ClusterRoleBinding anonymous-debug → ClusterRole cluster-admin"])
+    );
+    assert_eq!(impact["nodes"][0]["pods"], 3, "{impact}");
+    // One of the image's vulnerabilities concerns the same pods.
+    let (_, vulns) = call(
+        &s,
+        "GET",
+        "/v1/findings?type=Vulnerability:*&limit=1",
+        &viewer,
+        None,
+    );
+    let cve = vulns["findings"][0]["vulnerability"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{vulns}"))
+        .to_string();
+    let (status, by_cve) = call(
+        &s,
+        "GET",
+        &format!("/v1/entities/vulnerability/{cve}/impact"),
+        &viewer,
+        None,
+    );
+    assert_eq!(status, 200, "{by_cve}");
+    assert_eq!(by_cve["pods_total"], 3, "{by_cve}");
     // The scanned image is in the graph with its vulnerability findings.
     let (_, scans) = call(&s, "GET", "/v1/scans", &viewer, None);
     let digest = scans["scans"][0]["image_digest"]

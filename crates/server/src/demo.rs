@@ -28,6 +28,8 @@ const WAIT: Duration = Duration::from_secs(180);
 #[derive(Debug, Clone)]
 pub struct DemoFiles {
     pub story: PathBuf,
+    /// The story's cluster as `kubectl get pods,serviceaccounts,roles,… -A -o json` prints it.
+    pub snapshot: PathBuf,
     /// An `oci-dir:` source of the bundled image.
     pub image: String,
 }
@@ -38,8 +40,9 @@ impl DemoFiles {
         let examples = std::path::absolute(examples)
             .map_err(ServerError::io(examples.display().to_string()))?;
         let story = examples.join("audit/attack-story.jsonl");
+        let snapshot = examples.join("audit/attack-story-snapshot.json");
         let image = examples.join("images/demo");
-        for p in [&story, &image.join("index.json")] {
+        for p in [&story, &snapshot, &image.join("index.json")] {
             if !p.is_file() {
                 return Err(ServerError::Invalid(format!(
                     "{}: not found (--demo runs from Osprey's source tree, which bundles it)",
@@ -49,6 +52,7 @@ impl DemoFiles {
         }
         Ok(DemoFiles {
             story,
+            snapshot,
             image: format!("oci-dir:{}:v1", image.display()),
         })
     }
@@ -63,6 +67,7 @@ pub async fn run(
     data_dir: &Path,
 ) -> ServerResult<String> {
     let store = &app.store;
+    let mut fresh = None;
     let tenant = match store.tenant_by_name(TENANT).await? {
         Some(t) => t,
         None => {
@@ -78,13 +83,20 @@ pub async fn run(
                 .log_action(&t.id, "demo", "demo.create", &t.id, serde_json::json!({}))
                 .await?;
             replay(&files, base_url, &cluster.id, &ingest).await?;
+            fresh = Some((cluster.id, ingest));
             t
         }
     };
-    // Detection, then the scans it triggered.
+    // Detection, the cluster's snapshot (after the story's pods, which it then completes),
+    // then the scans detection triggered.
     let started = Instant::now();
     while app.pending_events.load(Ordering::Relaxed) > 0 && started.elapsed() < WAIT {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some((cluster, ingest)) = &fresh
+        && app.options.graph_retention.is_some()
+    {
+        send_snapshot(&files, base_url, cluster, ingest).await?;
     }
     let scans = loop {
         let jobs = store.scan_jobs(Some(&tenant.id), None, None, 100).await?;
@@ -139,6 +151,12 @@ pub async fn run(
         token.display()
     ));
     out.push_str(&investigation(&app, &tenant.id, base_url, &auth).await?);
+    if let Some(digest) = scans.iter().find_map(|j| j.image_digest.as_deref()) {
+        out.push_str(&format!(
+            "demo: what else the privileged pod's image affects (pods, nodes, who can exec into them, from the cluster's snapshot):\n\
+             \x20 curl -s {auth} '{base_url}/v1/entities/image/{digest}/impact'\n"
+        ));
+    }
     out.push_str(&format!(
         "demo: the API is described at {base_url}/openapi.json"
     ));
@@ -187,6 +205,35 @@ async fn investigation(
         ));
     }
     Ok(out)
+}
+
+/// Sends the story's cluster snapshot, its privileged pod running the bundled image.
+async fn send_snapshot(
+    files: &DemoFiles,
+    base_url: &str,
+    cluster_id: &str,
+    ingest: &str,
+) -> ServerResult<()> {
+    let body = std::fs::read_to_string(&files.snapshot)
+        .map_err(ServerError::io(files.snapshot.display().to_string()))?
+        .replace(STORY_IMAGE, &files.image);
+    let url = format!("{base_url}/v1/clusters/{cluster_id}/snapshot");
+    let resp = reqwest::Client::new()
+        .put(&url)
+        .bearer_auth(ingest)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| ServerError::Remote(format!("sending the demo snapshot to {url}: {e}")))?;
+    if !resp.status().is_success() {
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(ServerError::Remote(format!(
+            "sending the demo snapshot to {url}: HTTP {status}: {text}"
+        )));
+    }
+    Ok(())
 }
 
 /// Posts the story through the webhook in EventList batches, as an API server's audit

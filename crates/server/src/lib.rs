@@ -13,6 +13,7 @@ pub mod demo;
 pub mod detector;
 pub mod error;
 pub mod hunts;
+pub mod impact;
 pub mod ingest;
 pub mod launch;
 pub mod metrics;
@@ -129,6 +130,9 @@ pub struct App {
     pub writer: ingest::WriteQueue,
     /// Events kept and not yet through detection.
     pub pending_events: AtomicI64,
+    /// The error of the last detection round when it failed (`None` once a round succeeds),
+    /// with how many rounds in a row failed.
+    pub detection_failing: std::sync::Mutex<Option<(u32, String)>>,
     pub detector_wake: Notify,
     /// Wakes the output dispatcher (new findings).
     pub outputs_wake: Notify,
@@ -217,6 +221,7 @@ pub async fn start_with_bus(
         metrics: Metrics::new(),
         writer: tx,
         pending_events: AtomicI64::new(0),
+        detection_failing: std::sync::Mutex::new(None),
         detector_wake: Notify::new(),
         outputs_wake: Notify::new(),
         scans_wake: Notify::new(),
@@ -320,8 +325,8 @@ impl Running {
 /// metrics uses. The paths come from the handlers' own annotations, through the router.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities, their profiles, finding groups, retro-hunts)."),
-    paths(api::entities::get_entity),
+    info(title = "Osprey", description = "Osprey's platform API: tenants, tokens, clusters, the audit webhook, findings, detection settings (IP lists, suppression rules), image scans and SBOMs, registries and outputs, and the investigation graph (entities, their profiles and impact, cluster snapshots, finding groups, retro-hunts)."),
+    paths(api::entities::get_entity, api::entities::entity_impact, api::snapshots::put_snapshot),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
@@ -412,6 +417,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         // An entity id holds slashes: the route takes the rest of the path (documented in
         // `ApiDoc` as /v1/entities/{type}/{id}).
         .route("/v1/entities/{type}/{*id}", get(api::entities::get_entity))
+        // A snapshot is larger than other bodies (documented in `ApiDoc`).
+        .route(
+            "/v1/clusters/{id}/snapshot",
+            axum::routing::put(api::snapshots::put_snapshot)
+                .layer(DefaultBodyLimit::max(api::snapshots::MAX_SNAPSHOT_BYTES)),
+        )
         .split_for_parts()
 }
 

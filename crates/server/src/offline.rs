@@ -16,6 +16,8 @@ use crate::{Options, launch};
 
 /// Offline data is old by nature: nothing is dropped for its age.
 const KEEP: Duration = Duration::from_secs(100 * 365 * 86_400);
+/// Detection rounds that fail in a row before a build gives up (a round is retried every 2 s).
+const GIVE_UP_AFTER: u32 = 5;
 
 /// A local store taking one cluster's batches.
 pub struct Offline {
@@ -81,7 +83,20 @@ impl Offline {
         let running = crate::start(self.store.clone(), options).await?;
         // The detector counted what waits when it loaded; a round's findings (and the attack
         // sequences they complete) are stored before it counts the round done.
+        // Rounds that keep failing (a store that refuses the writes) end the build.
         while running.app.pending_events.load(Ordering::Relaxed) > 0 {
+            let failing = running
+                .app
+                .detection_failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some((rounds, error)) = failing.filter(|(n, _)| *n >= GIVE_UP_AFTER) {
+                running.stop().await;
+                return Err(ServerError::Engine(format!(
+                    "detection failed {rounds} times in a row: {error}"
+                )));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         running.stop().await;
@@ -100,5 +115,32 @@ impl Offline {
             findings,
             sequences,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_build_whose_rounds_keep_failing_ends_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let offline = Offline::open(dir.path(), "prod").await.unwrap();
+        let body = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a-1","stage":"ResponseComplete","verb":"get","requestURI":"/api/v1/namespaces/default/pods","user":{"username":"jane"},"sourceIPs":["10.0.0.1"],"objectRef":{"resource":"pods","namespace":"default","apiVersion":"v1"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-20T09:00:00Z","stageTimestamp":"2026-11-20T09:00:00Z"}"#;
+        offline.keep(body, 1).await.unwrap();
+        osprey_store::testing::execute(
+            &offline.store,
+            "CREATE TRIGGER refuse BEFORE INSERT ON graph_edges BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
+        )
+        .await
+        .unwrap();
+        let e = offline.detect().await.unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "detection failed {GIVE_UP_AFTER} times in a row: "
+            )),
+            "{e}"
+        );
+        assert!(e.contains("the disk said no"), "{e}");
     }
 }

@@ -657,6 +657,21 @@ async fn a_member_reaches_nothing_of_another_member() {
             ),
             (
                 Method::GET,
+                format!("/v1/entities/pod/{a_cluster}/default/node-debugger/impact"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/v1/entities/subject/{a_cluster}/system%3Aanonymous/impact"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/v1/clusters/{a_cluster}/snapshot"),
+                Some(json!({"kind": "List", "items": []})),
+            ),
+            (
+                Method::GET,
                 format!("/v1/entities/finding/{a_finding}"),
                 None,
             ),
@@ -762,6 +777,7 @@ async fn a_member_reaches_nothing_of_another_member() {
         for path in [
             format!("/v1/entities/cluster/{a_cluster}"),
             format!("/v1/entities/pod/{a_cluster}/default/node-debugger"),
+            format!("/v1/entities/pod/{a_cluster}/default/node-debugger/impact"),
             "/v1/entities/ip/203.0.113.66".into(),
             format!("/v1/entities/finding/{a_finding}"),
             format!("/v1/finding-groups/{a_group}"),

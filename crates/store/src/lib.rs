@@ -12,6 +12,7 @@ mod graph;
 mod hunts;
 mod lists;
 mod outputs;
+mod rbac;
 mod registries;
 mod sboms;
 mod scans;
@@ -33,6 +34,7 @@ pub use graph::{EdgeEnd, EdgeRow, EntityRow, GraphCounts};
 pub use hunts::{HuntResult, HuntState, MAX_HUNT_ATTEMPTS, NewRetroHunt, RetroHunt};
 pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
+pub use rbac::RbacRow;
 pub use registries::Registry;
 pub use sboms::{Sbom, SbomInfo};
 pub use scans::{NewScan, ScanJob, ScanKind, ScanResult, ScanState};
@@ -245,6 +247,11 @@ impl Store {
                     "retro-hunts",
                     include_str!("../migrations/sqlite/0009_retro_hunts.sql"),
                 ),
+                (
+                    10,
+                    "rbac",
+                    include_str!("../migrations/sqlite/0010_rbac.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -291,6 +298,11 @@ impl Store {
                     9,
                     "retro-hunts",
                     include_str!("../migrations/postgres/0009_retro_hunts.sql"),
+                ),
+                (
+                    10,
+                    "rbac",
+                    include_str!("../migrations/postgres/0010_rbac.sql"),
                 ),
             ],
         };
@@ -388,5 +400,14 @@ pub mod testing {
     /// A migrated store in a new schema.
     pub async fn scratch_postgres() -> Result<Store> {
         Store::open_postgres(&scratch_postgres_url().await?).await
+    }
+
+    /// Runs a statement as is: tests break a store on purpose with it (a trigger that
+    /// refuses writes).
+    pub async fn execute(store: &Store, sql: &str) -> Result<()> {
+        sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&store.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use osprey_graph::{EntityId, EntityType};
 use osprey_store::{EntityRow, Role};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use super::{BadInput, NotFound, Params, Refused};
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::impact::{self, ImpactView};
 use crate::profiles::{self, Entity, Profile, merge_rows};
 
 const DEFAULT_RELATED: usize = 100;
@@ -54,7 +56,7 @@ pub async fn get_entity(
     Path((kind, decoded)): Path<(String, String)>,
     uri: axum::http::Uri,
     Params(q): Params<ProfileQuery>,
-) -> ApiResult<Json<Profile>> {
+) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let started = std::time::Instant::now();
     // The id as sent: its parts are percent-encoded, and a decoded `%2F` (a user agent's
@@ -65,7 +67,16 @@ pub async fn get_entity(
         .and_then(|rest| rest.split_once('/'))
         .map_or(decoded, |(_, raw)| raw.to_string());
     let kind = EntityType::parse(&kind)
-        .ok_or_else(|| ApiError::bad_request(format!("entity type {kind:?}: expected one of cluster, namespace, pod, subject, ip, user-agent, image, node, finding")))?;
+        .ok_or_else(|| ApiError::bad_request(format!("entity type {kind:?}: expected one of cluster, namespace, pod, subject, ip, user-agent, image, node, finding, vulnerability")))?;
+    // `…/impact` asks for an entity's impact, unless the whole path is an entity's id (a pod
+    // named `impact`).
+    let impact_of = EntityId::parse_key(kind, &key)
+        .is_err()
+        .then(|| key.strip_suffix("/impact"))
+        .flatten();
+    if let Some(key) = impact_of {
+        return entity_impact(&app, &caller, kind, key, q).await;
+    }
     let id = EntityId::parse_key(kind, &key)
         .map_err(|e| ApiError::bad_request(format!("entity {kind}/{key}: {e}")))?;
     let tenants = tenants_of(&app, &caller, &id, q.tenant.as_deref()).await?;
@@ -89,7 +100,54 @@ pub async fn get_entity(
     app.metrics
         .graph_profile_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(profile))
+    Ok(Json(profile).into_response())
+}
+
+/// Query parameters of an impact.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents what `get_entity` reads for an impact
+pub struct ImpactQuery {
+    /// For the organization's administrator: one member's view of an image or a
+    /// vulnerability.
+    tenant: Option<String>,
+}
+
+/// Served by [`get_entity`] (one route takes every entity path).
+#[utoipa::path(get, path = "/v1/entities/{type}/{id}/impact", tag = "graph",
+    params(("type" = String, Path, description = "image, vulnerability, subject or pod"),
+           ("id" = String, Path, description = "The rest of the entity id, slashes included (image/sha256:…, vulnerability/CVE-…)"),
+           ImpactQuery),
+    responses((status = 200, description = "The running pods the entity concerns and why, their namespaces and nodes, who can exec into, attach to, patch them or read their secrets (from RBAC), and for a subject the secrets it can read", body = ImpactView), BadInput, NotFound, Refused),
+    security(("bearer" = [])))]
+pub async fn entity_impact(
+    app: &App,
+    caller: &Caller,
+    kind: EntityType,
+    key: &str,
+    q: ProfileQuery,
+) -> ApiResult<Response> {
+    if q.start.is_some()
+        || q.end.is_some()
+        || q.related_limit.is_some()
+        || q.related_offset.is_some()
+    {
+        return Err(ApiError::bad_request(
+            "an impact has no scope or pages: it takes only tenant",
+        ));
+    }
+    if !impact::applies_to(kind) {
+        return Err(ApiError::bad_request(format!(
+            "impact is for images, vulnerabilities, subjects and pods, not {kind}"
+        )));
+    }
+    let id = EntityId::parse_key(kind, key)
+        .map_err(|e| ApiError::bad_request(format!("entity {kind}/{key}: {e}")))?;
+    let tenants = tenants_of(app, caller, &id, q.tenant.as_deref()).await?;
+    let view = impact::impact(&app.store, &tenants, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("entity {id}")))?;
+    Ok(Json(view).into_response())
 }
 
 /// The tenants whose rows make the entity for this caller: a cluster's entity, its

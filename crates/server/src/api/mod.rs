@@ -19,6 +19,7 @@ pub mod hunts;
 pub mod outputs;
 pub mod scans;
 pub mod settings;
+pub mod snapshots;
 pub mod tenants;
 
 use axum::extract::Query;

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use osprey_audit::event::{Event, Stage};
-use osprey_graph::{ApiCall, Delta, PodChange, PodProperties, Properties, Recorder};
-use osprey_store::{DetectionRound, EdgeRow, EntityRow, FindingRecord, GraphCounts};
+use osprey_graph::rbac::{RbacKind, RbacObject};
+use osprey_graph::{ApiCall, Delta, PodChange, PodProperties, Properties, RbacChange, Recorder};
+use osprey_store::{DetectionRound, EdgeRow, EntityRow, FindingRecord, GraphCounts, RbacRow};
 use serde_json::Value;
 
 /// The recorders of the tenants seen.
@@ -108,6 +109,73 @@ pub fn observe(r: &mut Recorder, cluster_id: &str, e: &Event<'_>) {
             request_ms,
             change,
         );
+    }
+    if let Some(change) = rbac_change(e) {
+        r.rbac(cluster_id, request_ms, change);
+    }
+}
+
+/// What a successful write to a role, a cluster role or a binding says about it: its new
+/// state (the response's object; a create's or an update's request object when the policy
+/// logged no response), or its deletion. A patch logged without its response, and a
+/// `deletecollection`, say nothing the graph can use.
+fn rbac_change(e: &Event<'_>) -> Option<RbacChange> {
+    if e.object_ref.api_group != "rbac.authorization.k8s.io"
+        || !e.object_ref.subresource.is_empty()
+        || matches!(e.stage(), Stage::RequestReceived | Stage::ResponseStarted)
+        || !e.code.is_some_and(|c| (200..300).contains(&c))
+    {
+        return None;
+    }
+    let kind = RbacKind::of_resource(&e.object_ref.resource)?;
+    let namespace: &str = &e.object_ref.namespace;
+    match e.verb.as_ref() {
+        "create" | "update" | "patch" => {
+            let from_response = e
+                .response()
+                .and_then(|o| RbacObject::in_namespace(Some(kind), o, namespace));
+            let object = from_response.or_else(|| {
+                (e.verb != "patch")
+                    .then(|| e.request())
+                    .flatten()
+                    .and_then(|o| RbacObject::in_namespace(Some(kind), o, namespace))
+            })?;
+            (object.kind == kind).then_some(RbacChange::Put(object))
+        }
+        "delete" if !e.object_ref.name.is_empty() => Some(RbacChange::Deleted {
+            kind,
+            namespace: if matches!(kind, RbacKind::Role | RbacKind::RoleBinding) {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: e.object_ref.name.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// An RBAC change as a stored row at `at_ms`.
+pub fn rbac_row(change: &RbacChange, at_ms: i64) -> RbacRow {
+    match change {
+        RbacChange::Put(o) => RbacRow {
+            kind: o.kind.as_str().to_string(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            body: serde_json::to_string(&o.body).ok(),
+            changed_ms: at_ms,
+        },
+        RbacChange::Deleted {
+            kind,
+            namespace,
+            name,
+        } => RbacRow {
+            kind: kind.as_str().to_string(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            body: None,
+            changed_ms: at_ms,
+        },
     }
 }
 
@@ -219,6 +287,11 @@ pub async fn write(
             .collect();
         round.see_entities(&tenant, &entities).await?;
         round.add_edges(&tenant, &edges).await?;
+        for (cluster, at_ms, change) in &delta.rbac {
+            round
+                .put_rbac(&tenant, cluster, &rbac_row(change, *at_ms))
+                .await?;
+        }
     }
     Ok(())
 }

@@ -111,6 +111,10 @@ struct Detected {
     /// Keys of the batches and events this round detects, per cluster.
     keys: HashMap<String, Vec<seen::Key>>,
     pods: PodImages,
+    /// Events detected, and batches' and events' duplicates skipped: counted in the metrics
+    /// once the round commits (a fenced or failed round counts nothing).
+    events: u64,
+    duplicates: u64,
 }
 
 /// How a round ends.
@@ -240,13 +244,17 @@ impl Detector {
                 }
             }
             if self.feed.is_some() {
-                if let Err(e) = self.bus_round(&mut stop).await {
+                let result = self.bus_round(&mut stop).await;
+                self.note_failure(result.as_ref().err());
+                if let Err(e) = result {
                     tracing::error!(error = %e, "detection round failed; its batches come again");
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 continue;
             }
-            match self.round().await {
+            let result = self.round().await;
+            self.note_failure(result.as_ref().err());
+            match result {
                 Ok(0) => {
                     tokio::select! {
                         _ = self.app.detector_wake.notified() => {}
@@ -515,6 +523,19 @@ impl Detector {
         Ok(c)
     }
 
+    /// Keeps what the last round said: its error, and how many rounds in a row failed.
+    fn note_failure(&self, error: Option<&crate::error::ServerError>) {
+        let mut failing = self
+            .app
+            .detection_failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *failing = error.map(|e| {
+            let before = failing.as_ref().map_or(0, |(n, _)| *n);
+            (before.saturating_add(1), e.to_string())
+        });
+    }
+
     /// One round over batches kept in the store; returns the batches it consumed.
     pub async fn round(&mut self) -> ServerResult<usize> {
         let started = Instant::now();
@@ -615,6 +636,11 @@ impl Detector {
         let started = self.app.metrics.round_phase("write", started);
         round.commit().await?;
         self.app.metrics.round_phase("commit", started);
+        self.app
+            .metrics
+            .duplicate_events
+            .inc_by(detected.duplicates);
+        self.app.metrics.events_detected.inc_by(detected.events);
         self.seen
             .commit(detected.keys.into_values().flatten(), dropped.len(), now);
         self.count_seen_keys();
@@ -662,10 +688,7 @@ impl Detector {
             };
             let batch_key = seen::batch_key(&cluster.id, &body);
             if self.seen.contains(batch_key) || !taken.insert(batch_key) {
-                self.app
-                    .metrics
-                    .duplicate_events
-                    .inc_by(u64::try_from(b.events).unwrap_or_default());
+                out.duplicates += u64::try_from(b.events).unwrap_or_default();
                 continue;
             }
             if !self.settings.contains_key(&cluster.tenant_id) {
@@ -702,8 +725,8 @@ impl Detector {
                 engine.process_for(&in_cluster(e, &cluster.id), findings, settings);
                 detected += 1;
             });
-            self.app.metrics.duplicate_events.inc_by(duplicates);
-            self.app.metrics.events_detected.inc_by(detected);
+            out.duplicates += duplicates;
+            out.events += detected;
         }
         Ok(out)
     }

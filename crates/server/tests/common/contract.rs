@@ -17,12 +17,17 @@ pub fn document() -> &'static Value {
 
 /// The documented path template a request path falls under: exact segments win over
 /// `{parameters}` (`/v1/findings/statistics` before `/v1/findings/{id}`). An entity's id
-/// (`/v1/entities/{type}/{id}`) spans the segments left.
+/// (`/v1/entities/{type}/{id}`, `…/{id}/impact`) spans the segments left.
 pub fn template(path: &str) -> Option<&'static str> {
     let path = path.split('?').next().unwrap_or(path);
     let mut segments: Vec<&str> = path.split('/').collect();
     if path.starts_with("/v1/entities/") && segments.len() > 5 {
+        // An impact ends in `/impact` after the id.
+        let impact = segments.last() == Some(&"impact");
         segments.truncate(5);
+        if impact {
+            segments.push("impact");
+        }
     }
     document()["paths"]
         .as_object()?
