@@ -68,6 +68,15 @@ pub enum Capability {
 impl Capability {
     const POD: [Capability; 3] = [Capability::Exec, Capability::Attach, Capability::Patch];
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Exec => "exec",
+            Capability::Attach => "attach",
+            Capability::Patch => "patch",
+            Capability::ReadSecrets => "read-secrets",
+        }
+    }
+
     /// The requests that grant it (any one does). A `get` of `pods/exec` counts: API
     /// servers before 1.31, or with the WebSocket create check off, open a session on it.
     fn requests(self) -> &'static [(&'static str, &'static [&'static str])] {

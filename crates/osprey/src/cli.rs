@@ -797,6 +797,15 @@ pub struct GraphBuildArgs {
     /// The name of the cluster the logs are of.
     #[arg(long, value_name = "NAME", default_value = "local")]
     pub cluster: String,
+    /// The cluster's snapshot, taken after the logs: what `kubectl get pods,serviceaccounts,
+    /// roles,rolebindings,clusterroles,clusterrolebindings -A -o json` printed (its running
+    /// pods and RBAC, for impact).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<std::path::PathBuf>,
+    /// An image scan of the cluster's images (`osprey image scan --format json`): its
+    /// vulnerability findings join the graph, linked to the image. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub scan: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -817,6 +826,10 @@ pub struct GraphShowArgs {
     /// Related entities shown at most.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub related: usize,
+    /// The entity's impact instead of its profile (an image, a vulnerability, a subject or
+    /// a pod): the running pods concerned and who can reach them.
+    #[arg(long, conflicts_with_all = ["start", "end"])]
+    pub impact: bool,
     /// table (default on a terminal) or json.
     #[arg(long, value_enum)]
     pub format: Option<GraphFormat>,

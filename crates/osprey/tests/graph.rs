@@ -122,12 +122,121 @@ fn the_story_builds_into_a_graph_whose_profiles_count_the_log() {
     assert!(text.contains("system:anonymous"), "{text}");
 }
 
+/// `graph build --snapshot --scan` then `graph show --impact`: the story's pods and RBAC from
+/// the bundled snapshot, the demo image's scan from `osprey image scan --format json`, and the
+/// impact of the image and of its vulnerability through the real binary.
+#[test]
+fn a_snapshot_and_a_scan_complete_the_graph_for_impact() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = repo_root().join("examples");
+    let image = format!("oci-dir:{}:v1", examples.join("images/demo").display());
+    // The bundled snapshot, its privileged pod running the demo image.
+    let snapshot = dir.path().join("snapshot.json");
+    let text = std::fs::read_to_string(examples.join("audit/attack-story-snapshot.json"))
+        .unwrap()
+        .replace("docker.io/library/alpine:3.20", &image);
+    std::fs::write(&snapshot, text).unwrap();
+    // The demo image's scan.
+    let vulndb = dir.path().join("vuln.db");
+    let built = osprey()
+        .args(["db", "build", "--osv"])
+        .arg(examples.join("vulndb/osv"))
+        .arg("--out")
+        .arg(&vulndb)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let scanned = osprey()
+        .args(["image", "scan", &image, "--format", "json", "--db"])
+        .arg(&vulndb)
+        .output()
+        .unwrap();
+    let scan = dir.path().join("scan.json");
+    std::fs::write(&scan, &scanned.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&scanned.stdout).unwrap();
+    let digest = doc["target"]["digest"].as_str().unwrap().to_string();
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 2, "{doc:#}");
+
+    let db = dir.path().join("graph");
+    let out = osprey()
+        .args(["graph", "build", "--cluster", "prod", "--db"])
+        .arg(&db)
+        .arg(story())
+        .arg("--snapshot")
+        .arg(&snapshot)
+        .arg("--scan")
+        .arg(&scan)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("snapshot: 5 running pods"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("scan of {digest}: 2 vulnerability findings")),
+        "{stderr}"
+    );
+
+    // The image: its pod (matched by the scan's reference) and the two others on its node,
+    // and who can exec into it.
+    let impact = show(&db, &format!("image/{digest}"), &["--impact"]);
+    let pods: Vec<&str> = impact["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(pods.len(), 3, "{impact:#}");
+    assert!(
+        pods.iter().any(|p| p.ends_with("/default/node-debugger")),
+        "{pods:?}"
+    );
+    assert!(
+        pods.iter().all(|p| !p.contains("/shop/")),
+        "node-b's pods are not reached: {pods:?}"
+    );
+    let who: Vec<&str> = impact["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subject"]["name"].as_str().unwrap())
+        .collect();
+    for name in ["system:masters", "system:anonymous", "dev-admin"] {
+        assert!(who.contains(&name), "{name} in {who:?}");
+    }
+    assert!(!who.contains(&"oncall@example.com"), "{who:?}");
+    // A vulnerability of the image concerns the same pods.
+    let cve = doc["findings"][0]["vulnerability"]["id"].as_str().unwrap();
+    let by_cve = show(&db, &format!("vulnerability/{cve}"), &["--impact"]);
+    assert_eq!(by_cve["pods_total"], 3, "{by_cve:#}");
+    // The on-call user reaches the shop's web pod and one secret; the table says so.
+    let table = osprey()
+        .args(["graph", "show", "--format", "table", "--impact", "--db"])
+        .arg(&db)
+        .arg("subject/prod/oncall%40example.com")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    assert!(text.contains("impact: 1 running pods"), "{text}");
+    assert!(text.contains("/shop/web-7f9c6d5b8-2jxkq"), "{text}");
+    assert!(text.contains("db-credentials"), "{text}");
+}
+
 #[test]
 fn bad_input_is_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("graph");
     build(&db);
     let empty = dir.path().join("empty");
+    let story_path = story().display().to_string();
     for (args, says) in [
         (
             vec![
@@ -148,6 +257,41 @@ fn bad_input_is_refused_in_one_line() {
                 "ip/10.0.0.1",
             ],
             "no Osprey store here",
+        ),
+        (
+            vec![
+                "graph",
+                "build",
+                "--db",
+                db.to_str().unwrap(),
+                "--snapshot",
+                "/no/such.json",
+                story_path.as_str(),
+            ],
+            "/no/such.json: No such file",
+        ),
+        (
+            vec![
+                "graph",
+                "build",
+                "--db",
+                db.to_str().unwrap(),
+                "--scan",
+                story_path.as_str(),
+                story_path.as_str(),
+            ],
+            "not an Osprey scan document",
+        ),
+        (
+            vec![
+                "graph",
+                "show",
+                "--db",
+                db.to_str().unwrap(),
+                "--impact",
+                "ip/203.0.113.66",
+            ],
+            "impact is for images, vulnerabilities, subjects and pods",
         ),
         (
             vec!["graph", "show", "--db", db.to_str().unwrap(), "ip"],

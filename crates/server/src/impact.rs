@@ -84,6 +84,23 @@ pub async fn impact(
                     known = true;
                     references.push(normal_reference(&s.reference));
                 }
+                // A scan made elsewhere (`osprey graph build --scan`) left findings, not an
+                // SBOM: their image names the reference.
+                let scanned = store
+                    .findings(&FindingFilter {
+                        tenant_id: Some(t.clone()),
+                        resource: Some(digest.clone()),
+                        limit: 20,
+                        ..FindingFilter::default()
+                    })
+                    .await?;
+                for f in scanned.findings {
+                    if let Some(image) = f.finding.resource.image.as_ref()
+                        && image.digest.as_deref() == Some(digest.as_str())
+                    {
+                        references.push(normal_reference(&image.reference));
+                    }
+                }
             }
             if !known {
                 return Ok(None);

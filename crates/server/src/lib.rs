@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod bus;
+pub mod cluster_snapshot;
 pub mod demo;
 pub mod detector;
 pub mod error;

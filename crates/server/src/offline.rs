@@ -1,7 +1,8 @@
 //! The investigation graph built offline (`osprey graph build`): audit logs are kept in a
 //! local SQLite store as webhook batches of one cluster, then detected by the same detector as
 //! a server's — findings, graph, finding groups and attack sequences — without an HTTP
-//! listener. The directory is a server's data directory: `osprey serve --data DIR` serves
+//! listener; then a cluster snapshot and image scans made elsewhere complete it. The
+//! directory is a server's data directory: `osprey serve --data DIR` serves
 //! what was built, and building again into it adds only what it has not seen (events are
 //! known by audit id and stage).
 
@@ -9,8 +10,13 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use osprey_model::{Finding, ImageResource};
 use osprey_store::{Cluster, FindingFilter, NewAuditBatch, Store, now_ms};
+use serde::Deserialize;
 
+use osprey_graph::snapshot::Snapshot;
+
+use crate::cluster_snapshot::SnapshotTaken;
 use crate::error::{ServerError, ServerResult};
 use crate::{Options, launch};
 
@@ -73,7 +79,7 @@ impl Offline {
     }
 
     /// Detects everything kept and not yet detected, then stops.
-    pub async fn detect(self) -> ServerResult<Built> {
+    pub async fn detect(&self) -> ServerResult<Built> {
         let options = Options {
             scan_workers: 0,
             audit_retention: KEEP,
@@ -111,12 +117,98 @@ impl Offline {
             .count_findings(&filter(vec![crate::sequences::SEQUENCE_KIND.to_string()]))
             .await?;
         Ok(Built {
-            cluster: self.cluster,
+            cluster: self.cluster.clone(),
             findings,
             sequences,
         })
     }
+
+    /// Takes a cluster snapshot (`kubectl get pods,serviceaccounts,roles,… -A -o json`, read by
+    /// `osprey_graph::snapshot::read`) of the build's cluster, as
+    /// `PUT /v1/clusters/{id}/snapshot` does.
+    pub async fn snapshot(&self, snapshot: Snapshot) -> ServerResult<SnapshotTaken> {
+        crate::cluster_snapshot::apply(
+            &self.store,
+            osprey_graph::DEFAULT_MAX_EDGES_PER_HOUR,
+            &self.cluster,
+            snapshot,
+            now_ms(),
+        )
+        .await
+    }
+
+    /// Stores the vulnerability findings of an image scan ([`read_scan`]) as the build's
+    /// cluster's, linked to the image in the graph. Returns the image's digest and how many
+    /// findings it had.
+    pub async fn scan(&self, scan: ScanInput) -> ServerResult<(String, usize)> {
+        let digest = scan.target.digest.clone().unwrap_or_default();
+        let records = crate::scanner::scoped_records(
+            &self.cluster.tenant_id,
+            Some(&self.cluster.id),
+            &scan.target,
+            scan.findings,
+        );
+        let n = crate::scanner::store_foreign_findings(
+            &self.store,
+            records,
+            osprey_graph::DEFAULT_MAX_EDGES_PER_HOUR,
+        )
+        .await?;
+        Ok((digest, n))
+    }
 }
+
+/// An image scan made elsewhere, read.
+pub struct ScanInput {
+    target: ImageResource,
+    findings: Vec<Finding>,
+}
+
+/// Reads what `osprey image scan --format json` wrote about an image (one with a digest).
+pub fn read_scan(body: &[u8]) -> ServerResult<ScanInput> {
+    let doc: ScanDocument = serde_json::from_slice(body)
+        .map_err(|e| ServerError::Invalid(format!("not an Osprey scan document: {e}")))?;
+    if doc.schema != SCAN_SCHEMA {
+        return Err(ServerError::Invalid(format!(
+            "schema {:?}: expected {SCAN_SCHEMA} (osprey image scan --format json)",
+            doc.schema
+        )));
+    }
+    let digest = doc
+        .target
+        .digest
+        .filter(|d| osprey_graph::EntityId::parse_key(osprey_graph::EntityType::Image, d).is_ok())
+        .ok_or_else(|| {
+            ServerError::Invalid(
+                "the scan names no image digest (scan an image, not an SBOM)".into(),
+            )
+        })?;
+    Ok(ScanInput {
+        target: ImageResource {
+            reference: doc.target.reference,
+            digest: Some(digest),
+            os: doc.target.os,
+        },
+        findings: doc.findings,
+    })
+}
+
+/// What `osprey image scan --format json` writes (the part a build reads).
+#[derive(Deserialize)]
+struct ScanDocument {
+    schema: String,
+    target: ScanTarget,
+    findings: Vec<Finding>,
+}
+
+#[derive(Deserialize)]
+struct ScanTarget {
+    reference: String,
+    digest: Option<String>,
+    os: Option<String>,
+}
+
+const SCAN_SCHEMA: &str = "osprey-scan/1";
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,8 @@ use comfy_table::Table;
 use comfy_table::presets::NOTHING;
 use osprey_graph::profile::MAX_SCOPE_HOURS;
 use osprey_graph::{EntityId, EntityType, Hour};
-use osprey_server::offline::Offline;
+use osprey_server::impact::{self, ImpactView};
+use osprey_server::offline::{Offline, read_scan};
 use osprey_server::profiles::{self, Profile};
 use osprey_store::{SQLITE_FILE, Store, StoredFinding};
 
@@ -39,8 +40,40 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Internal(format!("starting the runtime: {e}")))
 }
 
+/// A snapshot or a scan document is at most this large.
+const MAX_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A snapshot or scan file, whole (bounded).
+fn read_document(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    let name = path.display();
+    let bad = |why: String| Failure::Input(format!("{name}: {why}"));
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a file".into()));
+    }
+    if meta.len() > MAX_DOCUMENT_BYTES {
+        return Err(bad(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
+    }
+    std::fs::read(path).map_err(|e| bad(e.to_string()))
+}
+
 fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
     check_inputs(&args.files)?;
+    // The snapshot and the scans are read before the logs (a bad one fails at once).
+    let snapshot = match &args.snapshot {
+        Some(path) => Some(
+            osprey_graph::snapshot::read(&read_document(path)?)
+                .map_err(|e| Failure::Input(format!("--snapshot {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let mut scans = Vec::new();
+    for path in &args.scan {
+        scans.push(
+            read_scan(&read_document(path)?)
+                .map_err(|e| Failure::Input(format!("--scan {}: {e}", path.display())))?,
+        );
+    }
     if args.cluster.trim().is_empty() {
         return Err(Failure::Input("--cluster: empty".into()));
     }
@@ -62,6 +95,21 @@ fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
     let built = rt
         .block_on(offline.detect())
         .map_err(|e| Failure::Internal(format!("--db {db}: detection: {e}")))?;
+    if let Some(snapshot) = snapshot {
+        let taken = rt
+            .block_on(offline.snapshot(snapshot))
+            .map_err(|e| Failure::Internal(format!("--db {db}: the snapshot: {e}")))?;
+        ui.note(&format!(
+            "snapshot: {} running pods ({} no longer running), {} RBAC objects",
+            taken.pods, taken.deleted_pods, taken.rbac_objects
+        ));
+    }
+    for scan in scans {
+        let (digest, n) = rt
+            .block_on(offline.scan(scan))
+            .map_err(|e| Failure::Internal(format!("--db {db}: a scan: {e}")))?;
+        ui.note(&format!("scan of {digest}: {n} vulnerability findings"));
+    }
     println!(
         "cluster {} ({}): {} findings, {} attack sequences",
         built.cluster.name, built.cluster.id, built.findings, built.sequences
@@ -81,12 +129,23 @@ fn show(args: GraphShowArgs) -> Result<i32, Failure> {
         )));
     }
     let rt = runtime()?;
-    let (profile, findings) = rt.block_on(read_profile(&args))?;
     let format = args.format.unwrap_or(if stdout_is_terminal() {
         GraphFormat::Table
     } else {
         GraphFormat::Json
     });
+    if args.impact {
+        let view = rt.block_on(read_impact(&args))?;
+        emit(None, |out| match format {
+            GraphFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &view)?;
+                writeln!(out)
+            }
+            GraphFormat::Table => write_impact(out, &view),
+        })?;
+        return Ok(0);
+    }
+    let (profile, findings) = rt.block_on(read_profile(&args))?;
     emit(None, |out| match format {
         GraphFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &profile)?;
@@ -97,14 +156,13 @@ fn show(args: GraphShowArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
-/// The profile, and the findings it lists as stored (for the table).
-async fn read_profile(args: &GraphShowArgs) -> Result<(Profile, Vec<StoredFinding>), Failure> {
+/// The store at `--db` and its tenants.
+async fn open_store(args: &GraphShowArgs) -> Result<(Store, Vec<String>), Failure> {
     let db = args.db.display().to_string();
     let store_err = |e: &dyn std::fmt::Display| Failure::Input(format!("--db {db}: {e}"));
     let store = Store::open_sqlite(&args.db)
         .await
         .map_err(|e| store_err(&e))?;
-    let id = entity_id(&store, &args.entity).await?;
     let tenants: Vec<String> = store
         .tenants()
         .await
@@ -112,6 +170,101 @@ async fn read_profile(args: &GraphShowArgs) -> Result<(Profile, Vec<StoredFindin
         .into_iter()
         .map(|t| t.id)
         .collect();
+    Ok((store, tenants))
+}
+
+/// An entity's impact.
+async fn read_impact(args: &GraphShowArgs) -> Result<ImpactView, Failure> {
+    let db = args.db.display().to_string();
+    let (store, tenants) = open_store(args).await?;
+    let id = entity_id(&store, &args.entity).await?;
+    if !impact::applies_to(id.kind()) {
+        return Err(Failure::Input(format!(
+            "entity {}: impact is for images, vulnerabilities, subjects and pods",
+            args.entity
+        )));
+    }
+    impact::impact(&store, &tenants, &id)
+        .await
+        .map_err(|e| Failure::Input(format!("--db {db}: {e}")))?
+        .ok_or_else(|| Failure::Input(format!("entity {}: not in the store at {db}", args.entity)))
+}
+
+fn write_impact(out: &mut dyn Write, v: &ImpactView) -> std::io::Result<()> {
+    let i = &v.impact;
+    writeln!(
+        out,
+        "{}  impact: {} running pods",
+        v.entity.id, i.pods_total
+    )?;
+    for image in &v.images {
+        writeln!(out, "image  {image}")?;
+    }
+    for c in &v.clusters {
+        let snapshot = c.snapshot.as_deref().unwrap_or("none");
+        writeln!(
+            out,
+            "{}  {} RBAC objects, snapshot {snapshot}",
+            c.id, c.rbac_objects
+        )?;
+    }
+    for n in &v.notices {
+        writeln!(out, "notice  {n}")?;
+    }
+    if !i.pods.is_empty() {
+        let mut t = table(&["POD", "NODE", "REACHES NODE", "WHY", "WHO CAN REACH IT"]);
+        for p in &i.pods {
+            let who: Vec<String> = p
+                .access
+                .iter()
+                .map(|a| {
+                    let can: Vec<&str> = a.can.iter().map(|c| c.as_str()).collect();
+                    format!("{} {} ({})", a.subject.kind, a.subject.name, can.join(", "))
+                })
+                .collect();
+            t.add_row([
+                p.id.clone(),
+                p.node.clone().unwrap_or_default(),
+                if p.reaches_host { "yes" } else { "" }.to_string(),
+                p.reasons.join("; "),
+                who.join("\n"),
+            ]);
+        }
+        put_table(out, "\nPods", &t)?;
+    }
+    if !i.subjects.is_empty() {
+        let mut t = table(&["SUBJECT", "CAN", "PODS"]);
+        for r in &i.subjects {
+            let can: Vec<&str> = r.can.iter().map(|c| c.as_str()).collect();
+            t.add_row([
+                format!("{} {}", r.subject.kind, r.subject.name),
+                can.join(", "),
+                r.pods.to_string(),
+            ]);
+        }
+        put_table(out, "\nWho can reach them", &t)?;
+    }
+    if !i.secrets.is_empty() {
+        let mut t = table(&["NAMESPACE", "SECRETS", "VIA"]);
+        for s in &i.secrets {
+            let names = if s.names.is_empty() {
+                "all".to_string()
+            } else {
+                s.names.join(", ")
+            };
+            t.add_row([s.namespace.clone(), names, s.via.clone()]);
+        }
+        put_table(out, "\nSecrets it can read", &t)?;
+    }
+    Ok(())
+}
+
+/// The profile, and the findings it lists as stored (for the table).
+async fn read_profile(args: &GraphShowArgs) -> Result<(Profile, Vec<StoredFinding>), Failure> {
+    let db = args.db.display().to_string();
+    let store_err = |e: &dyn std::fmt::Display| Failure::Input(format!("--db {db}: {e}"));
+    let (store, tenants) = open_store(args).await?;
+    let id = entity_id(&store, &args.entity).await?;
     // By default the scope covers the entity's life (at most a year up to its last hour).
     let rows = profiles::entity_rows(&store, &tenants, &id)
         .await
@@ -169,7 +322,7 @@ async fn entity_id(store: &Store, text: &str) -> Result<EntityId, Failure> {
     })?;
     let kind = EntityType::parse(kind).ok_or_else(|| {
         bad(format!(
-            "type {kind:?}: expected cluster, namespace, pod, subject, ip, user-agent, image, node or finding"
+            "type {kind:?}: expected cluster, namespace, pod, subject, ip, user-agent, image, node, finding or vulnerability"
         ))
     })?;
     let id = EntityId::parse_key(kind, key).map_err(|e| bad(e.to_string()))?;

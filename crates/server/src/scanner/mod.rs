@@ -17,6 +17,8 @@
 
 mod job;
 mod rematch;
+
+pub(crate) use rematch::{scoped_records, store_foreign_findings};
 mod triggers;
 
 pub use job::registry_reference;

@@ -156,31 +156,62 @@ pub(super) fn vulnerability_records(
         &MatchOptions::default(),
     )
     .map_err(|e| ServerError::Engine(format!("matching {}: {e}", target.reference)))?;
+    Ok(scoped_records(
+        tenant_id,
+        cluster_id,
+        target,
+        osprey_vuln::report::findings(target, &inventory.packages, &report.matches),
+    ))
+}
+
+/// Vulnerability findings of an image as records of a tenant, their ids scoped to the tenant
+/// and digest.
+pub(crate) fn scoped_records(
+    tenant_id: &str,
+    cluster_id: Option<&str>,
+    target: &ImageResource,
+    findings: Vec<Finding>,
+) -> Vec<FindingRecord> {
     let digest = target.digest.as_deref().unwrap_or_default();
-    Ok(
-        osprey_vuln::report::findings(target, &inventory.packages, &report.matches)
-            .into_iter()
-            .map(|mut f: Finding| {
-                let vid = f
-                    .vulnerability
-                    .as_ref()
-                    .map_or_else(|| f.id.clone(), |v| v.id.clone());
-                f.id = scoped_id(&[
-                    FindingSource::Vulnerability.as_str(),
-                    tenant_id,
-                    digest,
-                    &vid,
-                ]);
-                FindingRecord {
-                    finding: f,
-                    tenant_id: tenant_id.to_string(),
-                    cluster_id: cluster_id.map(str::to_string),
-                    source: FindingSource::Vulnerability,
-                    sample: false,
-                }
-            })
-            .collect(),
-    )
+    findings
+        .into_iter()
+        .map(|mut f: Finding| {
+            let vid = f
+                .vulnerability
+                .as_ref()
+                .map_or_else(|| f.id.clone(), |v| v.id.clone());
+            f.id = scoped_id(&[
+                FindingSource::Vulnerability.as_str(),
+                tenant_id,
+                digest,
+                &vid,
+            ]);
+            FindingRecord {
+                finding: f,
+                tenant_id: tenant_id.to_string(),
+                cluster_id: cluster_id.map(str::to_string),
+                source: FindingSource::Vulnerability,
+                sample: false,
+            }
+        })
+        .collect()
+}
+
+/// Stores vulnerability findings a scan made elsewhere (`osprey image scan --format json`,
+/// read by `osprey graph build --scan`) as the tenant's, with their graph links, in one
+/// round. Returns how many were stored.
+pub(crate) async fn store_foreign_findings(
+    store: &osprey_store::Store,
+    records: Vec<FindingRecord>,
+    max_edges_per_hour: usize,
+) -> ServerResult<usize> {
+    let links = crate::detector::graph::finding_links(records.iter(), max_edges_per_hour);
+    let n = records.len();
+    let mut round = store.begin_write_round().await?;
+    crate::detector::graph::write(&mut round, links).await?;
+    round.upsert_findings(records, ACTOR).await?;
+    round.commit().await?;
+    Ok(n)
 }
 
 /// Finding id → severity, for the metrics of what an upsert created.
