@@ -141,6 +141,96 @@ pub struct Activity {
     pub related: Vec<Related>,
 }
 
+/// An entity's edges over a scope, summed per relation, direction and other end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeSum {
+    pub relation: Relation,
+    pub direction: Direction,
+    pub other: String,
+    pub counts: Counts,
+    /// The first and last hours with such an edge.
+    pub first: Hour,
+    pub last: Hour,
+}
+
+/// What a profile counts, summed: the store sums an entity's rows per other end (and its calls
+/// per hour), so a profile over a day or a year reads one row per neighbour, not one per
+/// neighbour and hour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sums {
+    pub edges: Vec<EdgeSum>,
+    /// The entity's own API calls per hour.
+    pub call_hours: Vec<(Hour, Counts)>,
+    /// Hours in which the entity went over its edge limit.
+    pub overflow_hours: Vec<Hour>,
+}
+
+impl Sums {
+    /// The sums of the edges of `entity` (its id) in `scope`.
+    pub fn of_edges(entity: &str, scope: Scope, edges: &[StoredEdge]) -> Sums {
+        let mut sums = Sums::default();
+        for e in edges.iter().filter(|e| scope.contains(e.hour)) {
+            let (direction, other) = if e.from == entity {
+                (Direction::Out, &e.to)
+            } else if e.to == entity {
+                (Direction::In, &e.from)
+            } else {
+                continue;
+            };
+            if other == OVERFLOW {
+                sums.overflow_hours.push(e.hour);
+            }
+            if e.relation == Relation::ApiCall && direction == Direction::Out {
+                sums.call_hours.push((e.hour, e.counts));
+            }
+            sums.edges.push(EdgeSum {
+                relation: e.relation,
+                direction,
+                other: other.clone(),
+                counts: e.counts,
+                first: e.hour,
+                last: e.hour,
+            });
+        }
+        sums.normalize();
+        sums
+    }
+
+    /// Adds sums of the same entity (another tenant's rows).
+    pub fn merge(&mut self, other: Sums) {
+        self.edges.extend(other.edges);
+        self.call_hours.extend(other.call_hours);
+        self.overflow_hours.extend(other.overflow_hours);
+        self.normalize();
+    }
+
+    /// One entry per relation, direction and other end, and per hour; in order.
+    fn normalize(&mut self) {
+        let mut edges: BTreeMap<(Relation, Direction, String), EdgeSum> = BTreeMap::new();
+        for e in std::mem::take(&mut self.edges) {
+            match edges.entry((e.relation, e.direction, e.other.clone())) {
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let s = o.get_mut();
+                    s.counts.merge(&e.counts);
+                    s.first = s.first.min(e.first);
+                    s.last = s.last.max(e.last);
+                }
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(e);
+                }
+            }
+        }
+        self.edges = edges.into_values().collect();
+        let mut hours: BTreeMap<Hour, Counts> = BTreeMap::new();
+        for (h, c) in std::mem::take(&mut self.call_hours) {
+            hours.entry(h).or_default().merge(&c);
+        }
+        self.call_hours = hours.into_iter().collect();
+        self.overflow_hours.sort_unstable();
+        self.overflow_hours.dedup();
+    }
+}
+
 /// The activity of `entity` over `scope` from its edges (at either end, over the scope and
 /// its baseline), given when the data of its clusters begins (`data_since_ms`: the first
 /// sighting of the cluster, or of the tenant's first cluster for an entity of no cluster)
@@ -153,37 +243,49 @@ pub fn activity(
     data_since_ms: Option<i64>,
     now_ms: i64,
 ) -> Activity {
-    let me = entity.to_string();
+    let sums = Sums::of_edges(&entity.to_string(), scope, edges);
+    activity_of(entity, &sums, baseline, data_since_ms, now_ms)
+}
+
+/// The activity of `entity` from the sums of its edges over a scope (see [`activity`]).
+pub fn activity_of(
+    entity: &EntityId,
+    sums: &Sums,
+    baseline: &HashSet<Seen>,
+    data_since_ms: Option<i64>,
+    now_ms: i64,
+) -> Activity {
     let mut calls = CallTally::default();
+    for (hour, counts) in &sums.call_hours {
+        calls.total.merge(counts);
+        calls.hourly.entry(*hour).or_default().merge(counts);
+    }
     let mut related: BTreeMap<(Relation, Direction, &str), RelatedTally> = BTreeMap::new();
     let mut new: BTreeMap<(Relation, Direction, &str), Hour> = BTreeMap::new();
-    let mut overflow_hours: Vec<Hour> = Vec::new();
-    for e in edges.iter().filter(|e| scope.contains(e.hour)) {
-        let (direction, other) = if e.from == me {
-            (Direction::Out, e.to.as_str())
-        } else if e.to == me {
-            (Direction::In, e.from.as_str())
-        } else {
-            continue;
-        };
-        if other == OVERFLOW {
-            overflow_hours.push(e.hour);
-        }
-        if e.relation == Relation::ApiCall && direction == Direction::Out {
-            calls.add(e);
-        } else if other != OVERFLOW {
-            related
-                .entry((e.relation, direction, other))
+    for e in &sums.edges {
+        let other = e.other.as_str();
+        if e.relation == Relation::ApiCall && e.direction == Direction::Out {
+            calls
+                .by_call
+                .entry(other.to_string())
                 .or_default()
-                .add(e);
+                .merge(&e.counts);
+        } else if other != OVERFLOW {
+            related.insert(
+                (e.relation, e.direction, other),
+                RelatedTally {
+                    count: e.counts.total(),
+                    first: e.first,
+                    last: e.last,
+                },
+            );
         }
-        if other != OVERFLOW && !baseline.contains(&(e.relation, direction, other.to_string())) {
-            let first = new.entry((e.relation, direction, other)).or_insert(e.hour);
-            *first = (*first).min(e.hour);
+        if other != OVERFLOW && !baseline.contains(&(e.relation, e.direction, other.to_string())) {
+            new.insert((e.relation, e.direction, other), e.first);
         }
     }
     Activity {
-        notices: notices(entity, &overflow_hours, data_since_ms, now_ms),
+        notices: notices(entity, &sums.overflow_hours, data_since_ms, now_ms),
         api_calls: calls.finish(),
         newly_observed: newly_observed(new),
         related: related_list(related),
@@ -198,15 +300,6 @@ struct CallTally {
 }
 
 impl CallTally {
-    fn add(&mut self, e: &StoredEdge) {
-        self.total.merge(&e.counts);
-        self.hourly.entry(e.hour).or_default().merge(&e.counts);
-        self.by_call
-            .entry(e.to.clone())
-            .or_default()
-            .merge(&e.counts);
-    }
-
     fn finish(self) -> ApiCalls {
         let mut by_verb_resource: Vec<VerbResource> = self
             .by_call
@@ -250,24 +343,6 @@ struct RelatedTally {
     count: u64,
     first: Hour,
     last: Hour,
-}
-
-impl Default for RelatedTally {
-    fn default() -> Self {
-        RelatedTally {
-            count: 0,
-            first: Hour(i64::MAX),
-            last: Hour(i64::MIN),
-        }
-    }
-}
-
-impl RelatedTally {
-    fn add(&mut self, e: &StoredEdge) {
-        self.count = self.count.saturating_add(e.counts.total());
-        self.first = self.first.min(e.hour);
-        self.last = self.last.max(e.hour);
-    }
 }
 
 fn related_list(related: BTreeMap<(Relation, Direction, &str), RelatedTally>) -> Vec<Related> {
@@ -471,6 +546,16 @@ mod tests {
             now,
         );
         assert_eq!(a.api_calls.total, 48, "hour 99 is outside");
+        // Sums made in two halves (two tenants' rows) and merged say the same.
+        let me = jane.to_string();
+        let (left, right) = edges.split_at(edges.len() / 2);
+        let mut halves = Sums::of_edges(&me, scope, left);
+        halves.merge(Sums::of_edges(&me, scope, right));
+        assert_eq!(halves, Sums::of_edges(&me, scope, &edges));
+        assert_eq!(
+            activity_of(&jane, &halves, &baseline, Some(now - 2 * TRAINING_MS), now),
+            a
+        );
         assert_eq!(a.api_calls.by_result.forbidden, 2);
         assert_eq!(a.api_calls.hourly.len(), 3);
         assert_eq!(a.api_calls.hourly[1].counts.total(), 3);

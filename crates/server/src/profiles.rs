@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use osprey_graph::profile::{self, Activity, Direction, Scope, StoredEdge};
+use osprey_graph::profile::{self, Activity, Direction, EdgeSum, Scope, Sums};
 use osprey_graph::record::rfc3339;
-use osprey_graph::{Counts, EntityId, EntityType, Hour, Relation};
-use osprey_store::{EdgeEnd, EdgeRow, EntityRow, Store};
+use osprey_graph::{Counts, EntityId, EntityType, Hour, OVERFLOW, Relation};
+use osprey_store::{EdgeEnd, EntityRow, GraphCounts, Store};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -66,16 +66,10 @@ pub async fn profile(
     let Some(entity) = merge_rows(id, &rows) else {
         return Ok(None);
     };
-    let (edges, baseline) = edges_of(store, tenants, id, scope).await?;
+    let (sums, baseline) = sums_of(store, tenants, id, scope).await?;
     let data_since = data_since(store, tenants, id).await?;
-    let mut activity = profile::activity(
-        id,
-        scope,
-        &edges,
-        &baseline,
-        data_since,
-        osprey_store::now_ms(),
-    );
+    let mut activity =
+        profile::activity_of(id, &sums, &baseline, data_since, osprey_store::now_ms());
     let findings = take_findings(&mut activity);
     let total = activity.related.len();
     activity.related = activity
@@ -163,25 +157,51 @@ pub fn scope_of(start: Option<i64>, end: Option<i64>) -> Result<Scope, String> {
     Ok(Scope { start, end })
 }
 
-/// The entity's edges in the scope (both ends) and what it was related to in the
+/// The entity's edges in the scope (both ends), summed, and what it was related to in the
 /// baseline before it.
-async fn edges_of(
+async fn sums_of(
     store: &Store,
     tenants: &[String],
     id: &EntityId,
     scope: Scope,
-) -> ServerResult<(Vec<StoredEdge>, HashSet<profile::Seen>)> {
+) -> ServerResult<(Sums, HashSet<profile::Seen>)> {
     let text = id.to_string();
-    let mut edges = Vec::new();
+    let mut sums = Sums::default();
     let mut baseline = HashSet::new();
     let b = scope.baseline();
+    let (start, end) = (scope.start.0, scope.end.0);
     for t in tenants {
-        for end in [EdgeEnd::From, EdgeEnd::To] {
-            let rows = store
-                .graph_edges(t, end, &text, None, scope.start.0, scope.end.0)
-                .await?;
-            edges.extend(rows.into_iter().filter_map(stored_edge));
+        let mut tenant = Sums::default();
+        for (end_of, direction) in [
+            (EdgeEnd::From, Direction::Out),
+            (EdgeEnd::To, Direction::In),
+        ] {
+            for r in store.graph_edge_sums(t, end_of, &text, start, end).await? {
+                if let Some(relation) = Relation::parse(&r.relation) {
+                    tenant.edges.push(EdgeSum {
+                        relation,
+                        direction,
+                        other: r.other,
+                        counts: counts(&r.counts),
+                        first: Hour(r.first_hour),
+                        last: Hour(r.last_hour),
+                    });
+                }
+            }
         }
+        tenant.call_hours = store
+            .graph_call_hours(t, &text, start, end)
+            .await?
+            .into_iter()
+            .map(|(h, c)| (Hour(h), counts(&c)))
+            .collect();
+        tenant.overflow_hours = store
+            .graph_overflow_hours(t, &text, OVERFLOW, start, end)
+            .await?
+            .into_iter()
+            .map(Hour)
+            .collect();
+        sums.merge(tenant);
         for (relation, outgoing, other) in
             store.graph_neighbours(t, &text, b.start.0, b.end.0).await?
         {
@@ -195,23 +215,17 @@ async fn edges_of(
             }
         }
     }
-    Ok((edges, baseline))
+    Ok((sums, baseline))
 }
 
-fn stored_edge(r: EdgeRow) -> Option<StoredEdge> {
+fn counts(c: &GraphCounts) -> Counts {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    Some(StoredEdge {
-        relation: Relation::parse(&r.relation)?,
-        from: r.from_id,
-        to: r.to_id,
-        hour: Hour(r.hour),
-        counts: Counts {
-            success: count(r.counts.success),
-            failed: count(r.counts.failed),
-            unauthorized: count(r.counts.unauthorized),
-            forbidden: count(r.counts.forbidden),
-        },
-    })
+    Counts {
+        success: count(c.success),
+        failed: count(c.failed),
+        unauthorized: count(c.unauthorized),
+        forbidden: count(c.forbidden),
+    }
 }
 
 /// When the data of the entity's cluster begins (for an entity of no cluster: of the

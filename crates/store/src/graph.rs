@@ -38,6 +38,16 @@ pub struct EdgeRow {
     pub counts: GraphCounts,
 }
 
+/// An entity's edges at one end, summed per relation and other end over some hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeSumRow {
+    pub relation: String,
+    pub other: String,
+    pub counts: GraphCounts,
+    pub first_hour: i64,
+    pub last_hour: i64,
+}
+
 /// An entity as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityRow {
@@ -259,6 +269,106 @@ impl Store {
             .collect()
     }
 
+    /// An entity's edges of a tenant at one end in hours `start_hour..end_hour`, summed per
+    /// relation and other end, with the first and last hour of each.
+    pub async fn graph_edge_sums(
+        &self,
+        tenant_id: &str,
+        end: EdgeEnd,
+        entity_id: &str,
+        start_hour: i64,
+        end_hour: i64,
+    ) -> Result<Vec<EdgeSumRow>> {
+        let (mine, other) = match end {
+            EdgeEnd::From => ("from_id", "to_id"),
+            EdgeEnd::To => ("to_id", "from_id"),
+        };
+        // Both column names are literals above; PostgreSQL sums BIGINT as NUMERIC, hence the
+        // casts.
+        let sql = format!(
+            "SELECT relation, {other} AS other,
+                    CAST(SUM(success) AS BIGINT) AS success, CAST(SUM(failed) AS BIGINT) AS failed,
+                    CAST(SUM(unauthorized) AS BIGINT) AS unauthorized,
+                    CAST(SUM(forbidden) AS BIGINT) AS forbidden,
+                    MIN(hour) AS first_hour, MAX(hour) AS last_hour
+             FROM graph_edges
+             WHERE tenant_id = $1 AND {mine} = $2 AND hour >= $3 AND hour < $4
+             GROUP BY relation, {other}"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(entity_id)
+            .bind(start_hour)
+            .bind(end_hour)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EdgeSumRow {
+                    relation: r.try_get("relation")?,
+                    other: r.try_get("other")?,
+                    counts: counts_row(r)?,
+                    first_hour: r.try_get("first_hour")?,
+                    last_hour: r.try_get("last_hour")?,
+                })
+            })
+            .collect()
+    }
+
+    /// An entity's own API calls of a tenant per hour in `start_hour..end_hour`.
+    pub async fn graph_call_hours(
+        &self,
+        tenant_id: &str,
+        entity_id: &str,
+        start_hour: i64,
+        end_hour: i64,
+    ) -> Result<Vec<(i64, GraphCounts)>> {
+        let rows = sqlx::query(
+            "SELECT hour,
+                    CAST(SUM(success) AS BIGINT) AS success, CAST(SUM(failed) AS BIGINT) AS failed,
+                    CAST(SUM(unauthorized) AS BIGINT) AS unauthorized,
+                    CAST(SUM(forbidden) AS BIGINT) AS forbidden
+             FROM graph_edges
+             WHERE tenant_id = $1 AND from_id = $2 AND relation = 'api_call'
+               AND hour >= $3 AND hour < $4
+             GROUP BY hour ORDER BY hour",
+        )
+        .bind(tenant_id)
+        .bind(entity_id)
+        .bind(start_hour)
+        .bind(end_hour)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("hour")?, counts_row(r)?)))
+            .collect()
+    }
+
+    /// The hours in `start_hour..end_hour` in which an entity of a tenant went over its
+    /// edge limit (it has edges to `overflow`).
+    pub async fn graph_overflow_hours(
+        &self,
+        tenant_id: &str,
+        entity_id: &str,
+        overflow: &str,
+        start_hour: i64,
+        end_hour: i64,
+    ) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT hour FROM graph_edges
+             WHERE tenant_id = $1 AND from_id = $2 AND to_id = $3 AND hour >= $4 AND hour < $5
+             ORDER BY hour",
+        )
+        .bind(tenant_id)
+        .bind(entity_id)
+        .bind(overflow)
+        .bind(start_hour)
+        .bind(end_hour)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("hour")?)).collect()
+    }
+
     /// The distinct relations and other ends of an entity's edges of a tenant in hours
     /// `start_hour..end_hour`: (relation, whether the entity is the edge's from end, other
     /// end). What a profile compares its scope with.
@@ -391,5 +501,15 @@ fn entity_row(r: &sqlx::any::AnyRow) -> Result<EntityRow> {
         last_ms: r.try_get("last_ms")?,
         properties,
         id,
+    })
+}
+
+/// The four counts of a row (`success`, `failed`, `unauthorized`, `forbidden`).
+fn counts_row(r: &sqlx::any::AnyRow) -> Result<GraphCounts> {
+    Ok(GraphCounts {
+        success: r.try_get("success")?,
+        failed: r.try_get("failed")?,
+        unauthorized: r.try_get("unauthorized")?,
+        forbidden: r.try_get("forbidden")?,
     })
 }

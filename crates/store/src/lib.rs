@@ -30,7 +30,7 @@ pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingSource, FindingState,
     FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow,
 };
-pub use graph::{EdgeEnd, EdgeRow, EntityRow, GraphCounts};
+pub use graph::{EdgeEnd, EdgeRow, EdgeSumRow, EntityRow, GraphCounts};
 pub use hunts::{HuntResult, HuntState, MAX_HUNT_ATTEMPTS, NewRetroHunt, RetroHunt};
 pub use lists::{IpList, ListKind, SuppressionRuleRecord};
 pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
