@@ -157,8 +157,8 @@ pub fn scope_of(start: Option<i64>, end: Option<i64>) -> Result<Scope, String> {
     Ok(Scope { start, end })
 }
 
-/// The entity's edges in the scope (both ends), summed, and what it was related to in the
-/// baseline before it.
+/// The entity's edges in the scope (both ends), summed, and which of them the baseline
+/// before it saw.
 async fn sums_of(
     store: &Store,
     tenants: &[String],
@@ -202,16 +202,33 @@ async fn sums_of(
             .map(Hour)
             .collect();
         sums.merge(tenant);
-        for (relation, outgoing, other) in
-            store.graph_neighbours(t, &text, b.start.0, b.end.0).await?
+    }
+    // The baseline: which of the scope's neighbours the 45 days before it saw (new values
+    // are the others), asked edge by edge.
+    let asked: Vec<(String, String, String)> = sums
+        .edges
+        .iter()
+        .filter(|e| e.other != OVERFLOW)
+        .map(|e| {
+            let relation = e.relation.as_str().to_string();
+            match e.direction {
+                Direction::Out => (text.clone(), relation, e.other.clone()),
+                Direction::In => (e.other.clone(), relation, text.clone()),
+            }
+        })
+        .collect();
+    for t in tenants {
+        for (from, relation, to) in store
+            .graph_edges_present(t, &asked, b.start.0, b.end.0)
+            .await?
         {
-            if let Some(r) = Relation::parse(&relation) {
-                let direction = if outgoing {
-                    Direction::Out
-                } else {
-                    Direction::In
-                };
-                baseline.insert((r, direction, other));
+            let Some(r) = Relation::parse(&relation) else {
+                continue;
+            };
+            if from == text {
+                baseline.insert((r, Direction::Out, to));
+            } else {
+                baseline.insert((r, Direction::In, from));
             }
         }
     }

@@ -369,32 +369,52 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("hour")?)).collect()
     }
 
-    /// The distinct relations and other ends of an entity's edges of a tenant in hours
-    /// `start_hour..end_hour`: (relation, whether the entity is the edge's from end, other
-    /// end). What a profile compares its scope with.
-    pub async fn graph_neighbours(
+    /// Which of `edges` (from, relation, to) a tenant has in hours `start_hour..end_hour`:
+    /// what a profile compares its scope with. Each is a seek on the primary key, so the
+    /// cost follows the edges asked about, not the hours of history.
+    pub async fn graph_edges_present(
         &self,
         tenant_id: &str,
-        entity_id: &str,
+        edges: &[(String, String, String)],
         start_hour: i64,
         end_hour: i64,
-    ) -> Result<Vec<(String, bool, String)>> {
+    ) -> Result<Vec<(String, String, String)>> {
+        let per_statement = match self.backend {
+            Backend::Sqlite => EDGES_PER_STATEMENT,
+            Backend::Postgres => ROWS_PER_STATEMENT_POSTGRES,
+        };
         let mut out = Vec::new();
-        for (mine, other, outgoing) in [("from_id", "to_id", true), ("to_id", "from_id", false)] {
-            // Both column names are literals above.
-            let sql = format!(
-                "SELECT DISTINCT relation, {other} AS other FROM graph_edges
-                 WHERE tenant_id = $1 AND {mine} = $2 AND hour >= $3 AND hour < $4"
+        for chunk in edges.chunks(per_statement) {
+            let mut sql = String::from("WITH k (from_id, relation, to_id) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let p = 4 + 3 * i;
+                sql.push_str(&format!("(${p}, ${}, ${})", p + 1, p + 2));
+            }
+            sql.push_str(
+                ") SELECT k.from_id, k.relation, k.to_id FROM k WHERE EXISTS (
+                   SELECT 1 FROM graph_edges e
+                   WHERE e.tenant_id = $1 AND e.from_id = k.from_id AND e.relation = k.relation
+                     AND e.to_id = k.to_id AND e.hour >= $2 AND e.hour < $3)",
             );
-            let rows = sqlx::query(AssertSqlSafe(sql))
+            let mut q = sqlx::query(AssertSqlSafe(sql))
                 .bind(tenant_id)
-                .bind(entity_id)
                 .bind(start_hour)
-                .bind(end_hour)
-                .fetch_all(&self.pool)
-                .await?;
-            for r in rows {
-                out.push((r.try_get("relation")?, outgoing, r.try_get("other")?));
+                .bind(end_hour);
+            for (from, relation, to) in chunk {
+                q = q
+                    .bind(from.as_str())
+                    .bind(relation.as_str())
+                    .bind(to.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((
+                    r.try_get("from_id")?,
+                    r.try_get("relation")?,
+                    r.try_get("to_id")?,
+                ));
             }
         }
         Ok(out)
