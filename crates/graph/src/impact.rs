@@ -475,9 +475,7 @@ fn readable_secrets(rbac: &Rbac, username: &str, groups: &[String]) -> Vec<Secre
                 continue;
             }
             // A grant through a cluster-wide binding reads every namespace.
-            let cluster_wide = g.via.starts_with("ClusterRoleBinding ")
-                || g.subject.name == crate::rbac::SUPERUSER_GROUP;
-            let namespace = if cluster_wide {
+            let namespace = if g.cluster_wide {
                 "*".to_string()
             } else {
                 namespace.clone()

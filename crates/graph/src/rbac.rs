@@ -255,6 +255,9 @@ pub struct Grant {
     /// `RoleBinding ns/b → ClusterRole r`.
     pub via: String,
     pub names: Option<Vec<String>>,
+    /// Granted in every namespace (a cluster role binding, or the superuser group), not only
+    /// the request's.
+    pub cluster_wide: bool,
 }
 
 impl Grant {
@@ -327,6 +330,7 @@ impl Rbac {
             },
             via: "the API server's superuser group".into(),
             names: None,
+            cluster_wide: true,
         }];
         for b in &self.bindings {
             let Body::Binding {
@@ -363,6 +367,7 @@ impl Rbac {
                     subject: s.clone(),
                     via: via.clone(),
                     names: names.clone(),
+                    cluster_wide: b.kind == RbacKind::ClusterRoleBinding,
                 });
             }
         }

@@ -183,12 +183,7 @@ fn a_snapshot_and_a_scan_complete_the_graph_for_impact() {
     // The image: its pod (matched by the scan's reference) and the two others on its node,
     // and who can exec into it.
     let impact = show(&db, &format!("image/{digest}"), &["--impact"]);
-    let pods: Vec<&str> = impact["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let pods = common::impact_pods(&impact);
     assert_eq!(pods.len(), 3, "{impact:#}");
     assert!(
         pods.iter().any(|p| p.ends_with("/default/node-debugger")),

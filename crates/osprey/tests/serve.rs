@@ -766,12 +766,7 @@ fn the_demo_replays_the_story_scans_the_bundled_image_and_says_where_to_look() {
         .unwrap_or_else(|| panic!("no impact URL in {log}"));
     let (status, impact) = call(&s, "GET", &path, &viewer, None);
     assert_eq!(status, 200, "{path}: {impact}");
-    let pods: Vec<&str> = impact["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let pods = common::impact_pods(&impact);
     assert_eq!(
         pods.len(),
         3,

@@ -6,12 +6,12 @@
 
 use osprey_graph::record::rfc3339;
 use osprey_graph::snapshot::Snapshot;
-use osprey_graph::{EntityId, PodChange, Properties, RbacChange, Recorder, Sighting};
+use osprey_graph::{EntityId, PodChange, Properties, Recorder, Sighting};
 use osprey_store::{Cluster, Store};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::detector::graph::{rbac_row, write};
+use crate::detector::graph::{object_row, write};
 use crate::error::ServerResult;
 
 /// A pod seen within this long before a snapshot is kept even if the snapshot does not list
@@ -91,11 +91,7 @@ pub async fn apply(
         properties: Some(Properties::Merge(taken)),
     });
     // Step 2: pods, RBAC and the snapshot's time, together.
-    let rows: Vec<_> = snapshot
-        .rbac
-        .iter()
-        .map(|o| rbac_row(&RbacChange::Put(o.clone()), now))
-        .collect();
+    let rows: Vec<_> = snapshot.rbac.iter().map(|o| object_row(o, now)).collect();
     let mut round = store.begin_round().await?;
     write(&mut round, vec![(tenant.clone(), delta)]).await?;
     round.replace_rbac(&tenant, &cluster.id, now, &rows).await?;

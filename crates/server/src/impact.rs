@@ -212,16 +212,18 @@ pub async fn impact(
         rbac.insert(c.clone(), Rbac::new(objects));
     }
     let impact = impact::impact(&target, &pods, &rbac);
-    // Step 4: what the answer cannot know.
-    for c in &clusters {
-        let concerned = impact.namespaces.iter().any(|n| {
-            n.id.starts_with(&format!("namespace/{}/", &c.id["cluster/".len()..]))
-        });
-        if c.rbac_objects == 0 && (concerned || cluster.is_some()) {
+    // Step 4: what the answer cannot know: the clusters concerned whose RBAC is unknown.
+    let mut known: Vec<(&String, &Rbac)> = rbac.iter().collect();
+    known.sort_by_key(|(c, _)| *c);
+    for (c, known) in known {
+        let concerned = cluster.is_some()
+            || impact
+                .namespaces
+                .iter()
+                .any(|n| n.id.starts_with(&format!("namespace/{c}/")));
+        if known.is_empty() && concerned {
             notices.push(format!(
-                "{}: no RBAC known, so who can reach its pods is not known; PUT /v1/clusters/{}/snapshot",
-                c.id,
-                &c.id["cluster/".len()..]
+                "cluster/{c}: no RBAC known, so who can reach its pods is not known; PUT /v1/clusters/{c}/snapshot"
             ));
         }
     }

@@ -76,15 +76,24 @@ const ENTITIES_PER_STATEMENT: usize = 100;
 /// of 65,535 parameters).
 const ROWS_PER_STATEMENT_POSTGRES: usize = 1_000;
 
+/// Rows per multi-row statement on `backend`: `sqlite` on SQLite.
+fn rows_per_statement(backend: Backend, sqlite: usize) -> usize {
+    match backend {
+        Backend::Sqlite => sqlite,
+        Backend::Postgres => ROWS_PER_STATEMENT_POSTGRES,
+    }
+}
+
 impl DetectionRound<'_> {
     /// Rows per multi-row statement: `sqlite` on SQLite.
     fn rows_per_statement(&self, sqlite: usize) -> usize {
-        match self.backend {
-            Backend::Sqlite => sqlite,
-            Backend::Postgres => ROWS_PER_STATEMENT_POSTGRES,
-        }
+        rows_per_statement(self.backend, sqlite)
     }
 }
+/// The four counts summed, as [`counts_row`] reads them (PostgreSQL sums BIGINT as NUMERIC,
+/// hence the casts).
+const SUMMED_COUNTS: &str = "CAST(SUM(success) AS BIGINT) AS success, CAST(SUM(failed) AS BIGINT) AS failed,
+     CAST(SUM(unauthorized) AS BIGINT) AS unauthorized, CAST(SUM(forbidden) AS BIGINT) AS forbidden";
 /// What [`entity_row`] reads.
 const ENTITY_COLUMNS: &str = "id, type, first_ms, last_ms, properties";
 
@@ -258,12 +267,7 @@ impl Store {
                     relation: r.try_get("relation")?,
                     to_id: r.try_get("to_id")?,
                     hour: r.try_get("hour")?,
-                    counts: GraphCounts {
-                        success: r.try_get("success")?,
-                        failed: r.try_get("failed")?,
-                        unauthorized: r.try_get("unauthorized")?,
-                        forbidden: r.try_get("forbidden")?,
-                    },
+                    counts: counts_row(r)?,
                 })
             })
             .collect()
@@ -283,13 +287,9 @@ impl Store {
             EdgeEnd::From => ("from_id", "to_id"),
             EdgeEnd::To => ("to_id", "from_id"),
         };
-        // Both column names are literals above; PostgreSQL sums BIGINT as NUMERIC, hence the
-        // casts.
+        // Both column names are literals above.
         let sql = format!(
-            "SELECT relation, {other} AS other,
-                    CAST(SUM(success) AS BIGINT) AS success, CAST(SUM(failed) AS BIGINT) AS failed,
-                    CAST(SUM(unauthorized) AS BIGINT) AS unauthorized,
-                    CAST(SUM(forbidden) AS BIGINT) AS forbidden,
+            "SELECT relation, {other} AS other, {SUMMED_COUNTS},
                     MIN(hour) AS first_hour, MAX(hour) AS last_hour
              FROM graph_edges
              WHERE tenant_id = $1 AND {mine} = $2 AND hour >= $3 AND hour < $4
@@ -323,16 +323,13 @@ impl Store {
         start_hour: i64,
         end_hour: i64,
     ) -> Result<Vec<(i64, GraphCounts)>> {
-        let rows = sqlx::query(
-            "SELECT hour,
-                    CAST(SUM(success) AS BIGINT) AS success, CAST(SUM(failed) AS BIGINT) AS failed,
-                    CAST(SUM(unauthorized) AS BIGINT) AS unauthorized,
-                    CAST(SUM(forbidden) AS BIGINT) AS forbidden
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT hour, {SUMMED_COUNTS}
              FROM graph_edges
              WHERE tenant_id = $1 AND from_id = $2 AND relation = 'api_call'
                AND hour >= $3 AND hour < $4
-             GROUP BY hour ORDER BY hour",
-        )
+             GROUP BY hour ORDER BY hour"
+        )))
         .bind(tenant_id)
         .bind(entity_id)
         .bind(start_hour)
@@ -379,12 +376,8 @@ impl Store {
         start_hour: i64,
         end_hour: i64,
     ) -> Result<Vec<(String, String, String)>> {
-        let per_statement = match self.backend {
-            Backend::Sqlite => EDGES_PER_STATEMENT,
-            Backend::Postgres => ROWS_PER_STATEMENT_POSTGRES,
-        };
         let mut out = Vec::new();
-        for chunk in edges.chunks(per_statement) {
+        for chunk in edges.chunks(rows_per_statement(self.backend, EDGES_PER_STATEMENT)) {
             let mut sql = String::from("WITH k (from_id, relation, to_id) AS (VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {

@@ -68,3 +68,13 @@ pub fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// The ids of the pods an impact document lists, in its order.
+pub fn impact_pods(impact: &serde_json::Value) -> Vec<&str> {
+    impact["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect()
+}

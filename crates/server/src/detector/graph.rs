@@ -80,6 +80,7 @@ pub fn observe(r: &mut Recorder, cluster_id: &str, e: &Event<'_>) {
         return;
     };
     let request_ms = request_us.div_euclid(1000);
+    let final_stage = !matches!(e.stage(), Stage::RequestReceived | Stage::ResponseStarted);
     let resource = if e.object_ref.resource.is_empty() {
         // A non-resource request: its path.
         let uri: &str = &e.request_uri;
@@ -90,7 +91,7 @@ pub fn observe(r: &mut Recorder, cluster_id: &str, e: &Event<'_>) {
     r.call(ApiCall {
         cluster_id: cluster_id.into(),
         audit_id: e.audit_id.as_ref().into(),
-        final_stage: !matches!(e.stage(), Stage::RequestReceived | Stage::ResponseStarted),
+        final_stage,
         request_ms,
         username: e.user.username.as_ref().into(),
         source_ip: e.source_ip(),
@@ -101,6 +102,10 @@ pub fn observe(r: &mut Recorder, cluster_id: &str, e: &Event<'_>) {
         name: e.object_ref.name.as_ref().into(),
         code: e.code,
     });
+    // Only a successful call's final stage carries the object it wrote.
+    if !final_stage || !e.code.is_some_and(|c| (200..300).contains(&c)) {
+        return;
+    }
     if let Some((name, change)) = pod_change(e) {
         r.pod(
             cluster_id,
@@ -115,15 +120,12 @@ pub fn observe(r: &mut Recorder, cluster_id: &str, e: &Event<'_>) {
     }
 }
 
-/// What a successful write to a role, a cluster role or a binding says about it: its new
-/// state (the response's object; a create's or an update's request object when the policy
-/// logged no response), or its deletion. A patch logged without its response, and a
-/// `deletecollection`, say nothing the graph can use.
+/// What a successful write (the final stage of a 2xx call) to a role, a cluster role or a
+/// binding says about it: its new state (the response's object; a create's or an update's
+/// request object when the policy logged no response), or its deletion. A patch logged
+/// without its response, and a `deletecollection`, say nothing the graph can use.
 fn rbac_change(e: &Event<'_>) -> Option<RbacChange> {
-    if e.object_ref.api_group != "rbac.authorization.k8s.io"
-        || !e.object_ref.subresource.is_empty()
-        || matches!(e.stage(), Stage::RequestReceived | Stage::ResponseStarted)
-        || !e.code.is_some_and(|c| (200..300).contains(&c))
+    if e.object_ref.api_group != "rbac.authorization.k8s.io" || !e.object_ref.subresource.is_empty()
     {
         return None;
     }
@@ -158,13 +160,7 @@ fn rbac_change(e: &Event<'_>) -> Option<RbacChange> {
 /// An RBAC change as a stored row at `at_ms`.
 pub fn rbac_row(change: &RbacChange, at_ms: i64) -> RbacRow {
     match change {
-        RbacChange::Put(o) => RbacRow {
-            kind: o.kind.as_str().to_string(),
-            namespace: o.namespace.clone(),
-            name: o.name.clone(),
-            body: serde_json::to_string(&o.body).ok(),
-            changed_ms: at_ms,
-        },
+        RbacChange::Put(o) => object_row(o, at_ms),
         RbacChange::Deleted {
             kind,
             namespace,
@@ -179,13 +175,21 @@ pub fn rbac_row(change: &RbacChange, at_ms: i64) -> RbacRow {
     }
 }
 
-/// What a successful write to a pod says about it: created (its spec), bound to a node,
-/// or deleted. Only final stages carry the response.
+/// An RBAC object as a stored row at `at_ms`.
+pub fn object_row(o: &RbacObject, at_ms: i64) -> RbacRow {
+    RbacRow {
+        kind: o.kind.as_str().to_string(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+        body: serde_json::to_string(&o.body).ok(),
+        changed_ms: at_ms,
+    }
+}
+
+/// What a successful write (the final stage of a 2xx call) to a pod says about it:
+/// created (its spec), bound to a node, or deleted.
 fn pod_change(e: &Event<'_>) -> Option<(String, PodChange)> {
-    if e.object_ref.resource != "pods"
-        || matches!(e.stage(), Stage::RequestReceived | Stage::ResponseStarted)
-        || !e.code.is_some_and(|c| (200..300).contains(&c))
-    {
+    if e.object_ref.resource != "pods" {
         return None;
     }
     let name_in = |v: Option<&Value>| {
