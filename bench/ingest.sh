@@ -2,17 +2,19 @@
 # Sustained webhook ingest of `osprey serve` on loopback, for SQLite and PostgreSQL:
 #   1. one simulated hour of a 50-node cluster (`osprey audit simulate`, ~1.4 M events, unique
 #      audit ids), posted as EventList batches of 400 (the API server's default) from 8
-#      connections by bench/ingest-load, as fast as the server answers: events/s accepted and
+#      connections by bench/ingest-load, as fast as the server answers, for SECONDS (the input
+#      is sent again with new audit ids when it runs out first): events/s accepted and
 #      the latency of the answers (p50/p99/max), with the full detection catalogue behind;
-#   2. overload: the same with --max-pending-events 400000, so detection falls behind and the
+#   2. overload: the same with --max-pending-events 1000000, so detection falls behind and the
 #      webhook answers 429; the server's peak RSS is sampled every 0.2 s in both runs (it must
 #      stay flat: batches beyond the backlog are refused, not buffered). The backlog is larger
 #      than the time clients wait after a 429 (Retry-After, 2 s) times the detection rate, or
 #      the accepted rate would measure the clients' wait rather than detection.
 #
 #   Every run also reports detection: while the load ran (accepted less what was still
-#   waiting at its end) and alone (the rate at which the rest was worked off after it), and
-#   the mean time of a detection round's phases (osprey_detector_round_seconds).
+#   waiting at its end), in the second half of the load (the steady state of an overload run,
+#   once its backlog has filled), and alone (the rate at which the rest was worked off after
+#   it), and the mean time of a detection round's phases (osprey_detector_round_seconds).
 #
 #   3. PostgreSQL with the bus (--bus, NATS JetStream): the webhook's batches go through
 #      JetStream to the detector (one server; the scale-out's own path), and its overload:
@@ -53,6 +55,11 @@ trap cleanup EXIT
 $osprey -q audit simulate --nodes 50 --duration 1h --rate 400 -o "$work/events.jsonl"
 echo "input: $(wc -l < "$work/events.jsonl") events, $(stat -c %s "$work/events.jsonl") bytes"
 
+# detected ADDR: events detected so far by the server at ADDR.
+detected() {
+  curl -sf "http://$1/metrics" | awk '/^osprey_audit_events_detected_total / {print $2}'
+}
+
 # run NAME MAX_PENDING [--database URL]
 run() {
   local name=$1 max=$2; shift 2
@@ -87,9 +94,20 @@ run() {
       sleep 0.2
     done ) &
   local sampler=$!
+  # The detected count halfway through and at the end: the second half's rate is detection
+  # once the backlog has filled (steady state), unlike the whole run's.
+  ( sleep "$((seconds / 2))"; echo "$(date +%s.%N) $(detected "$addr")" > "$work/half-$name" ) &
+  local halfway=$!
   local result
   result=$("$load" --url "http://$addr" --cluster "$id" --token "$token" \
-    --events "$work/events.jsonl" --batch 400 --concurrency 8 --seconds "$seconds")
+    --events "$work/events.jsonl" --batch 400 --concurrency 8 --seconds "$seconds" --repeat)
+  local end steady=
+  end="$(date +%s.%N) $(detected "$addr")"
+  wait "$halfway" || true
+  if [ -s "$work/half-$name" ]; then
+    steady=" detected_per_second_second_half=$(echo "$end" | awk -v h="$(cat "$work/half-$name")" \
+      '{split(h, a, " "); printf "%d", ($2 - a[2]) / ($1 - a[1])}')"
+  fi
   local lag
   lag=$(curl -sf "http://$addr/metrics" |
     awk '/^osprey_detector_lag_events / {l=$2} /^osprey_bus_backlog_batches / {b=" bus_backlog_batches=" $2}
@@ -118,7 +136,7 @@ run() {
   # Detection while the load ran: what was accepted less what was still waiting at its end.
   local during
   during=$(echo "$result" | python3 -c 'import json,sys; r=json.load(sys.stdin); left=int(sys.argv[1]) if sys.argv[1].isdigit() else 0; print(int((r["events"] - left) / r["seconds"]))' "${lag%% *}")
-  echo "$name: $result detected_per_second_under_load=$during peak_rss_kib=$(cat "$work/peak-$name" 2>/dev/null || echo ?) detector_lag_at_end=$lag$drain"
+  echo "$name: $result detected_per_second_under_load=$during$steady peak_rss_kib=$(cat "$work/peak-$name" 2>/dev/null || echo ?) detector_lag_at_end=$lag$drain"
 }
 
 schema() {
@@ -139,7 +157,7 @@ pg_run() { # NAME MAX [ARGS...]: a run on a new schema, made only when the run i
   run "$name" "$max" --database "$(schema "${name//-/_}")" "$@"
 }
 pg_run postgres 2000000
-run sqlite-overload 400000
-pg_run postgres-overload 400000
+run sqlite-overload 1000000
+pg_run postgres-overload 1000000
 pg_run postgres-bus 2000000 --bus "${OSPREY_BENCH_NATS_URL:-nats://127.0.0.1:4222}"
 pg_run postgres-bus-overload 2000000 --bus "${OSPREY_BENCH_NATS_URL:-nats://127.0.0.1:4222}" --bus-max-mb 16

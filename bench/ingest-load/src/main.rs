@@ -4,6 +4,9 @@
 //! Input is a JSON-lines audit log (`osprey audit simulate` makes one); every event is sent
 //! once, in batches of `--batch` events, so no two batches repeat an audit id. A 429 is counted
 //! and the batch is retried after Retry-After, as the API server's webhook backend does.
+//! With `--repeat`, a run that has sent every event before its time is up sends them again,
+//! each audit id prefixed with the pass (`r1-…`), so that they are new events to the server
+//! and a run lasts its `--seconds` whatever the size of the input.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +38,9 @@ struct Args {
     /// Stop after this many seconds even if events are left.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// Send the input again (with new audit ids) until the time is up.
+    #[arg(long)]
+    repeat: bool,
 }
 
 struct Outcome {
@@ -86,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
             batches.clone(),
             next.clone(),
         );
+        let repeat = args.repeat;
         tasks.push(tokio::spawn(async move {
             let mut o = Outcome {
                 latencies: Vec::new(),
@@ -95,10 +102,16 @@ async fn main() -> anyhow::Result<()> {
             };
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= batches.len() || Instant::now() >= deadline {
+                let pass = i / batches.len();
+                if (pass > 0 && !repeat) || Instant::now() >= deadline {
                     break;
                 }
-                let (n, body) = &batches[i];
+                let (n, body) = &batches[i % batches.len()];
+                let body = if pass == 0 {
+                    body.clone()
+                } else {
+                    renamed(body, pass)
+                };
                 loop {
                     let t = Instant::now();
                     let r = client
@@ -167,4 +180,11 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(0.0),
     );
     Ok(())
+}
+
+/// A batch whose audit ids are prefixed with the pass, so the server takes it as new events.
+fn renamed(body: &[u8], pass: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    text.replace("\"auditID\":\"", &format!("\"auditID\":\"r{pass}-"))
+        .into_bytes()
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use osprey_audit::event::{Decoder, Event};
+use osprey_audit::event::{DecodeError, Decoder, Event};
 use osprey_store::{NewAuditBatch, Role, StoreError, now_ms};
 use tokio::sync::{mpsc, oneshot};
 
@@ -249,7 +249,17 @@ pub fn check_and_compress(body: &[u8], level: i32) -> ApiResult<(usize, Vec<u8>)
             "empty body: expected an audit EventList",
         ));
     }
-    let decoded = Decoder::default().decode(body, &mut |_: Event<'_>| {});
+    let decoded = Decoder::default().count(body);
+    // A batch cut short keeps the events before the cut when decoded; it is refused whole.
+    if let Some(e) = decoded
+        .errors
+        .iter()
+        .find(|e| matches!(e, DecodeError::Syntax(_)))
+    {
+        return Err(ApiError::bad_request(format!(
+            "body is not a whole JSON document: {e}"
+        )));
+    }
     if decoded.events == 0 {
         let why = decoded
             .errors
@@ -373,6 +383,30 @@ mod tests {
         let all: Vec<String> = parts.iter().flat_map(|(_, p)| ids(p)).collect();
         let expected: Vec<String> = (0..2000).map(|i| format!("id-{i}")).collect();
         assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn a_batch_cut_short_is_refused_whole_and_a_whole_one_counted() {
+        let body = event_list(40);
+        let (events, _) = check_and_compress(&body, 1).unwrap();
+        assert_eq!(events, 40);
+        // Cut inside the last event: the 39 before it decode, but the batch is not whole.
+        let cut = &body[..body.len() - 30];
+        let err = check_and_compress(cut, 1).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            err.message
+                .starts_with("body is not a whole JSON document: invalid JSON"),
+            "{}",
+            err.message
+        );
+        let junk = br#"{"kind":"EventList","items":[{"kind":"Event"},7]}"#;
+        let err = check_and_compress(junk, 1).unwrap_err();
+        assert!(
+            err.message.starts_with("body holds no audit event: "),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

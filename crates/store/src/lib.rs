@@ -304,6 +304,11 @@ impl Store {
                     "rbac",
                     include_str!("../migrations/postgres/0010_rbac.sql"),
                 ),
+                (
+                    11,
+                    "storage",
+                    include_str!("../migrations/postgres/0011_storage.sql"),
+                ),
             ],
         };
         let migrations = sets

@@ -17,11 +17,17 @@ use serde_json::value::RawValue;
 
 use super::{Event, ObjectRef, Shape, Stage, UserInfo, parse_time_us};
 
+mod stream;
+
 /// Why a document holds no audit event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// A value of the wrong type where the decoder needs one (a member that is not an event).
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// The document is not JSON: a syntax error, or it ends early.
+    #[error("invalid JSON: {0}")]
+    Syntax(String),
     #[error("not valid UTF-8")]
     Utf8,
     #[error("not a Kubernetes audit event: {0}")]
@@ -71,6 +77,7 @@ impl Decoder {
         let mut run = Run {
             n: 0,
             errors: Vec::new(),
+            skip: 0,
             sink,
         };
         let result = match std::str::from_utf8(doc) {
@@ -79,6 +86,32 @@ impl Decoder {
         };
         if let Err(e) = result {
             run.errors.push(e);
+        }
+        Decoded {
+            events: run.n,
+            errors: run.errors,
+        }
+    }
+
+    /// Counts the events of one document as [`Decoder::decode`] would, without building them
+    /// where it can: an `EventList` written `kind` first (the API server's webhook batches) is
+    /// only read past, each member counted when it is an object naming a verb or a request URI
+    /// (a member with a duplicate key, which decoding refuses, is counted); any other shape is
+    /// decoded.
+    pub fn count(&self, doc: &[u8]) -> Decoded {
+        let mut sink = |_: Event<'_>| {};
+        let mut run = Run {
+            n: 0,
+            errors: Vec::new(),
+            skip: 0,
+            sink: &mut sink,
+        };
+        let streamed = std::str::from_utf8(doc).is_ok_and(|text| {
+            self.stream_list(text, &Outer::default(), &mut run, stream::Mode::Count)
+                == stream::Streamed::Whole
+        });
+        if !streamed {
+            return self.decode(doc, &mut |_| {});
         }
         Decoded {
             events: run.n,
@@ -100,6 +133,11 @@ impl Decoder {
         if !text.trim_start().starts_with('{') {
             serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(json_error)?;
             return Err(DecodeError::NotAnEvent("expected a JSON object".into()));
+        }
+        match self.stream_list(text, outer, run, stream::Mode::Decode) {
+            stream::Streamed::Whole => return Ok(()),
+            stream::Streamed::From(read) => run.skip = read,
+            stream::Streamed::Not => {}
         }
         let doc: Doc<'_> = serde_json::from_str(text).map_err(json_error)?;
         self.decode_doc(doc, depth, outer, run)
@@ -216,7 +254,8 @@ impl Decoder {
     {
         let items: Vec<&RawValue> = serde_json::from_str(list.get())
             .map_err(|_| DecodeError::NotAnEvent("a list of events that is not a list".into()))?;
-        for item in items {
+        let skip = std::mem::take(&mut run.skip);
+        for item in items.into_iter().skip(skip) {
             if run.n + run.errors.len() >= self.limits.max_events_per_document {
                 return Err(DecodeError::TooLarge {
                     what: "events in one document",
@@ -416,6 +455,8 @@ pub struct Decoded {
 struct Run<'s, F> {
     n: usize,
     errors: Vec<DecodeError>,
+    /// Members of the next list already read by the one pass ([`stream::Streamed::From`]).
+    skip: usize,
     sink: &'s mut F,
 }
 
@@ -430,8 +471,12 @@ fn s<'a>(v: LStr<'a>) -> Cow<'a, str> {
     v.0.unwrap_or_default()
 }
 
-fn json_error(e: serde_json::Error) -> DecodeError {
-    DecodeError::Json(e.to_string())
+pub(super) fn json_error(e: serde_json::Error) -> DecodeError {
+    if e.is_syntax() || e.is_eof() {
+        DecodeError::Syntax(e.to_string())
+    } else {
+        DecodeError::Json(e.to_string())
+    }
 }
 
 /// `/aws/eks/<cluster>/cluster` → `<cluster>`.
@@ -888,7 +933,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
 mod tests {
     use super::*;
 
-    fn all(doc: &str) -> Result<Vec<Event<'static>>, DecodeError> {
+    pub(super) fn all(doc: &str) -> Result<Vec<Event<'static>>, DecodeError> {
         let mut out = Vec::new();
         let d =
             Decoder::default().decode(doc.as_bytes(), &mut |e: Event<'_>| out.push(e.into_owned()));
@@ -899,7 +944,7 @@ mod tests {
         }
     }
 
-    const EXEC: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"a1","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/kube-system/pods/p/exec?command=sh","verb":"create","user":{"username":"alice","groups":["dev","system:authenticated"]},"sourceIPs":["203.0.113.9","10.0.0.1"],"userAgent":"kubectl/v1.30","objectRef":{"resource":"pods","namespace":"kube-system","name":"p","apiVersion":"v1","subresource":"exec"},"responseStatus":{"metadata":{},"code":101},"requestReceivedTimestamp":"2024-05-01T10:00:00.000001Z","stageTimestamp":"2024-05-01T10:00:00.500000Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC"}}"#;
+    pub(super) const EXEC: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"a1","stage":"ResponseStarted","requestURI":"/api/v1/namespaces/kube-system/pods/p/exec?command=sh","verb":"create","user":{"username":"alice","groups":["dev","system:authenticated"]},"sourceIPs":["203.0.113.9","10.0.0.1"],"userAgent":"kubectl/v1.30","objectRef":{"resource":"pods","namespace":"kube-system","name":"p","apiVersion":"v1","subresource":"exec"},"responseStatus":{"metadata":{},"code":101},"requestReceivedTimestamp":"2024-05-01T10:00:00.000001Z","stageTimestamp":"2024-05-01T10:00:00.500000Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC"}}"#;
 
     #[test]
     fn kubernetes_event() {
@@ -1018,8 +1063,8 @@ mod tests {
             matches!(all(r#"{"kind":"Pod","verb":"get"}"#), Err(DecodeError::NotAnEvent(m)) if m.contains("Pod"))
         );
         assert!(matches!(all("[1,2]"), Err(DecodeError::NotAnEvent(_))));
-        assert!(matches!(all("[1,"), Err(DecodeError::Json(_))));
-        assert!(matches!(all("{"), Err(DecodeError::Json(_))));
+        assert!(matches!(all("[1,"), Err(DecodeError::Syntax(_))));
+        assert!(matches!(all("{"), Err(DecodeError::Syntax(_))));
         assert!(matches!(
             all(r#"{"kind":"EventList","items":7}"#),
             Err(DecodeError::NotAnEvent(_))

@@ -329,7 +329,7 @@ impl Reader {
                     errors.extend(d.errors);
                 }
             }
-            Err(e) => errors.push(DecodeError::Json(e.to_string())),
+            Err(e) => errors.push(super::decode::json_error(e)),
         }
         (events, errors)
     }

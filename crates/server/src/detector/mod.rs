@@ -47,6 +47,12 @@ const BASELINE_PREFIX: &str = "baseline/";
 const BASELINE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Batches per round: rounds are transactions, and SQLite has one writer.
 const BATCHES_PER_ROUND: i64 = 64;
+/// Batches per round while detection is more than [`BEHIND_EVENTS`] behind: a round's graph
+/// and key writes cost about the same whatever its size (the same edges of the same hours are
+/// counted up), so larger rounds spread them over more events when throughput is what counts.
+const BATCHES_PER_ROUND_BEHIND: i64 = 4 * BATCHES_PER_ROUND;
+/// The backlog (events) past which rounds are larger: four large rounds of full batches.
+const BEHIND_EVENTS: i64 = 4 * BATCHES_PER_ROUND_BEHIND * 400;
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 /// How often graph rows past their retention are dropped.
 const GRAPH_PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -539,10 +545,15 @@ impl Detector {
     /// One round over batches kept in the store; returns the batches it consumed.
     pub async fn round(&mut self) -> ServerResult<usize> {
         let started = Instant::now();
+        let limit = if self.app.pending_events.load(Ordering::Relaxed) > BEHIND_EVENTS {
+            BATCHES_PER_ROUND_BEHIND
+        } else {
+            BATCHES_PER_ROUND
+        };
         let batches = self
             .app
             .store
-            .audit_batches_after(self.cursor, BATCHES_PER_ROUND)
+            .audit_batches_after(self.cursor, limit)
             .await?;
         let Some(last) = batches.last().map(|b| b.seq) else {
             return Ok(0);
@@ -678,7 +689,7 @@ impl Detector {
         let mut out = Detected::default();
         let decoder = Decoder::default();
         // Keys taken in this round (clusters are part of the keys).
-        let mut taken: HashSet<seen::Key> = HashSet::new();
+        let mut taken = seen::KeySet::default();
         for b in batches {
             let Some(cluster) = self.cluster(&b.cluster_id).await? else {
                 continue;

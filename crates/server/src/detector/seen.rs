@@ -16,6 +16,7 @@
 //! differently, an event logged twice in one batch) is skipped alone.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use osprey_store::{SEEN_KEY_BYTES, SeenKeys};
 use xxhash_rust::xxh3::Xxh3Default;
@@ -26,9 +27,33 @@ pub type Key = u128;
 /// Generations held in memory: dropping the oldest forgets a quarter of the window at once.
 const GENERATIONS: usize = 4;
 
-/// Keys remembered by default: four generations of 229,376 keys, each one hash table of 2^18
-/// buckets (about 4.5 MB).
+/// Keys remembered by default: four generations of 229,376 keys, in one hash table of 2^20
+/// buckets (about 17 MB) and a list per generation (about 3.5 MB each).
 pub const DEFAULT_MAX_KEYS: usize = GENERATIONS * 229_376;
+
+/// Keys are xxh3 digests already, so a table of keys takes their low 64 bits as the hash
+/// instead of hashing 16 bytes again with SipHash (written here: the hasher crates found do
+/// not take `u128` keys as they are). Nothing an outsider sends chooses a key's bits.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u128` keys are hashed with this; anything else still gets a usable hash.
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+}
+
+/// A set of keys hashed by [`KeyHasher`].
+pub type KeySet = HashSet<Key, BuildHasherDefault<KeyHasher>>;
 
 /// The key of an event of a cluster: its audit id and stage (an exec is logged at two stages,
 /// each detected).
@@ -68,13 +93,16 @@ fn from_bytes(bytes: &[u8]) -> impl Iterator<Item = Key> + '_ {
 
 struct Generation {
     id: i64,
-    keys: HashSet<Key>,
+    /// The keys this generation added to the window (each key is in one generation).
+    keys: Vec<Key>,
     /// When its newest key was seen.
     last_ms: i64,
 }
 
-/// The keys detection holds, oldest generation first.
+/// The keys detection holds: one table to look them up (one probe per event), and the
+/// generations that added them, oldest first.
 pub struct SeenWindow {
+    keys: KeySet,
     generations: VecDeque<Generation>,
     /// Keys a generation takes before the next one starts.
     per_generation: usize,
@@ -87,6 +115,7 @@ impl SeenWindow {
     /// A window of at most about `max_keys` keys no older than `window_ms`.
     pub fn new(max_keys: usize, window_ms: i64) -> SeenWindow {
         SeenWindow {
+            keys: KeySet::with_capacity_and_hasher(max_keys.max(1), Default::default()),
             generations: VecDeque::new(),
             per_generation: (max_keys / GENERATIONS).max(1),
             window_ms,
@@ -95,12 +124,12 @@ impl SeenWindow {
     }
 
     pub fn contains(&self, key: Key) -> bool {
-        self.generations.iter().rev().any(|g| g.keys.contains(&key))
+        self.keys.contains(&key)
     }
 
     /// Keys held in memory.
     pub fn keys_held(&self) -> usize {
-        self.generations.iter().map(|g| g.keys.len()).sum()
+        self.keys.len()
     }
 
     /// The generation the next round's keys go to (its rows are tagged with it).
@@ -124,7 +153,7 @@ impl SeenWindow {
         let id = self.generation();
         let current = self.generations.back_mut().expect("one generation");
         debug_assert_eq!(current.id, id);
-        current.keys.extend(keys);
+        add(&mut self.keys, current, keys);
         current.last_ms = current.last_ms.max(now_ms);
         // A round's keys may pass the size a little; a typical round fits in the slack the
         // table was sized with, so it does not grow.
@@ -158,7 +187,7 @@ impl SeenWindow {
                 self.start_generation(row.generation);
             }
             let g = self.generations.back_mut().expect("one generation");
-            g.keys.extend(from_bytes(&row.keys));
+            add(&mut self.keys, g, from_bytes(&row.keys));
             g.last_ms = g.last_ms.max(row.seen_ms);
         }
     }
@@ -169,14 +198,14 @@ impl SeenWindow {
         self.generation();
         let g = self.generations.back_mut().expect("one generation");
         for row in rows {
-            g.keys.extend(from_bytes(&row.keys));
+            add(&mut self.keys, g, from_bytes(&row.keys));
         }
     }
 
     fn start_generation(&mut self, id: i64) {
         self.generations.push_back(Generation {
             id,
-            keys: HashSet::with_capacity(self.per_generation),
+            keys: Vec::with_capacity(self.per_generation),
             last_ms: 0,
         });
         while self.generations.len() > GENERATIONS {
@@ -186,7 +215,19 @@ impl SeenWindow {
 
     fn drop_oldest(&mut self) {
         if let Some(g) = self.generations.pop_front() {
+            for k in &g.keys {
+                self.keys.remove(k);
+            }
             self.dropped.push(g.id);
+        }
+    }
+}
+
+/// Adds the keys the window does not hold yet to `generation`.
+fn add(table: &mut KeySet, generation: &mut Generation, keys: impl IntoIterator<Item = Key>) {
+    for k in keys {
+        if table.insert(k) {
+            generation.keys.push(k);
         }
     }
 }
@@ -283,6 +324,10 @@ mod tests {
         w.adopt(vec![row(99, 7, &[42])]);
         assert!(w.contains(42));
         assert_eq!(w.generation(), 11);
+        // A key held already stays with the generation that has it: counted once.
+        let held = w.keys_held();
+        w.adopt(vec![row(98, 8, &[42, 7, 43])]);
+        assert_eq!(w.keys_held(), held + 1);
         assert_eq!(to_bytes(&[1, 2]).len(), 2 * SEEN_KEY_BYTES);
         assert_eq!(
             from_bytes(&to_bytes(&[u128::MAX, 5])).collect::<Vec<_>>(),
