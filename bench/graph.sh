@@ -11,6 +11,9 @@
 #   bench/graph.sh [EVENTS] [RUN...]
 #
 # EVENTS: events to simulate (default 10000000); RUN: sqlite, postgres (default both).
+# OSPREY_BENCH_DAYS: days of history (default 1); with more, the EVENTS are spread over them
+# (the cluster's own traffic, ~34,000 events an hour, is the floor) and the profiles are asked
+# for the last day, so each checks what it saw against the 45 days of baseline before it.
 # OSPREY_BENCH_BIN: a directory holding the osprey binary to measure instead of building this
 # tree's. PostgreSQL: OSPREY_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
@@ -36,11 +39,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# The simulator's rate is the day's average (the cluster's own traffic topped up to it).
-rate=$((events / 86400))
+# The simulator's rate is the average (the cluster's own traffic topped up to it).
+days=${OSPREY_BENCH_DAYS:-1}
+rate=$((events / (86400 * days)))
+[ "$rate" -ge 1 ] || rate=1
 day_start=2026-01-01T00:00:00Z
 day_end=2026-01-02T00:00:00Z
-simulate() { "$osprey" -q audit simulate --nodes 50 --duration 24h --rate "$rate" --start "$day_start"; }
+history_start=$(date -u -d "2026-01-02 00:00:00 UTC - $days days" +%Y-%m-%dT%H:%M:%SZ)
+simulate() {
+  "$osprey" -q audit simulate --nodes 50 --duration "$((24 * days))h" --rate "$rate" --start "$history_start"
+}
 
 # serve DATA [ARGS...]: starts a server, sets $addr.
 serve() {
