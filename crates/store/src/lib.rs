@@ -252,6 +252,11 @@ impl Store {
                     "rbac",
                     include_str!("../migrations/sqlite/0010_rbac.sql"),
                 ),
+                (
+                    12,
+                    "graph edges from",
+                    include_str!("../migrations/sqlite/0012_graph_edges_from.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -308,6 +313,11 @@ impl Store {
                     11,
                     "storage",
                     include_str!("../migrations/postgres/0011_storage.sql"),
+                ),
+                (
+                    12,
+                    "graph edges from",
+                    include_str!("../migrations/postgres/0012_graph_edges_from.sql"),
                 ),
             ],
         };
