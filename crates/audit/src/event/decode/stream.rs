@@ -65,13 +65,13 @@ impl Decoder {
     {
         let mut progress = Progress::default();
         let mut de = serde_json::Deserializer::from_str(text);
-        let list = List {
+        let list = List(Pass {
             mode,
             decoder: self,
             outer,
             run: &mut *run,
             progress: &mut progress,
-        };
+        });
         let result = de.deserialize_map(list).and_then(|_| de.end());
         if !progress.streamed {
             return Streamed::Not;
@@ -87,14 +87,30 @@ impl Decoder {
     }
 }
 
-/// The document: `kind`, then `apiVersion`/`metadata` in any order, then `items`.
-struct List<'r, 'o, 's, F> {
+/// What every step of the one pass reads and writes.
+struct Pass<'r, 'o, 's, F> {
     mode: Mode,
     decoder: &'r Decoder,
     outer: &'r Outer<'o>,
     run: &'r mut Run<'s, F>,
     progress: &'r mut Progress,
 }
+
+impl<'o, 's, F> Pass<'_, 'o, 's, F> {
+    /// The same pass, for a step further down.
+    fn reborrow(&mut self) -> Pass<'_, 'o, 's, F> {
+        Pass {
+            mode: self.mode,
+            decoder: self.decoder,
+            outer: self.outer,
+            run: &mut *self.run,
+            progress: &mut *self.progress,
+        }
+    }
+}
+
+/// The document: `kind`, then `apiVersion`/`metadata` in any order, then `items`.
+struct List<'r, 'o, 's, F>(Pass<'r, 'o, 's, F>);
 
 impl<'de, F: FnMut(Event<'_>)> Visitor<'de> for List<'_, '_, '_, F> {
     type Value = ();
@@ -103,11 +119,11 @@ impl<'de, F: FnMut(Event<'_>)> Visitor<'de> for List<'_, '_, '_, F> {
         f.write_str("an EventList")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let mut list = false;
         while let Some(LStr(key)) = map.next_key::<LStr<'de>>()? {
             let key = key.unwrap_or_default();
-            if self.progress.streamed {
+            if self.0.progress.streamed {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
@@ -123,21 +139,15 @@ impl<'de, F: FnMut(Event<'_>)> Visitor<'de> for List<'_, '_, '_, F> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 "items" if list => {
-                    map.next_value_seed(Items {
-                        mode: self.mode,
-                        decoder: self.decoder,
-                        outer: self.outer,
-                        run: &mut *self.run,
-                        progress: &mut *self.progress,
-                    })?;
-                    if !self.progress.streamed {
+                    map.next_value_seed(Items(self.0.reborrow()))?;
+                    if !self.0.progress.streamed {
                         return Err(de::Error::custom("items is not a list"));
                     }
                 }
                 _ => return Err(de::Error::custom("not an EventList written kind first")),
             }
         }
-        if self.progress.streamed {
+        if self.0.progress.streamed {
             Ok(())
         } else {
             Err(de::Error::custom("EventList without items"))
@@ -146,13 +156,7 @@ impl<'de, F: FnMut(Event<'_>)> Visitor<'de> for List<'_, '_, '_, F> {
 }
 
 /// `items`: decoded member by member when it is a list.
-struct Items<'r, 'o, 's, F> {
-    mode: Mode,
-    decoder: &'r Decoder,
-    outer: &'r Outer<'o>,
-    run: &'r mut Run<'s, F>,
-    progress: &'r mut Progress,
-}
+struct Items<'r, 'o, 's, F>(Pass<'r, 'o, 's, F>);
 
 impl<'de, F: FnMut(Event<'_>)> DeserializeSeed<'de> for Items<'_, '_, '_, F> {
     type Value = ();
@@ -169,17 +173,10 @@ impl<'de, F: FnMut(Event<'_>)> Visitor<'de> for Items<'_, '_, '_, F> {
         f.write_str("a list of events")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.progress.streamed = true;
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.0.progress.streamed = true;
         loop {
-            let member = Member {
-                mode: self.mode,
-                decoder: self.decoder,
-                outer: self.outer,
-                run: &mut *self.run,
-                progress: &mut *self.progress,
-            };
-            if seq.next_element_seed(member)?.is_none() {
+            if seq.next_element_seed(Member(self.0.reborrow()))?.is_none() {
                 return Ok(());
             }
         }
@@ -187,21 +184,15 @@ impl<'de, F: FnMut(Event<'_>)> Visitor<'de> for Items<'_, '_, '_, F> {
 }
 
 /// One member of `items`; one that is not an object is reported and skipped.
-struct Member<'r, 'o, 's, F> {
-    mode: Mode,
-    decoder: &'r Decoder,
-    outer: &'r Outer<'o>,
-    run: &'r mut Run<'s, F>,
-    progress: &'r mut Progress,
-}
+struct Member<'r, 'o, 's, F>(Pass<'r, 'o, 's, F>);
 
 impl<'de, F: FnMut(Event<'_>)> DeserializeSeed<'de> for Member<'_, '_, '_, F> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let limit = self.decoder.limits.max_events_per_document;
-        if self.run.n + self.run.errors.len() >= limit {
-            self.progress.stop = Some(DecodeError::TooLarge {
+        let limit = self.0.decoder.limits.max_events_per_document;
+        if self.0.run.n + self.0.run.errors.len() >= limit {
+            self.0.progress.stop = Some(DecodeError::TooLarge {
                 what: "events in one document",
                 limit,
             });
@@ -209,17 +200,18 @@ impl<'de, F: FnMut(Event<'_>)> DeserializeSeed<'de> for Member<'_, '_, '_, F> {
         }
         let not_an_object =
             || DecodeError::NotAnEvent("a member of the EventList is not an object".into());
-        let result = match self.mode {
+        let result = match self.0.mode {
             Mode::Decode => match d.deserialize_any(MemberVisitor)? {
                 Some(doc) => {
-                    self.decoder
-                        .decode_event(doc, Shape::Kubernetes, self.outer, self.run)
+                    self.0
+                        .decoder
+                        .decode_event(doc, Shape::Kubernetes, self.0.outer, self.0.run)
                 }
                 None => Err(not_an_object()),
             },
             Mode::Count => match d.deserialize_any(CountVisitor)? {
                 Some(true) => {
-                    self.run.n += 1;
+                    self.0.run.n += 1;
                     Ok(())
                 }
                 Some(false) => Err(DecodeError::NotAnEvent("event without verb".into())),
@@ -228,9 +220,9 @@ impl<'de, F: FnMut(Event<'_>)> DeserializeSeed<'de> for Member<'_, '_, '_, F> {
         };
         // One bad member of a batch is reported; the others still count.
         if let Err(e) = result {
-            self.run.errors.push(e);
+            self.0.run.errors.push(e);
         }
-        self.progress.members += 1;
+        self.0.progress.members += 1;
         Ok(())
     }
 }
