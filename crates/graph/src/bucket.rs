@@ -52,10 +52,12 @@ pub enum Relation {
     ServiceAccount,
     /// finding → an entity it names.
     Names,
+    /// image → a package installed in it: counted once per inventory taken (a scan).
+    Package,
 }
 
 impl Relation {
-    pub const ALL: [Relation; 14] = [
+    pub const ALL: [Relation; 15] = [
         Relation::ApiCall,
         Relation::FromIp,
         Relation::UserAgent,
@@ -70,6 +72,7 @@ impl Relation {
         Relation::Node,
         Relation::ServiceAccount,
         Relation::Names,
+        Relation::Package,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +91,7 @@ impl Relation {
             Relation::Node => "node",
             Relation::ServiceAccount => "service_account",
             Relation::Names => "names",
+            Relation::Package => "package",
         }
     }
 

@@ -34,10 +34,12 @@ pub enum EntityType {
     Node,
     Finding,
     Vulnerability,
+    /// An installed package, by package URL.
+    Package,
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 10] = [
+    pub const ALL: [EntityType; 11] = [
         EntityType::Cluster,
         EntityType::Namespace,
         EntityType::Pod,
@@ -48,6 +50,7 @@ impl EntityType {
         EntityType::Node,
         EntityType::Finding,
         EntityType::Vulnerability,
+        EntityType::Package,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,11 +65,18 @@ impl EntityType {
             EntityType::Node => "node",
             EntityType::Finding => "finding",
             EntityType::Vulnerability => "vulnerability",
+            EntityType::Package => "package",
         }
     }
 
     pub fn parse(s: &str) -> Option<EntityType> {
         EntityType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Every type's name, for messages: `cluster, namespace, …, package`.
+    pub fn names() -> String {
+        let names: Vec<&str> = EntityType::ALL.iter().map(|t| t.as_str()).collect();
+        names.join(", ")
     }
 
     /// The parts of this type's key, in order.
@@ -83,6 +93,7 @@ impl EntityType {
             EntityType::Node => &[Cluster, Name],
             EntityType::Finding => &[Token],
             EntityType::Vulnerability => &[Token],
+            EntityType::Package => &[Encoded],
         }
     }
 }
@@ -114,9 +125,7 @@ enum Part {
 pub enum EntityError {
     #[error("entity id is longer than {MAX_ID_BYTES} bytes")]
     TooLong,
-    #[error(
-        "unknown entity type {0:?} (expected one of cluster, namespace, pod, subject, ip, user-agent, image, node, finding, vulnerability)"
-    )]
+    #[error("unknown entity type {0:?} (expected one of {types})", types = EntityType::names())]
     UnknownType(String),
     #[error("a {kind} id has {expected} part(s) after the type, not {got}")]
     Parts {
@@ -170,6 +179,10 @@ impl EntityId {
     }
     pub fn vulnerability(id: &str) -> EntityId {
         EntityId::of(EntityType::Vulnerability, &[id])
+    }
+    /// A package by its package URL (`pkg:deb/debian/openssl@3.0.11-1?arch=amd64`).
+    pub fn package(purl: &str) -> EntityId {
+        EntityId::of(EntityType::Package, &[&encode(purl)])
     }
 
     fn of(kind: EntityType, parts: &[&str]) -> EntityId {
@@ -309,7 +322,7 @@ impl EntityId {
         let mut parts = self.key.split('/');
         match self.kind {
             EntityType::Subject => decode(parts.nth(1).unwrap_or_default()),
-            EntityType::UserAgent => decode(&self.key),
+            EntityType::UserAgent | EntityType::Package => decode(&self.key),
             EntityType::Pod => {
                 let _cluster = parts.next();
                 parts.collect::<Vec<_>>().join("/")
@@ -371,6 +384,10 @@ mod tests {
             EntityId::node("c1", "ip-10-0-0-1.ec2.internal"),
             EntityId::finding("3f2a9c"),
             EntityId::vulnerability("CVE-2024-3094"),
+            EntityId::package(
+                "pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=amd64&distro=debian-12",
+            ),
+            EntityId::package("pkg:npm/%40babel/parser@7.24.0"),
         ];
         for id in ids {
             let path = id.to_string();
@@ -394,6 +411,9 @@ mod tests {
             "curl/8.5 (x)",
             "a slash in a user agent is encoded, so it stays one part"
         );
+        let p = EntityId::package("pkg:pypi/requests@2.31.0");
+        assert_eq!(p.to_string(), "package/pkg%3Apypi%2Frequests%402.31.0");
+        assert_eq!(p.name(), "pkg:pypi/requests@2.31.0");
     }
 
     #[test]

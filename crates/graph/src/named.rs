@@ -1,6 +1,6 @@
 //! The entities a finding names: its cluster, namespace, subject, pod, source addresses,
-//! client, image and vulnerability, the subjects a role binding binds, the findings an attack sequence was
-//! made of. The graph links the finding to each (`finding → names → entity`), so a
+//! client, image, vulnerability and vulnerable packages, the subjects a role binding binds,
+//! the findings an attack sequence was made of. The graph links the finding to each (`finding → names → entity`), so a
 //! profile lists the findings about an entity and findings sharing entities group together.
 
 use osprey_model::Finding;
@@ -77,10 +77,17 @@ pub fn named_by(finding: &Finding, cluster_id: Option<&str>) -> Vec<EntityId> {
     }
     // A vulnerability finding names its vulnerability (the profile of `vulnerability/{id}`
     // lists the findings, and through them the images).
-    if let Some(v) = &finding.vulnerability
-        && let Ok(id) = EntityId::parse_key(EntityType::Vulnerability, &v.id)
-    {
-        out.push(id);
+    if let Some(v) = &finding.vulnerability {
+        if let Ok(id) = EntityId::parse_key(EntityType::Vulnerability, &v.id) {
+            out.push(id);
+        }
+        // And the vulnerable packages (the image's `package` edges lead to the same ids).
+        for p in v.packages.iter().filter(|p| !p.purl.is_empty()) {
+            let id = EntityId::package(&p.purl);
+            if id.to_string().len() <= crate::entity::MAX_ID_BYTES {
+                out.push(id);
+            }
+        }
     }
     out.sort();
     out.dedup();
@@ -136,18 +143,21 @@ mod tests {
         );
         // Without a cluster, only what belongs to none.
         assert_eq!(named_by(&f, None).len(), 3);
-        // A vulnerability finding names its vulnerability.
+        // A vulnerability finding names its vulnerability and its packages.
         f.vulnerability = Some(
             serde_json::from_value(serde_json::json!({
-                "id": "CVE-2024-3094", "fix_available": "YES", "packages": []
+                "id": "CVE-2024-3094", "fix_available": "YES", "packages": [
+                    {"name": "xz-utils", "version": "5.6.0-0.1", "type": "deb",
+                     "purl": "pkg:deb/debian/xz-utils@5.6.0-0.1", "advisories": [], "ecosystem": "Debian:12"},
+                    {"name": "nameless", "version": "1", "type": "deb", "purl": "", "advisories": [], "ecosystem": "Debian:12"}
+                ]
             }))
             .unwrap(),
         );
-        assert!(
-            named_by(&f, None)
-                .iter()
-                .any(|i| i.to_string() == "vulnerability/CVE-2024-3094")
-        );
+        let named: Vec<String> = named_by(&f, None).iter().map(|i| i.to_string()).collect();
+        assert!(named.contains(&"vulnerability/CVE-2024-3094".to_string()));
+        assert!(named.contains(&"package/pkg%3Adeb%2Fdebian%2Fxz-utils%405.6.0-0.1".to_string()));
+        assert_eq!(named.len(), 5, "{named:?}");
         // A binding names whom it binds.
         let binding = Finding {
             evidence: Some(osprey_model::Evidence {

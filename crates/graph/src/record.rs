@@ -131,6 +131,13 @@ struct FindingSeen {
     named: Vec<EntityId>,
 }
 
+/// An image's inventory taken in a round: its packages with their properties.
+struct InventorySeen {
+    image: EntityId,
+    at_ms: i64,
+    packages: Vec<(EntityId, Map<String, Value>)>,
+}
+
 /// Gathers a tenant's graph from its events.
 pub struct Recorder {
     calls: CallLog,
@@ -138,6 +145,7 @@ pub struct Recorder {
     pods: Vec<(EntityId, i64, PodChange)>,
     rbac: Vec<(String, i64, RbacChange)>,
     findings: Vec<FindingSeen>,
+    inventories: Vec<InventorySeen>,
     budget: EdgeBudget,
     /// The time of the last [`Recorder::take`]: calls read since are read then (a round's
     /// precision is enough for a two-hour wait).
@@ -153,6 +161,7 @@ impl Recorder {
             pods: Vec::new(),
             rbac: Vec::new(),
             findings: Vec::new(),
+            inventories: Vec::new(),
             budget: EdgeBudget::new(max_edges_per_hour),
             clock_ms: now_ms,
         }
@@ -212,6 +221,31 @@ impl Recorder {
         }
     }
 
+    /// Takes the inventory of the image `digest` taken at `at_ms` (a scan's, an SBOM's): an
+    /// edge to each package, by package URL, and the package's name, version and type as its
+    /// properties. A package without a package URL, or with one too long for an id, is left
+    /// out; one listed at several places counts once.
+    pub fn inventory(&mut self, digest: &str, at_ms: i64, packages: &[osprey_model::Package]) {
+        let Some(image) = image_id(digest) else {
+            return;
+        };
+        let mut seen = std::collections::HashSet::new();
+        let packages = packages
+            .iter()
+            .filter(|p| !p.purl.is_empty())
+            .filter_map(|p| {
+                let id = EntityId::package(&p.purl);
+                (id.to_string().len() <= crate::entity::MAX_ID_BYTES && seen.insert(id.clone()))
+                    .then(|| (id, package_properties(p)))
+            })
+            .collect();
+        self.inventories.push(InventorySeen {
+            image,
+            at_ms,
+            packages,
+        });
+    }
+
     /// Calls waiting for a final stage.
     pub fn pending_calls(&self) -> usize {
         self.calls.pending()
@@ -259,6 +293,9 @@ impl Recorder {
                 );
             }
         }
+        for inv in std::mem::take(&mut self.inventories) {
+            self.inventory_edges(&mut buckets, &mut seen, inv);
+        }
         let mut entities: Vec<Sighting> = seen.into_values().collect();
         entities.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Delta {
@@ -287,6 +324,30 @@ impl Recorder {
             key.to = OVERFLOW.to_string();
         }
         buckets.add(key, counts);
+    }
+
+    /// An image's edges to its packages, once each in the hour of the inventory.
+    fn inventory_edges(
+        &mut self,
+        buckets: &mut Buckets,
+        seen: &mut HashMap<EntityId, Sighting>,
+        inv: InventorySeen,
+    ) {
+        let hour = Hour::of_ms(inv.at_ms);
+        let once = Counts::one(crate::call::Outcome::Success);
+        see(seen, &inv.image, inv.at_ms, inv.at_ms, None);
+        for (package, properties) in inv.packages {
+            let properties = Some(Properties::Replace(properties));
+            see(seen, &package, inv.at_ms, inv.at_ms, properties);
+            self.count_edge(
+                buckets,
+                inv.image.clone(),
+                Relation::Package,
+                package.to_string(),
+                hour,
+                &once,
+            );
+        }
     }
 
     /// A pod's properties, and the edges its spec or binding makes.
@@ -450,9 +511,32 @@ fn see(
 /// The digest an image reference pins (`…@sha256:<64 hex>`).
 pub fn digest_of(image: &str) -> Option<&str> {
     let (_, digest) = image.rsplit_once('@')?;
-    EntityId::parse_key(crate::EntityType::Image, digest)
-        .ok()
-        .map(|_| digest)
+    image_id(digest).map(|_| digest)
+}
+
+/// The image of a digest (`sha256:` and 64 hex digits).
+fn image_id(digest: &str) -> Option<EntityId> {
+    EntityId::parse_key(crate::EntityType::Image, digest).ok()
+}
+
+/// What a package entity shows: name, version, type, package URL, and the source package
+/// and licences when known.
+fn package_properties(p: &osprey_model::Package) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::String(p.name.clone()));
+    m.insert("version".into(), Value::String(p.version.clone()));
+    m.insert("type".into(), Value::String(p.kind.as_str().into()));
+    m.insert("purl".into(), Value::String(p.purl.clone()));
+    if let Some(source) = &p.source_name {
+        m.insert("source_name".into(), Value::String(source.clone()));
+    }
+    if !p.licenses.is_empty() {
+        m.insert(
+            "licenses".into(),
+            Value::Array(p.licenses.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    m
 }
 
 /// Milliseconds since the epoch as RFC 3339 (UTC).
@@ -645,6 +729,57 @@ mod tests {
             .unwrap();
         assert_eq!((f.first_ms, f.last_ms), (10, 2 * HOUR));
         assert_eq!(d.edges.len(), 2);
+    }
+
+    #[test]
+    fn an_inventory_links_the_image_to_each_package_once() {
+        use osprey_model::{Package, PackageType};
+        let mut r = Recorder::new(100, 0);
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let mut openssl = Package::new(PackageType::Deb, "openssl", "3.0.11-1", "dpkg");
+        openssl.purl = "pkg:deb/debian/openssl@3.0.11-1?distro=debian-12".into();
+        openssl.source_name = Some("openssl".into());
+        let mut twice = Package::new(PackageType::Npm, "@babel/parser", "7.24.0", "npm");
+        twice.purl = "pkg:npm/%40babel/parser@7.24.0".into();
+        let no_purl = Package::new(PackageType::Gem, "rake", "13.0", "gem");
+        let mut too_long = Package::new(PackageType::Npm, "x", "1", "npm");
+        too_long.purl = format!("pkg:npm/{}", "x".repeat(crate::entity::MAX_ID_BYTES));
+        r.inventory(
+            &digest,
+            5 * HOUR + 7,
+            &[openssl, twice.clone(), twice, no_purl, too_long],
+        );
+        r.inventory("not-a-digest", 0, &[]);
+        let d = r.take(0);
+        let image = format!("image/{digest}");
+        let e = edge(
+            &d,
+            &image,
+            Relation::Package,
+            "package/pkg%3Adeb%2Fdebian%2Fopenssl%403.0.11-1%3Fdistro%3Ddebian-12",
+        );
+        assert_eq!((e[0].0.hour, e[0].1.success), (Hour(5), 1));
+        let e = edge(
+            &d,
+            &image,
+            Relation::Package,
+            "package/pkg%3Anpm%2F%2540babel%2Fparser%407.24.0",
+        );
+        assert_eq!(e[0].1.success, 1, "listed twice, counted once");
+        assert_eq!(d.edges.len(), 2);
+        let p = d
+            .entities
+            .iter()
+            .find(|s| s.id.name() == "pkg:deb/debian/openssl@3.0.11-1?distro=debian-12")
+            .unwrap();
+        let Some(Properties::Replace(m)) = &p.properties else {
+            panic!("{:?}", p.properties)
+        };
+        assert_eq!(m["name"], "openssl");
+        assert_eq!(m["version"], "3.0.11-1");
+        assert_eq!(m["type"], "deb");
+        assert_eq!(m["source_name"], "openssl");
+        assert_eq!(d.entities.len(), 3, "the image and two packages");
     }
 
     #[test]

@@ -783,7 +783,8 @@ Examples:
   osprey graph show --db ./graph pod/local/default/node-debugger --start 2026-11-20T09:00:00Z --end 2026-11-20T10:00:00Z
 
 An entity is TYPE/ID: cluster/C, namespace/C/NS, pod/C/NS/NAME, subject/C/USERNAME (percent-encoded),
-node/C/NAME, ip/ADDRESS, user-agent/ENCODED, image/sha256:..., finding/ID; C is a cluster's id or name.";
+node/C/NAME, ip/ADDRESS, user-agent/ENCODED, image/sha256:..., finding/ID, vulnerability/ID,
+package/PURL (percent-encoded); C is a cluster's id or name.";
 
 #[derive(Debug, Args)]
 pub struct GraphBuildArgs {
@@ -806,6 +807,11 @@ pub struct GraphBuildArgs {
     /// vulnerability findings join the graph, linked to the image. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub scan: Vec<std::path::PathBuf>,
+    /// An SBOM of one of the cluster's images (CycloneDX or SPDX JSON, as `osprey sbom`
+    /// writes, naming the image's digest): the image is linked to each of its packages.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

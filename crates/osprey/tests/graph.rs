@@ -161,6 +161,27 @@ fn a_snapshot_and_a_scan_complete_the_graph_for_impact() {
     let digest = doc["target"]["digest"].as_str().unwrap().to_string();
     assert_eq!(doc["findings"].as_array().unwrap().len(), 2, "{doc:#}");
 
+    // Its SBOM, as CycloneDX.
+    let sbom = dir.path().join("sbom.json");
+    let written = osprey()
+        .args(["sbom", &image, "--format", "cyclonedx-json", "-o"])
+        .arg(&sbom)
+        .output()
+        .unwrap();
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let bom: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    let purls: HashSet<&str> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
+    assert!(!purls.is_empty(), "{bom:#}");
+
     let db = dir.path().join("graph");
     let out = osprey()
         .args(["graph", "build", "--cluster", "prod", "--db"])
@@ -170,6 +191,8 @@ fn a_snapshot_and_a_scan_complete_the_graph_for_impact() {
         .arg(&snapshot)
         .arg("--scan")
         .arg(&scan)
+        .arg("--sbom")
+        .arg(&sbom)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -178,6 +201,67 @@ fn a_snapshot_and_a_scan_complete_the_graph_for_impact() {
     assert!(
         stderr.contains(&format!("scan of {digest}: 2 vulnerability findings")),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("SBOM of {digest}: {} packages", purls.len())),
+        "{stderr}"
+    );
+
+    // The image's profile lists every package of its SBOM; a vulnerable package names
+    // the image and the finding about it.
+    let profile = show(&db, &format!("image/{digest}"), &["--related", "1000"]);
+    let listed: HashSet<String> = profile["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["relation"] == "package")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let names: HashSet<String> = listed
+        .iter()
+        .map(|id| {
+            show(&db, id, &[])["entity"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        purls.iter().map(|p| p.to_string()).collect::<HashSet<_>>()
+    );
+    let vulnerable = doc["findings"][0]["vulnerability"]["packages"][0]["purl"]
+        .as_str()
+        .unwrap();
+    let id = listed
+        .iter()
+        .find(|id| show(&db, id, &[])["entity"]["name"] == vulnerable)
+        .unwrap_or_else(|| panic!("{vulnerable} in {listed:?}"));
+    let package = show(&db, id, &[]);
+    let relations: HashSet<(&str, &str)> = package["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["relation"].as_str().unwrap(), r["type"].as_str().unwrap()))
+        .collect();
+    assert!(relations.contains(&("package", "image")), "{package:#}");
+    let about: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["vulnerability"]["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["purl"] == vulnerable)
+        })
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        package["findings"].as_array().unwrap().len(),
+        about.len(),
+        "the vulnerability findings about the package: {package:#}"
     );
 
     // The image: its pod (matched by the scan's reference) and the two others on its node,
@@ -287,6 +371,18 @@ fn bad_input_is_refused_in_one_line() {
                 "ip/203.0.113.66",
             ],
             "impact is for images, vulnerabilities, subjects and pods",
+        ),
+        (
+            vec![
+                "graph",
+                "build",
+                "--db",
+                db.to_str().unwrap(),
+                "--sbom",
+                story_path.as_str(),
+                story_path.as_str(),
+            ],
+            "not a JSON SBOM",
         ),
         (
             vec!["graph", "show", "--db", db.to_str().unwrap(), "ip"],

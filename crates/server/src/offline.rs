@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use osprey_model::{Finding, ImageResource};
+use osprey_model::{Finding, ImageResource, Package};
 use osprey_store::{Cluster, FindingFilter, NewAuditBatch, Store, now_ms};
 use serde::Deserialize;
 
@@ -155,6 +155,33 @@ impl Offline {
         )
         .await?;
         Ok((digest, n))
+    }
+
+    /// Links the image `digest` to the packages of its SBOM in the graph, now (the image's
+    /// profile lists them as `package` relations). Returns how many packages it linked.
+    pub async fn sbom(&self, digest: &str, packages: &[Package]) -> ServerResult<usize> {
+        if osprey_graph::EntityId::parse_key(osprey_graph::EntityType::Image, digest).is_err() {
+            return Err(ServerError::Invalid(format!(
+                "{digest:?} is not an image digest (sha256:…)"
+            )));
+        }
+        let links = crate::detector::graph::scan_links(
+            std::iter::empty(),
+            &self.cluster.tenant_id,
+            digest,
+            packages,
+            now_ms(),
+            osprey_graph::DEFAULT_MAX_EDGES_PER_HOUR,
+        );
+        let linked = links
+            .iter()
+            .flat_map(|(_, d)| d.edges.iter())
+            .filter(|(k, _)| k.relation == osprey_graph::Relation::Package)
+            .count();
+        let mut round = self.store.begin_write_round().await?;
+        crate::detector::graph::write(&mut round, links).await?;
+        round.commit().await?;
+        Ok(linked)
     }
 }
 

@@ -228,11 +228,58 @@ async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
 
+        // The graph: the image is linked to its packages, and the vulnerable package to the
+        // image and to the finding that names it.
+        let requests = "package/pkg%3Apypi%2Frequests%402.19.1";
+        let (s, profile) = server
+            .get(
+                &format!("/v1/entities/image/{digest}?related_limit=1000"),
+                &a_viewer,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{profile}");
+        let related = |p: &Value, relation: &str| -> Vec<String> {
+            p["related"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["relation"] == relation)
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let packages = related(&profile, "package");
+        assert!(packages.contains(&requests.to_string()), "{profile:#}");
+        assert_eq!(
+            packages.len() as i64,
+            job["packages"].as_i64().unwrap(),
+            "one edge per package: {profile:#}"
+        );
+        let (s, package) = server
+            .get(&format!("/v1/entities/{requests}"), &a_viewer)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{package}");
+        assert_eq!(package["entity"]["name"], "pkg:pypi/requests@2.19.1");
+        assert_eq!(package["entity"]["properties"]["version"], "2.19.1");
+        assert_eq!(package["entity"]["properties"]["type"], "python");
+        assert_eq!(related(&package, "package"), [format!("image/{digest}")]);
+        assert_eq!(
+            package["findings"].as_array().unwrap().len(),
+            1,
+            "the vulnerability finding: {package:#}"
+        );
+        let (s, found) = server
+            .get("/v1/entities?type=package&q=pkg:pypi/requests", &a_viewer)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{found}");
+        assert_eq!(found["entities"][0]["id"], requests, "{found}");
+
         // Another member sees none of it.
         for path in [
             format!("/v1/scans/{}", job["id"].as_str().unwrap()),
             format!("/v1/sboms/{digest}"),
             format!("/v1/sboms/{digest}?tenant={a}"),
+            format!("/v1/entities/image/{digest}"),
+            format!("/v1/entities/{requests}"),
         ] {
             let (s, _) = server.get(&path, &b_admin).await;
             assert_eq!(s, StatusCode::NOT_FOUND, "{path}");

@@ -369,6 +369,12 @@ impl Store {
     /// Which of `edges` (from, relation, to) a tenant has in hours `start_hour..end_hour`:
     /// what a profile compares its scope with. Each is a seek on the primary key, so the
     /// cost follows the edges asked about, not the hours of history.
+    ///
+    /// `LIMIT 1 OFFSET 0` keeps the `EXISTS` a seek per edge on PostgreSQL, whatever its
+    /// statistics say: it may turn a plain `EXISTS` into a hash semi join, and with statistics
+    /// older than the table (autovacuum off, or behind a bulk load) it hashed every edge of
+    /// the 45 days (890,000 rows, 1 s for one cluster profile) to look up 150. An offset is a
+    /// limit PostgreSQL does not drop from an `EXISTS`; SQLite seeks per edge either way.
     pub async fn graph_edges_present(
         &self,
         tenant_id: &str,
@@ -390,7 +396,8 @@ impl Store {
                 ") SELECT k.from_id, k.relation, k.to_id FROM k WHERE EXISTS (
                    SELECT 1 FROM graph_edges e
                    WHERE e.tenant_id = $1 AND e.from_id = k.from_id AND e.relation = k.relation
-                     AND e.to_id = k.to_id AND e.hour >= $2 AND e.hour < $3)",
+                     AND e.to_id = k.to_id AND e.hour >= $2 AND e.hour < $3
+                   LIMIT 1 OFFSET 0)",
             );
             let mut q = sqlx::query(AssertSqlSafe(sql))
                 .bind(tenant_id)

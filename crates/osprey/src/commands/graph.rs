@@ -57,6 +57,25 @@ fn read_document(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| bad(e.to_string()))
 }
 
+/// An image's SBOM (CycloneDX or SPDX JSON): the image's digest, which the SBOM's subject
+/// must name, and its packages.
+fn read_sbom(path: &std::path::Path) -> Result<(String, Vec<osprey_model::Package>), Failure> {
+    let bad = |why: String| Failure::Input(format!("--sbom {}: {why}", path.display()));
+    let bytes = read_document(path)?;
+    let limits = osprey_inventory::sbom::decode::Limits::default();
+    let decoded =
+        osprey_inventory::sbom::decode::decode(&path.display().to_string(), &bytes, &limits)
+            .map_err(|e| Failure::Input(format!("--sbom {e}")))?;
+    let digest = decoded
+        .subject
+        .version
+        .filter(|v| EntityId::parse_key(EntityType::Image, v).is_ok())
+        .ok_or_else(|| {
+            bad("the SBOM names no image digest (its subject's version is not sha256:…; make it with osprey sbom IMAGE)".into())
+        })?;
+    Ok((digest, decoded.inventory.packages))
+}
+
 fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
     check_inputs(&args.files)?;
     // The snapshot and the scans are read before the logs (a bad one fails at once).
@@ -73,6 +92,10 @@ fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
             read_scan(&read_document(path)?)
                 .map_err(|e| Failure::Input(format!("--scan {}: {e}", path.display())))?,
         );
+    }
+    let mut sboms = Vec::new();
+    for path in &args.sbom {
+        sboms.push(read_sbom(path)?);
     }
     if args.cluster.trim().is_empty() {
         return Err(Failure::Input("--cluster: empty".into()));
@@ -109,6 +132,12 @@ fn build(args: GraphBuildArgs, ui: &Ui) -> Result<i32, Failure> {
             .block_on(offline.scan(scan))
             .map_err(|e| Failure::Internal(format!("--db {db}: a scan: {e}")))?;
         ui.note(&format!("scan of {digest}: {n} vulnerability findings"));
+    }
+    for (digest, packages) in sboms {
+        let n = rt
+            .block_on(offline.sbom(&digest, &packages))
+            .map_err(|e| Failure::Internal(format!("--db {db}: an SBOM: {e}")))?;
+        ui.note(&format!("SBOM of {digest}: {n} packages"));
     }
     println!(
         "cluster {} ({}): {} findings, {} attack sequences",
@@ -322,7 +351,8 @@ async fn entity_id(store: &Store, text: &str) -> Result<EntityId, Failure> {
     })?;
     let kind = EntityType::parse(kind).ok_or_else(|| {
         bad(format!(
-            "type {kind:?}: expected cluster, namespace, pod, subject, ip, user-agent, image, node, finding or vulnerability"
+            "type {kind:?}: expected one of {}",
+            EntityType::names()
         ))
     })?;
     let id = EntityId::parse_key(kind, key).map_err(|e| bad(e.to_string()))?;

@@ -66,8 +66,12 @@ pub async fn get_entity(
         .strip_prefix("/v1/entities/")
         .and_then(|rest| rest.split_once('/'))
         .map_or(decoded, |(_, raw)| raw.to_string());
-    let kind = EntityType::parse(&kind)
-        .ok_or_else(|| ApiError::bad_request(format!("entity type {kind:?}: expected one of cluster, namespace, pod, subject, ip, user-agent, image, node, finding, vulnerability")))?;
+    let kind = EntityType::parse(&kind).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "entity type {kind:?}: expected one of {}",
+            EntityType::names()
+        ))
+    })?;
     // `…/impact` asks for an entity's impact, unless the whole path is an entity's id (a pod
     // named `impact`).
     let impact_of = EntityId::parse_key(kind, &key)
@@ -234,7 +238,11 @@ pub async fn search_entities(
 ) -> ApiResult<Json<EntityList>> {
     caller.require(Role::Viewer)?;
     let kind = EntityType::parse(&q.kind).ok_or_else(|| {
-        ApiError::bad_request(format!("type {:?}: expected one of cluster, namespace, pod, subject, ip, user-agent, image, node, finding", q.kind))
+        ApiError::bad_request(format!(
+            "type {:?}: expected one of {}",
+            q.kind,
+            EntityType::names()
+        ))
     })?;
     let limit =
         usize::try_from(q.limit.unwrap_or(DEFAULT_SEARCH).clamp(1, MAX_SEARCH)).unwrap_or(1);

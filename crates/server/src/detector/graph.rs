@@ -233,6 +233,23 @@ pub fn finding_links<'a>(
     feed.take(now)
 }
 
+/// The graph rows of an image's scan, to write with it: its findings linked to what they
+/// name, and the image (`digest`, of `tenant_id`) linked to the packages of its inventory,
+/// at `at_ms`.
+pub fn scan_links<'a>(
+    records: impl IntoIterator<Item = &'a FindingRecord>,
+    tenant_id: &str,
+    digest: &str,
+    packages: &[osprey_model::Package],
+    at_ms: i64,
+    max_edges_per_hour: usize,
+) -> Vec<(String, Delta)> {
+    let mut feed = GraphFeed::new(max_edges_per_hour);
+    feed.findings(records, at_ms);
+    feed.recorder(tenant_id).inventory(digest, at_ms, packages);
+    feed.take(at_ms)
+}
+
 /// Writes what the recorders gathered in the round's transaction. A pod's changed
 /// properties are merged into those stored.
 pub async fn write(

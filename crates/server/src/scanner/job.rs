@@ -268,10 +268,15 @@ impl Scans {
         };
         let labels = severities(vulns.iter().chain(malware_record.as_ref()));
         let o = &self.app.options;
-        // The scan's findings in the graph: linked to the image (and the cluster).
+        // The scan in the graph: its findings linked to the image (and the cluster), the
+        // image linked to its packages.
         let links = match o.graph_retention {
-            Some(_) => crate::detector::graph::finding_links(
+            Some(_) => crate::detector::graph::scan_links(
                 vulns.iter().chain(malware_record.as_ref()),
+                &job.tenant_id,
+                &digest,
+                &inventory.packages,
+                now_ms(),
                 o.graph_max_edges_per_hour,
             ),
             None => Vec::new(),
