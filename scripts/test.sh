@@ -5,7 +5,8 @@
 #      cargo-machete;
 #   2. checks formatting, lints (clippy, warnings are errors) and dependencies (cargo deny:
 #      licences, bans, sources, and advisories against the offline copy in deny/advisory-db;
-#      cargo machete: no unused dependency);
+#      cargo machete: no unused dependency; the console's embedded front-end files against
+#      console/package-lock.json, with npm from Debian);
 #   3. builds the two real images of scripts/build-bench-images.sh once per machine (cached in
 #      ~/.cache/osprey-bench, rebuilt when the script changes);
 #   4. uses the PostgreSQL (OSPREY_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
@@ -99,6 +100,10 @@ if ! cargo machete --version >/dev/null 2>&1; then
   cargo install --locked --quiet cargo-machete@0.9.2
 fi
 cargo machete
+
+echo "== console assets (console/vendor.sh --check against package-lock.json)"
+command -v npm >/dev/null || apt_install npm
+console/vendor.sh --check
 
 echo "== benchmark images"
 wait_images
