@@ -45,7 +45,7 @@ pub struct ProfileQuery {
 }
 
 #[utoipa::path(get, path = "/v1/entities/{type}/{id}", tag = "graph",
-    params(("type" = String, Path, description = "cluster, namespace, pod, subject, ip, user-agent, image, node or finding"),
+    params(("type" = String, Path, description = "cluster, namespace, pod, subject, ip, user-agent, image, node, finding, vulnerability or package"),
            ("id" = String, Path, description = "The rest of the entity id, slashes included (pod/{cluster}/{namespace}/{name})"),
            ProfileQuery),
     responses((status = 200, description = "The entity's profile over the scope", body = Profile), BadInput, NotFound, Refused),
