@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod cluster_snapshot;
+pub mod console_assets;
 pub mod demo;
 pub mod detector;
 pub mod error;
@@ -440,6 +441,7 @@ pub fn router(app: Arc<App>) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/console/assets/{name}", get(console_assets::serve))
         // Webhook batches are up to 10 MiB; other bodies are small.
         .layer(DefaultBodyLimit::max(ingest::MAX_BATCH_BYTES))
         .fallback(|| async { error::ApiError::not_found("route") })

@@ -402,6 +402,21 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
         assert_eq!(st, StatusCode::OK);
         let (st, _) = s.call(Method::GET, "/readyz", None, None).await;
         assert_eq!(st, StatusCode::OK);
+        // So do the console's embedded libraries, exactly as console/vendor/ holds them.
+        let (st, js) = s
+            .call(Method::GET, "/console/assets/htmx.min.js", None, None)
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let vendored = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../console/vendor/htmx.min.js"),
+        )
+        .unwrap();
+        assert!(js.as_str() == Some(vendored.as_str()), "the vendored htmx");
+        let (st, _) = s
+            .call(Method::GET, "/console/assets/..%2FCargo.toml", None, None)
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
         let (_, m) = s.call(Method::GET, "/metrics", None, None).await;
         let m = m.as_str().unwrap();
         assert!(m.contains("osprey_audit_events_ingested_total 5"), "{m}");
