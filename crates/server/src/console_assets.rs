@@ -22,28 +22,23 @@ pub struct Asset {
 const JS: &str = "text/javascript; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// A file of `console/vendor/`, embedded.
+macro_rules! vendored {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../../console/vendor/", $name)),
+        }
+    };
+}
+
 /// Every file of `console/vendor/`.
 pub const ASSETS: &[Asset] = &[
-    Asset {
-        name: "htmx.min.js",
-        content_type: JS,
-        body: include_bytes!("../../../console/vendor/htmx.min.js"),
-    },
-    Asset {
-        name: "htmx.LICENSE",
-        content_type: TEXT,
-        body: include_bytes!("../../../console/vendor/htmx.LICENSE"),
-    },
-    Asset {
-        name: "cytoscape.min.js",
-        content_type: JS,
-        body: include_bytes!("../../../console/vendor/cytoscape.min.js"),
-    },
-    Asset {
-        name: "cytoscape.LICENSE",
-        content_type: TEXT,
-        body: include_bytes!("../../../console/vendor/cytoscape.LICENSE"),
-    },
+    vendored!("htmx.min.js", JS),
+    vendored!("htmx.LICENSE", TEXT),
+    vendored!("cytoscape.min.js", JS),
+    vendored!("cytoscape.LICENSE", TEXT),
 ];
 
 /// An asset ready to send: its ETag and its gzip form.
