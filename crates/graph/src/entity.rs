@@ -180,9 +180,12 @@ impl EntityId {
     pub fn vulnerability(id: &str) -> EntityId {
         EntityId::of(EntityType::Vulnerability, &[id])
     }
-    /// A package by its package URL (`pkg:deb/debian/openssl@3.0.11-1?arch=amd64`).
-    pub fn package(purl: &str) -> EntityId {
-        EntityId::of(EntityType::Package, &[&encode(purl)])
+    /// A package by its package URL (`pkg:deb/debian/openssl@3.0.11-1?arch=amd64`); `None`
+    /// for an empty one, or one whose id would pass [`MAX_ID_BYTES`] (it would not parse).
+    pub fn package(purl: &str) -> Option<EntityId> {
+        let id = EntityId::of(EntityType::Package, &[&encode(purl)]);
+        let len = EntityType::Package.as_str().len() + 1 + id.key.len();
+        (!purl.is_empty() && len <= MAX_ID_BYTES).then_some(id)
     }
 
     fn of(kind: EntityType, parts: &[&str]) -> EntityId {
@@ -386,8 +389,9 @@ mod tests {
             EntityId::vulnerability("CVE-2024-3094"),
             EntityId::package(
                 "pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=amd64&distro=debian-12",
-            ),
-            EntityId::package("pkg:npm/%40babel/parser@7.24.0"),
+            )
+            .unwrap(),
+            EntityId::package("pkg:npm/%40babel/parser@7.24.0").unwrap(),
         ];
         for id in ids {
             let path = id.to_string();
@@ -411,9 +415,13 @@ mod tests {
             "curl/8.5 (x)",
             "a slash in a user agent is encoded, so it stays one part"
         );
-        let p = EntityId::package("pkg:pypi/requests@2.31.0");
+        let p = EntityId::package("pkg:pypi/requests@2.31.0").unwrap();
         assert_eq!(p.to_string(), "package/pkg%3Apypi%2Frequests%402.31.0");
         assert_eq!(p.name(), "pkg:pypi/requests@2.31.0");
+        assert_eq!(EntityId::package(""), None);
+        let longest = "x".repeat(MAX_ID_BYTES - "package/".len());
+        assert!(EntityId::package(&longest).is_some());
+        assert_eq!(EntityId::package(&format!("{longest}x")), None);
     }
 
     #[test]

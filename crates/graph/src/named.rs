@@ -82,12 +82,7 @@ pub fn named_by(finding: &Finding, cluster_id: Option<&str>) -> Vec<EntityId> {
             out.push(id);
         }
         // And the vulnerable packages (the image's `package` edges lead to the same ids).
-        for p in v.packages.iter().filter(|p| !p.purl.is_empty()) {
-            let id = EntityId::package(&p.purl);
-            if id.to_string().len() <= crate::entity::MAX_ID_BYTES {
-                out.push(id);
-            }
-        }
+        out.extend(v.packages.iter().filter_map(|p| EntityId::package(&p.purl)));
     }
     out.sort();
     out.dedup();

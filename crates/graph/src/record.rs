@@ -232,11 +232,9 @@ impl Recorder {
         let mut seen = std::collections::HashSet::new();
         let packages = packages
             .iter()
-            .filter(|p| !p.purl.is_empty())
             .filter_map(|p| {
-                let id = EntityId::package(&p.purl);
-                (id.to_string().len() <= crate::entity::MAX_ID_BYTES && seen.insert(id.clone()))
-                    .then(|| (id, package_properties(p)))
+                let id = EntityId::package(&p.purl)?;
+                seen.insert(id.clone()).then(|| (id, package_properties(p)))
             })
             .collect();
         self.inventories.push(InventorySeen {

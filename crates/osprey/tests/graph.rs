@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use common::{osprey, repo_root};
 use serde_json::Value;
@@ -217,27 +217,24 @@ fn a_snapshot_and_a_scan_complete_the_graph_for_impact() {
         .filter(|r| r["relation"] == "package")
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
-    let names: HashSet<String> = listed
+    // Each listed package's profile, by the package URL it names.
+    let profiles: HashMap<String, Value> = listed
         .iter()
         .map(|id| {
-            show(&db, id, &[])["entity"]["name"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            let p = show(&db, id, &[]);
+            (p["entity"]["name"].as_str().unwrap().to_string(), p)
         })
         .collect();
     assert_eq!(
-        names,
-        purls.iter().map(|p| p.to_string()).collect::<HashSet<_>>()
+        profiles.keys().map(String::as_str).collect::<HashSet<_>>(),
+        purls
     );
     let vulnerable = doc["findings"][0]["vulnerability"]["packages"][0]["purl"]
         .as_str()
         .unwrap();
-    let id = listed
-        .iter()
-        .find(|id| show(&db, id, &[])["entity"]["name"] == vulnerable)
+    let package = profiles
+        .get(vulnerable)
         .unwrap_or_else(|| panic!("{vulnerable} in {listed:?}"));
-    let package = show(&db, id, &[]);
     let relations: HashSet<(&str, &str)> = package["related"]
         .as_array()
         .unwrap()
