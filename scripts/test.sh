@@ -12,7 +12,9 @@
 #   4. uses the PostgreSQL (OSPREY_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
 #      and the NATS server with JetStream (OSPREY_TEST_NATS_URL, default nats://127.0.0.1:4222)
 #      that answer, or starts its own on free ports and stops them at the end;
-#   5. runs every test of the workspace and checks that the fuzz targets still build.
+#   5. runs every test of the workspace and checks that the fuzz targets still build;
+#   6. runs the web console's browser tests (console/tests/run.sh: Debian's chromium driven by
+#      playwright-core against `osprey serve --demo`; screenshots in target/console-test).
 # Tests start their own registries (docker-registry on free loopback ports) and token servers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +48,7 @@ trap stop_services EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-apt_install docker-registry skopeo umoci clamav-testfiles e2fsprogs fdisk qemu-utils postgresql-client python3
+apt_install docker-registry skopeo umoci clamav-testfiles e2fsprogs fdisk qemu-utils postgresql-client python3 chromium
 
 # The two real images the end-to-end tests read, built once per machine (rebuilt when the
 # builder changes). A build (10-15 minutes, mostly downloads) runs beside the compilation below
@@ -159,6 +161,10 @@ fi
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== console in a browser (console/tests/run.sh)"
+command -v npm >/dev/null || apt_install npm
+console/tests/run.sh "$CARGO_TARGET_DIR/debug/osprey" "$root/target/console-test"
 
 echo "== fuzz targets build"
 cargo check --locked --manifest-path fuzz/Cargo.toml --bins

@@ -1,6 +1,7 @@
-//! The web console's static files: the front-end libraries in `console/vendor/` (htmx,
-//! cytoscape.js and their licences, pinned by `console/package-lock.json` and checked against
-//! it by `console/vendor.sh --check`), embedded in the binary so the console needs neither npm
+//! The web console's static files: its own stylesheet, script and icon (`console/src/`) and
+//! the front-end libraries in `console/vendor/` (htmx, cytoscape.js and their licences, pinned
+//! by `console/package-lock.json` and checked against it by `console/vendor.sh --check`),
+//! embedded in the binary so the console needs neither npm
 //! at build time nor a CDN at run time. Served at `/console/assets/{name}`: gzip-compressed
 //! when the browser accepts it (compressed once, on first use), with an ETag of the content so
 //! a reload costs a 304.
@@ -21,6 +22,19 @@ pub struct Asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// A file of `console/src/` (the console's own), embedded.
+macro_rules! own {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../../console/src/", $name)),
+        }
+    };
+}
 
 /// A file of `console/vendor/`, embedded.
 macro_rules! vendored {
@@ -33,8 +47,11 @@ macro_rules! vendored {
     };
 }
 
-/// Every file of `console/vendor/`.
+/// Every file of `console/src/` and `console/vendor/`.
 pub const ASSETS: &[Asset] = &[
+    own!("console.css", CSS),
+    own!("console.js", JS),
+    own!("osprey.svg", SVG),
     vendored!("htmx.min.js", JS),
     vendored!("htmx.LICENSE", TEXT),
     vendored!("cytoscape.min.js", JS),
@@ -154,10 +171,11 @@ mod tests {
     }
 
     #[test]
-    fn every_vendored_file_is_embedded_and_nothing_else() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../console/vendor");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
+    fn every_console_file_is_embedded_and_nothing_else() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../console");
+        let mut on_disk: Vec<String> = ["src", "vendor"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         on_disk.sort();
@@ -168,7 +186,7 @@ mod tests {
 
     #[tokio::test]
     async fn assets_are_served_compressed_with_an_etag_that_answers_304() {
-        let htmx = &ASSETS[0];
+        let htmx = ASSETS.iter().find(|a| a.name == "htmx.min.js").unwrap();
         let r = respond(
             "htmx.min.js",
             &headers(&[(header::ACCEPT_ENCODING, "br, gzip;q=0.8")]),

@@ -158,6 +158,10 @@ pub async fn run(
         ));
     }
     out.push_str(&format!(
+        "demo: the web console: {base_url}/console (sign in with the demo token, {})\n",
+        token.display()
+    ));
+    out.push_str(&format!(
         "demo: the API is described at {base_url}/openapi.json"
     ));
     Ok(out)
@@ -236,6 +240,40 @@ async fn send_snapshot(
     Ok(())
 }
 
+/// Moves the story by whole days so that its last event falls in the last 24 hours: the demo
+/// reads as something that just happened (the console opens on the last 7 days), at the
+/// story's own times of day.
+fn shift_to_today(events: &mut [serde_json::Value], now_ms: i64) {
+    const FIELDS: [&str; 2] = ["requestReceivedTimestamp", "stageTimestamp"];
+    const DAY_MS: i64 = 86_400_000;
+    let time = |v: &serde_json::Value, field: &str| {
+        v.get(field)
+            .and_then(|t| t.as_str())
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let Some(last) = events
+        .iter()
+        .filter_map(|e| time(e, FIELDS[0]))
+        .map(|t| t.as_millisecond())
+        .max()
+    else {
+        return;
+    };
+    let days = (now_ms - last).div_euclid(DAY_MS);
+    if days <= 0 {
+        return;
+    }
+    let by = jiff::SignedDuration::from_hours(days * 24);
+    for e in events.iter_mut() {
+        for field in FIELDS {
+            if let Some(t) = time(e, field).and_then(|t| t.checked_add(by).ok()) {
+                e[field] =
+                    serde_json::Value::String(t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+            }
+        }
+    }
+}
+
 /// Posts the story through the webhook in EventList batches, as an API server's audit
 /// webhook backend would (retrying after a 429).
 async fn replay(
@@ -257,6 +295,7 @@ async fn replay(
         })?;
         events.push(v);
     }
+    shift_to_today(&mut events, osprey_store::now_ms());
     let client = reqwest::Client::new();
     let url = format!("{base_url}/v1/clusters/{cluster_id}/audit");
     for chunk in events.chunks(BATCH) {
@@ -288,4 +327,51 @@ async fn replay(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::*;
+
+    #[test]
+    fn the_story_moves_by_whole_days_into_the_last_day() {
+        let mut events = vec![
+            serde_json::json!({"requestReceivedTimestamp": "2026-11-20T09:00:00.100000Z", "stageTimestamp": "2026-11-20T09:00:00.104000Z"}),
+            serde_json::json!({"requestReceivedTimestamp": "2026-11-20T09:04:15Z"}),
+        ];
+        let now = "2026-12-07T21:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        shift_to_today(&mut events, now);
+        assert_eq!(
+            events[0]["requestReceivedTimestamp"],
+            "2026-12-07T09:00:00.100000Z"
+        );
+        assert_eq!(events[0]["stageTimestamp"], "2026-12-07T09:00:00.104000Z");
+        assert_eq!(
+            events[1]["requestReceivedTimestamp"],
+            "2026-12-07T09:04:15.000000Z"
+        );
+        // Before 09:04 the story lands on the day before.
+        let early = "2026-12-07T08:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        let mut again =
+            vec![serde_json::json!({"requestReceivedTimestamp": "2026-11-20T09:04:15Z"})];
+        shift_to_today(&mut again, early);
+        assert_eq!(
+            again[0]["requestReceivedTimestamp"],
+            "2026-12-06T09:04:15.000000Z"
+        );
+        // A story in the future or of today stays as it is.
+        let mut future =
+            vec![serde_json::json!({"requestReceivedTimestamp": "2027-01-01T00:00:00Z"})];
+        shift_to_today(&mut future, now);
+        assert_eq!(
+            future[0]["requestReceivedTimestamp"],
+            "2027-01-01T00:00:00Z"
+        );
+    }
 }

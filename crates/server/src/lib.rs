@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod cluster_snapshot;
+pub mod console;
 pub mod console_assets;
 pub mod demo;
 pub mod detector;
@@ -96,6 +97,8 @@ pub struct Options {
     /// With a bus: bytes of batches waiting on it beyond which the webhook answers 429 (the
     /// audit stream is bounded to this too).
     pub bus_max_bytes: u64,
+    /// The server is reached over HTTPS: the console's session cookie is `Secure`.
+    pub https: bool,
 }
 impl Default for Options {
     fn default() -> Self {
@@ -120,6 +123,7 @@ impl Default for Options {
             secret_key: None,
             maintenance_interval: std::time::Duration::from_secs(30),
             bus_max_bytes: 1 << 30,
+            https: false,
         }
     }
 }
@@ -149,6 +153,8 @@ pub struct App {
     pub catalogue: Vec<samples::CatalogueEntry>,
     /// With `--bus`: the servers sharing this database share the work through it.
     pub bus: Option<Arc<bus::Bus>>,
+    /// The web console's session and CSRF keys.
+    pub console: console::session::Keys,
 }
 
 impl App {
@@ -219,7 +225,6 @@ pub async fn start_with_bus(
     let rules = RuleSet::builtin();
     let app = Arc::new(App {
         store,
-        options,
         metrics: Metrics::new(),
         writer: tx,
         pending_events: AtomicI64::new(0),
@@ -231,6 +236,8 @@ pub async fn start_with_bus(
         settings_version: std::sync::atomic::AtomicU64::new(1),
         catalogue: samples::catalogue(&rules),
         bus,
+        console: console::session::Keys::new(options.secret_key.as_ref(), options.https),
+        options,
     });
     let detector = detector::Detector::load(Arc::clone(&app), rules).await?;
     let (stop, stop_rx) = watch::channel(false);
@@ -441,7 +448,7 @@ pub fn router(app: Arc<App>) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/console/assets/{name}", get(console_assets::serve))
+        .merge(console::routes())
         // Webhook batches are up to 10 MiB; other bodies are small.
         .layer(DefaultBodyLimit::max(ingest::MAX_BATCH_BYTES))
         .fallback(|| async { error::ApiError::not_found("route") })

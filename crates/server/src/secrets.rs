@@ -65,6 +65,33 @@ impl SecretKey {
         SecretKey::parse(&text, &path.display().to_string())
     }
 
+    /// A fresh random key (a server without a configured key: what it seals lives as long as
+    /// the process).
+    pub fn random() -> SecretKey {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random generator failed");
+        SecretKey(key)
+    }
+
+    /// A key for one purpose, derived from this one (HMAC-SHA256 of the purpose's name), so a
+    /// value sealed for one purpose never opens as another's.
+    pub fn derive(&self, purpose: &str) -> SecretKey {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        SecretKey(mac.finalize().into_bytes().into())
+    }
+
+    /// HMAC-SHA256 of `message` under this key.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
     /// Seals a secret: nonce followed by the ciphertext and tag.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
@@ -130,6 +157,22 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert!(key.open(&tampered).is_err());
         assert!(key.open(b"short").is_err());
+    }
+
+    #[test]
+    fn derived_keys_differ_per_purpose_and_are_stable() {
+        let key = SecretKey::parse(&"11".repeat(32), "test").unwrap();
+        let a = key.derive("console session");
+        assert_eq!(a.0, key.derive("console session").0);
+        assert_ne!(a.0, key.derive("console csrf").0);
+        assert_ne!(a.0, key.0);
+        let sealed = a.seal(b"x");
+        assert!(
+            key.open(&sealed).is_err(),
+            "the parent key does not open it"
+        );
+        assert_ne!(a.mac(b"m"), key.derive("console csrf").mac(b"m"));
+        assert_ne!(SecretKey::random().0, SecretKey::random().0);
     }
 
     #[test]

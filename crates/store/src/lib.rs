@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 pub use audit::{AuditBatch, DetectionRound, NewAuditBatch, SEEN_KEY_BYTES, SeenKeys};
 pub use findings::{
     FindingFilter, FindingPage, FindingRecord, FindingSort, FindingSource, FindingState,
-    FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow,
+    FindingUpdate, HistoryEntry, StatsGroup, StoredFinding, Upserted, Workflow, severity_score,
 };
 pub use graph::{EdgeEnd, EdgeRow, EdgeSumRow, EntityRow, GraphCounts};
 pub use hunts::{HuntResult, HuntState, MAX_HUNT_ATTEMPTS, NewRetroHunt, RetroHunt};

@@ -163,6 +163,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             allow_local_images: args.allow_local_images || args.demo,
             secret_key: Some(launched.secret_key),
             bus_max_bytes,
+            https: tls.is_some(),
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -170,7 +171,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             .await
             .map_err(|e| Failure::Internal(format!("starting: {e}")))?;
         eprintln!(
-            "osprey: listening on {scheme}://{local} (API under /v1, health at /healthz, metrics at /metrics)"
+            "osprey: listening on {scheme}://{local} (console at /console, API under /v1, health at /healthz, metrics at /metrics)"
         );
         if let Some(files) = demo {
             let app = std::sync::Arc::clone(&running.app);

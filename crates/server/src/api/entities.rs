@@ -157,7 +157,7 @@ pub async fn entity_impact(
 /// The tenants whose rows make the entity for this caller: a cluster's entity, its
 /// cluster's tenant (when the caller owns it); another, the caller's tenant, or for the
 /// organization's administrator every tenant (or the one named).
-async fn tenants_of(
+pub(crate) async fn tenants_of(
     app: &App,
     caller: &Caller,
     id: &EntityId,

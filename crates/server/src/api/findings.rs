@@ -18,39 +18,39 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
 /// Query parameters of `GET /v1/findings`.
-#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindingsQuery {
-    cluster: Option<String>,
-    namespace: Option<String>,
-    resource: Option<String>,
+    pub(crate) cluster: Option<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) resource: Option<String>,
     /// Comma-separated types; a trailing `*` matches a prefix.
     #[serde(rename = "type")]
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// A score (1.0–10.0) or a label (low, medium, high, critical).
-    severity_min: Option<String>,
-    severity_max: Option<String>,
-    state: Option<String>,
-    workflow: Option<String>,
+    pub(crate) severity_min: Option<String>,
+    pub(crate) severity_max: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) workflow: Option<String>,
     /// RFC 3339, on the time last seen.
-    since: Option<String>,
-    until: Option<String>,
-    q: Option<String>,
-    sample: Option<bool>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) q: Option<String>,
+    pub(crate) sample: Option<bool>,
     /// updated (default), severity, first_seen, last_seen, count.
-    sort: Option<String>,
+    pub(crate) sort: Option<String>,
     /// desc (default) or asc.
-    order: Option<String>,
-    limit: Option<i64>,
-    page_token: Option<String>,
+    pub(crate) order: Option<String>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) page_token: Option<String>,
     /// Export only: jsonl (default), csv, ocsf, asff.
-    pub(super) format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Statistics only: severity (default), type, cluster, day.
-    group_by: Option<String>,
+    pub(crate) group_by: Option<String>,
     /// ASFF export only: the account and region findings are imported into.
-    pub(super) aws_account_id: Option<String>,
-    pub(super) aws_region: Option<String>,
+    pub(crate) aws_account_id: Option<String>,
+    pub(crate) aws_region: Option<String>,
 }
 
 pub(super) fn severity_value(name: &str, text: &str) -> ApiResult<f64> {
@@ -83,7 +83,7 @@ fn parse_state(state: Option<&str>) -> ApiResult<Option<FindingState>> {
         .transpose()
 }
 
-fn parse_workflow(workflow: Option<&str>) -> ApiResult<Option<Workflow>> {
+pub(crate) fn parse_workflow(workflow: Option<&str>) -> ApiResult<Option<Workflow>> {
     workflow
         .map(|w| {
             Workflow::parse(w).ok_or_else(|| {
@@ -231,7 +231,11 @@ pub async fn list_findings(
     Ok(Json(app.store.findings(&q.filter(&caller)?).await?))
 }
 
-async fn readable_finding(app: &App, caller: &Caller, id: &str) -> ApiResult<StoredFinding> {
+pub(crate) async fn readable_finding(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<StoredFinding> {
     match app.store.finding(id).await? {
         Some(f) if caller.owns(&f.tenant_id) => Ok(f),
         _ => Err(ApiError::not_found(format!("finding {id}"))),

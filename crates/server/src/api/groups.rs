@@ -25,41 +25,41 @@ const PREFIX: &str = "group-";
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct GroupEntity {
     #[serde(rename = "type")]
-    kind: EntityType,
-    id: String,
+    pub(crate) kind: EntityType,
+    pub(crate) id: String,
 }
 
 /// Linked findings read as one incident.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FindingGroup {
     /// `group-{id of its earliest finding}`.
-    id: String,
-    tenant: String,
+    pub(crate) id: String,
+    pub(crate) tenant: String,
     /// The highest of its findings'.
-    severity: Severity,
+    pub(crate) severity: Severity,
     /// Findings per type namespace: `Execution (2), PrivilegeEscalation (1)`.
-    title: String,
+    pub(crate) title: String,
     /// ATT&CK tactics in kill-chain order.
-    tactics: Vec<String>,
+    pub(crate) tactics: Vec<String>,
     /// Three tactics or more: an attack sequence.
-    attack_sequence: bool,
+    pub(crate) attack_sequence: bool,
     /// The `AttackSequence:Kubernetes/CompromisedCluster` finding it raised.
     #[serde(skip_serializing_if = "Option::is_none")]
-    attack_sequence_finding: Option<String>,
+    pub(crate) attack_sequence_finding: Option<String>,
     /// Earliest first.
-    finding_ids: Vec<String>,
+    pub(crate) finding_ids: Vec<String>,
     /// The subjects, addresses, pods and images its findings name, and their clusters.
-    entities: Vec<GroupEntity>,
-    first_seen: String,
-    last_seen: String,
+    pub(crate) entities: Vec<GroupEntity>,
+    pub(crate) first_seen: String,
+    pub(crate) last_seen: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct FindingGroups {
-    groups: Vec<FindingGroup>,
+    pub(crate) groups: Vec<FindingGroup>,
     /// More findings matched than are grouped at once (the most recent were).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// Query parameters of `GET /v1/finding-groups`.
@@ -68,9 +68,9 @@ pub struct FindingGroups {
 #[serde(deny_unknown_fields)]
 pub struct GroupsQuery {
     /// Only findings of this cluster.
-    cluster: Option<String>,
+    pub(crate) cluster: Option<String>,
     /// RFC 3339: findings last seen since (default: 7 days ago).
-    since: Option<String>,
+    pub(crate) since: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/finding-groups", tag = "graph", params(GroupsQuery),
@@ -114,6 +114,15 @@ pub async fn get_group(
     Path(id): Path<String>,
 ) -> ApiResult<Json<FindingGroup>> {
     caller.require(Role::Viewer)?;
+    Ok(Json(group_with_findings(&app, &caller, &id).await?.0))
+}
+
+/// A group the caller may read, with the findings it was computed from (its own among them).
+pub(crate) async fn group_with_findings(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<(FindingGroup, Vec<StoredFinding>)> {
     let absent = || ApiError::not_found(format!("finding group {id}"));
     let earliest = id.strip_prefix(PREFIX).ok_or_else(absent)?;
     let Some(first) = app.store.finding(earliest).await? else {
@@ -124,12 +133,12 @@ pub async fn get_group(
     }
     // Every finding of its group was last seen after its earliest was first seen.
     let since_ms = first.finding.first_seen_ms().unwrap_or(0);
-    let (findings, _) = findings_of(&app, &first.tenant_id, None, since_ms).await?;
-    grouped(&first.tenant_id, &findings)
+    let (findings, _) = findings_of(app, &first.tenant_id, None, since_ms).await?;
+    let group = grouped(&first.tenant_id, &findings)
         .into_iter()
         .find(|g| g.id == id)
-        .map(Json)
-        .ok_or_else(absent)
+        .ok_or_else(absent)?;
+    Ok((group, findings))
 }
 
 fn grouped(tenant: &str, findings: &[StoredFinding]) -> Vec<FindingGroup> {
