@@ -6,7 +6,9 @@
 #   - PostgreSQL: sent through a server's webhook by `osprey audit import`, on a new schema;
 # then bench/graph_queries.py asks for the profiles of the cluster, its namespaces, subjects,
 # addresses, pods and user agents over the whole day, and for the finding groups, and prints
-# the latency percentiles. Goals (issue 16): profile p95 < 50 ms, group listing < 100 ms.
+# the latency percentiles; then bench/console_pages.py times every page of the web console over
+# the same day and what a first load transfers. Goals: profile p95 < 50 ms, group listing
+# < 100 ms (issue 16); every console page p95 < 100 ms, a first load < 500 KB (issue 17).
 #
 #   bench/graph.sh [EVENTS] [RUN...]
 #
@@ -75,6 +77,7 @@ if [[ $runs == *" sqlite "* ]]; then
   echo "built in $(( $(date +%s) - t0 )) s; store $(du -sh "$work/sqlite" | cut -f1)"
   serve "$work/sqlite"
   python3 "$root/bench/graph_queries.py" "http://$addr" "$(cat "$work/sqlite/admin-token")" "$day_start" "$day_end"
+  python3 "$root/bench/console_pages.py" "http://$addr" "$(cat "$work/sqlite/admin-token")" "$day_start" "$day_end"
   stop
 fi
 
@@ -92,5 +95,6 @@ if [[ $runs == *" postgres "* ]]; then
   caught_up
   echo "stored and detected in $(( $(date +%s) - t0 )) s"
   python3 "$root/bench/graph_queries.py" "http://$addr" "$admin" "$day_start" "$day_end"
+  python3 "$root/bench/console_pages.py" "http://$addr" "$admin" "$day_start" "$day_end"
   stop
 fi

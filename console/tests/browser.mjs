@@ -74,7 +74,7 @@ async function signIn(page, token) {
   await page.goto(`${base}/`);
   check(page.url().includes("/console/sign-in"), `not sent to sign-in: ${page.url()}`);
   await page.fill("input[name=token]", token);
-  await Promise.all([page.waitForURL(/\/console\/findings/), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForURL(/\/console\/summary/), page.click("button[type=submit]")]);
 }
 
 const browser = await chromium.launch({
@@ -95,6 +95,19 @@ try {
   check(await page.locator(".error").isVisible(), "an unknown token gets no error message");
   await signIn(page, viewerToken);
 
+  step = "summary";
+  // The summary opens on the last 7 days.
+  const since = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const stats = await api(`/v1/findings/statistics?state=active&group_by=severity&since=${since}`, viewerToken).then((r) => r.json());
+  const high = stats.groups.find((g) => g.key === "high");
+  check(high && high.count > 0, "the demo has High findings");
+  check((await page.locator("[data-severity=High] strong").innerText()).trim() === String(high.count),
+    "the summary's High count is not the API's");
+  check(await page.locator("[data-cluster]").count() === 1, "the demo's cluster is not listed");
+  check(await page.locator("[data-group-id]").count() > 0, "no High group on the summary");
+  await capture(page, "summary", { fullPage: true });
+  await Promise.all([page.waitForURL(/\/console\/findings$/), page.click("header nav a[href='/console/findings']")]);
+
   step = "findings";
   const listed = await api("/v1/findings?state=active&limit=1000", viewerToken).then((r) => r.json());
   const rows = await page.locator("tr[data-finding-id]").evaluateAll((trs) => trs.map((tr) => tr.dataset.findingId));
@@ -106,10 +119,10 @@ try {
   step = "filter High";
   await Promise.all([page.waitForURL(/severity=high/), page.selectOption("select[name=severity]", "high")]);
   await page.waitForSelector("tr[data-finding-id]");
-  const high = await api("/v1/findings?state=active&severity_min=7&severity_max=8.999&limit=1000", viewerToken).then((r) => r.json());
+  const highList = await api("/v1/findings?state=active&severity_min=7&severity_max=8.999&limit=1000", viewerToken).then((r) => r.json());
   const highRows = await page.locator("tr[data-finding-id]").evaluateAll((trs) => trs.map((tr) => tr.dataset.findingId));
-  check(highRows.length === high.findings.length && highRows.length > 0,
-    `High: ${highRows.length} rows, the API ${high.findings.length}`);
+  check(highRows.length === highList.findings.length && highRows.length > 0,
+    `High: ${highRows.length} rows, the API ${highList.findings.length}`);
   check(await page.locator("tr[data-finding-id] .sev:not(.sev-high)").count() === 0, "a row that is not High");
   await capture(page, "findings-high");
 
@@ -118,7 +131,7 @@ try {
   const csv = fs.readFileSync(await download.path(), "utf8");
   const apiCsv = await api("/v1/findings/export?format=csv&state=active&severity_min=7&severity_max=8.999", viewerToken).then((r) => r.text());
   check(csv === apiCsv, "the CSV differs from the API's export");
-  check(csv.trim().split("\n").length === high.findings.length + 1, "one CSV row per finding");
+  check(csv.trim().split("\n").length === highList.findings.length + 1, "one CSV row per finding");
   fs.writeFileSync(path.join(out, "findings-high.csv"), csv);
 
   step = "viewer has no write control";
@@ -126,7 +139,7 @@ try {
   check(await page.locator("input[name=id]").count() === 0, "a viewer sees selection boxes");
 
   step = "a finding";
-  const story = high.findings.find((f) => f.type.startsWith("PrivilegeEscalation") || f.type.startsWith("Execution")) || high.findings[0];
+  const story = highList.findings.find((f) => f.type.startsWith("PrivilegeEscalation") || f.type.startsWith("Execution")) || highList.findings[0];
   await Promise.all([page.waitForURL(/\/console\/findings\/[0-9a-f]/), page.click(`tr[data-finding-id="${story.id}"] a`)]);
   check((await page.locator("h1").innerText()).includes(story.title), "the finding's title");
   check(await page.locator("a[data-entity]").count() > 0, "no entity link");
@@ -190,7 +203,9 @@ try {
   const admin = await dark.newPage();
   watch(admin);
   await signIn(admin, adminToken);
-  const target = high.findings[0].id;
+  await capture(admin, "summary-dark", { fullPage: true });
+  await admin.goto(`${base}/console/findings`);
+  const target = highList.findings[0].id;
   await admin.check(`tr[data-finding-id="${target}"] input[name=id]`);
   await capture(admin, "admin-dark");
   await Promise.all([admin.waitForURL(/notice=/), admin.click("[data-test=archive]")]);
@@ -203,6 +218,16 @@ try {
   await Promise.all([admin.waitForURL(/notice=/), admin.click("button[value=unarchive]")]);
   const restored = await api(`/v1/findings/${target}`, adminToken).then((r) => r.json());
   check(restored.state === "active", `restored: the API says ${restored.state}`);
+
+  step = "settings";
+  await Promise.all([admin.waitForURL(/\/console\/settings$/), admin.click("header nav a[href='/console/settings']")]);
+  await admin.click("#clusters ~ details summary");
+  await admin.fill("#clusters ~ details input[name=name]", "edge-1");
+  await Promise.all([admin.waitForLoadState("load"), admin.click("#clusters ~ details button[type=submit]")]);
+  await admin.waitForSelector("[data-test=kubeconfig]");
+  const kubeconfig = await admin.locator("[data-test=kubeconfig]").innerText();
+  check(/server: http:\/\/127\.0\.0\.1:\d+\/v1\/clusters\/[0-9a-f]+\/audit/.test(kubeconfig), `kubeconfig: ${kubeconfig}`);
+  await capture(admin, "settings-cluster", { fullPage: true });
   await dark.close();
 } catch (error) {
   failed = true;

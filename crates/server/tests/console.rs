@@ -176,7 +176,7 @@ async fn the_console_signs_in_shows_what_the_api_answers_and_guards_changes() {
             p.location(),
             "/console/sign-in?next=%2Fconsole%2Ffindings%3Fseverity%3Dhigh"
         );
-        assert_eq!(b.get("/").await.location(), "/console/findings");
+        assert_eq!(b.get("/").await.location(), "/console/summary");
         let p = b.get("/console/sign-in").await;
         assert_eq!(p.status, StatusCode::OK);
         assert!(p.body.contains("name=\"token\""));
@@ -244,6 +244,40 @@ async fn the_console_signs_in_shows_what_the_api_answers_and_guards_changes() {
         assert!(
             p.body.contains("data-test=\"archive\""),
             "an analyst can archive"
+        );
+
+        // The summary counts what the API counts, and lists the cluster.
+        let (_, stats) = s
+            .get(
+                "/v1/findings/statistics?state=active&group_by=severity",
+                &analyst,
+            )
+            .await;
+        let p = b.get("/console/summary?range=all").await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert_security_headers(&p, "summary");
+        for g in stats["groups"].as_array().unwrap() {
+            let key = g["key"].as_str().unwrap();
+            if key == "info" || key == "untriaged" {
+                continue;
+            }
+            let label = format!("{}{}", key[..1].to_uppercase(), &key[1..]);
+            let card = format!(
+                "data-severity=\"{label}\"><span class=\"sev sev-{key}\">{label}</span><strong>{}</strong>",
+                g["count"]
+            );
+            assert!(p.body.contains(&card), "{card}");
+        }
+        assert!(
+            p.body
+                .contains(&format!("data-cluster=\"cluster/{cluster}\""))
+        );
+        assert!(p.body.contains(">prod</a>"), "the cluster by its name");
+        assert!(
+            p.attributes("data-group-id")
+                .iter()
+                .any(|g| g.starts_with("group-")),
+            "the story's group is High"
         );
 
         // Filtered by severity High: the API's High band.
@@ -527,7 +561,8 @@ async fn the_console_signs_in_shows_what_the_api_answers_and_guards_changes() {
 
         // A tampered cookie is no session.
         let mut t = Browser::new(&s.base);
-        t.cookie = Some(format!("{}00", &cookie[..cookie.len() - 2]));
+        let last = if cookie.ends_with('0') { '1' } else { '0' };
+        t.cookie = Some(format!("{}{last}", &cookie[..cookie.len() - 1]));
         assert_eq!(
             t.get("/console/findings").await.status,
             StatusCode::SEE_OTHER
@@ -577,4 +612,218 @@ async fn the_console_signs_in_shows_what_the_api_answers_and_guards_changes() {
         );
         s.stop().await;
     }
+}
+
+/// The text between `<pre class="secret" data-test="{what}">` and `</pre>`.
+fn shown_once(p: &Page, what: &str) -> String {
+    let marker = format!("data-test=\"{what}\">");
+    let start = p
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {what}: {}", p.body))
+        + marker.len();
+    let end = p.body[start..].find("</pre>").unwrap();
+    p.body[start..start + end]
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrators_manage_settings_through_the_apis_checks() {
+    let s = TestServer::start(osprey_store::Backend::Sqlite, Options::default()).await;
+    let (_, member_admin) = s.member("shop").await;
+    let analyst = s.token("shop", "analyst").await;
+    let mut b = Browser::new(&s.base);
+    b.sign_in(&member_admin).await;
+    let p = b.get("/console/settings").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert_security_headers(&p, "settings");
+    let csrf = p.field("csrf");
+
+    // A cluster: its ingest token and the API server's webhook kubeconfig, shown once, work.
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "cluster.create"),
+                ("name", "edge-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let ingest = shown_once(&p, "secret");
+    let kubeconfig = shown_once(&p, "kubeconfig");
+    let (_, clusters) = s.get("/v1/clusters", &member_admin).await;
+    let id = clusters["clusters"][0]["id"].as_str().unwrap().to_string();
+    let url = format!("{}/v1/clusters/{id}/audit", s.base);
+    assert!(
+        kubeconfig.contains(&format!("server: {url}")),
+        "{kubeconfig}"
+    );
+    assert!(kubeconfig.contains(&format!("token: {ingest}")));
+    let (st, v, _) = s
+        .post_raw(
+            &format!("/v1/clusters/{id}/audit"),
+            &ingest,
+            story_batches(1000).remove(0),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Shown once: the list does not hold it.
+    let p = b.get("/console/settings").await;
+    assert!(!p.body.contains(&ingest));
+    assert!(p.body.contains("edge-1"));
+
+    // A token: created, usable, then revoked from the page.
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "token.create"),
+                ("name", "ci"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    let token = shown_once(&p, "secret");
+    let (st, _) = s.get("/v1/findings", &token).await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, tokens) = s.get("/v1/tokens", &member_admin).await;
+    let ci = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b
+        .post(
+            "/console/settings",
+            &[("csrf", &csrf), ("action", "token.revoke"), ("id", &ci)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        s.get("/v1/findings", &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An IP list and a suppression rule go through the API's validation.
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "ip-list.put"),
+                ("name", "office"),
+                ("kind", "trusted"),
+                ("entries", "# egress\n203.0.113.0/24\n198.51.100.7\n"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (_, lists) = s.get("/v1/ip-lists", &member_admin).await;
+    assert_eq!(lists["ip_lists"][0]["entries"], 2);
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "ip-list.put"),
+                ("name", "bad"),
+                ("kind", "trusted"),
+                ("entries", "not-an-address\n"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.body.contains("not-an-address"), "{}", p.body);
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "rule.create"),
+                ("name", "r1"),
+                ("condition", "user.name = "),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.status,
+        StatusCode::BAD_REQUEST,
+        "a rule that does not compile"
+    );
+    let p = b
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "rule.create"),
+                ("name", "ci-deployer"),
+                (
+                    "condition",
+                    "user.name = \"system:serviceaccount:ci:deployer\"",
+                ),
+                ("reason", "the deploy job"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (_, rules) = s.get("/v1/suppression-rules", &member_admin).await;
+    let rule = rules["suppression_rules"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = b.get("/console/settings").await;
+    assert!(p.body.contains("ci-deployer") && p.body.contains("the deploy job"));
+    let p = b
+        .post(
+            "/console/settings",
+            &[("csrf", &csrf), ("action", "rule.delete"), ("id", &rule)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let (_, rules) = s.get("/v1/suppression-rules", &member_admin).await;
+    assert!(rules["suppression_rules"].as_array().unwrap().is_empty());
+
+    // Analysts have no settings, and no Settings link.
+    let mut a = Browser::new(&s.base);
+    a.sign_in(&analyst).await;
+    assert_eq!(
+        a.get("/console/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let p = a.get("/console/findings").await;
+    assert!(!p.body.contains("href=\"/console/settings\""));
+    let acsrf = p.field("csrf");
+    let p = a
+        .post(
+            "/console/settings",
+            &[
+                ("csrf", &acsrf),
+                ("action", "cluster.create"),
+                ("name", "sneaky"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // And a change without the session's token changes nothing.
+    let p = b
+        .post(
+            "/console/settings",
+            &[("action", "cluster.create"), ("name", "nocsrf")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let (_, clusters) = s.get("/v1/clusters", &member_admin).await;
+    assert_eq!(clusters["clusters"].as_array().unwrap().len(), 1);
+    s.stop().await;
 }

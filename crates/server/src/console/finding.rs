@@ -562,7 +562,7 @@ pub async fn change(
     let Some(form) = std::str::from_utf8(&body)
         .ok()
         .filter(|_| body.len() <= MAX_FORM)
-        .map(|b| Query::parse(Some(b)))
+        .map(Query::parse_form)
     else {
         return error_page(
             StatusCode::PAYLOAD_TOO_LARGE,

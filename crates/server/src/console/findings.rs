@@ -335,7 +335,7 @@ pub async fn bulk(State(app): State<Arc<App>>, signed: Signed, body: Bytes) -> R
     let Some(form) = std::str::from_utf8(&body)
         .ok()
         .filter(|_| body.len() <= MAX_FORM)
-        .map(|b| Query::parse(Some(b)))
+        .map(Query::parse_form)
     else {
         return error_page(
             StatusCode::PAYLOAD_TOO_LARGE,

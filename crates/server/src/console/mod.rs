@@ -16,7 +16,9 @@ pub mod graph;
 pub mod group;
 pub mod layout;
 pub mod session;
+pub mod settings;
 pub mod sign_in;
+pub mod summary;
 pub mod view;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub fn routes() -> Router<Arc<App>> {
             get(sign_in::page).post(sign_in::sign_in),
         )
         .route("/console/sign-out", axum::routing::post(sign_in::sign_out))
+        .route("/console/summary", get(summary::page))
         .route("/console/findings", get(findings::page))
         .route("/console/findings/export.csv", get(findings::export))
         .route(
@@ -50,6 +53,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console/entities/{type}/{*id}", get(entity::page))
         .route("/console/graph.json", get(graph::data))
         .route("/console/graph/{type}/{*id}", get(graph::page))
+        .route(
+            "/console/settings",
+            get(settings::page).post(settings::change),
+        )
         .route("/console/groups", get(group::list))
         .route("/console/groups/{id}", get(group::page))
         .route("/console/assets/{name}", get(crate::console_assets::serve))

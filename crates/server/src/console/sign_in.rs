@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use osprey_store::Role;
 
 use super::layout::{render, see_other};
-use super::session::{Signed, cookie_value, cross_site, safe_next, same_origin};
+use super::session::{Signed, cross_site, safe_next, same_origin};
 use super::view::Query;
 use crate::App;
 
@@ -81,12 +81,7 @@ pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
 
 /// `POST /console/sign-out`: ends the session (with the session's CSRF token) and goes to the
 /// sign-in page.
-pub async fn sign_out(
-    State(app): State<Arc<App>>,
-    signed: Signed,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn sign_out(State(app): State<Arc<App>>, signed: Signed, body: Bytes) -> Response {
     let form = Query::parse(
         std::str::from_utf8(&body)
             .ok()
@@ -95,7 +90,6 @@ pub async fn sign_out(
     if let Some(refused) = signed.csrf_refusal(&app, form.get("csrf")) {
         return refused;
     }
-    debug_assert!(cookie_value(&headers).is_some());
     let mut resp = see_other("/console/sign-in");
     resp.headers_mut()
         .insert(header::SET_COOKIE, app.console.clear_cookie());
@@ -104,5 +98,5 @@ pub async fn sign_out(
 
 /// `GET /` and `GET /console`: the console's first page.
 pub async fn home() -> Response {
-    see_other("/console/findings").into_response()
+    see_other("/console/summary").into_response()
 }

@@ -24,6 +24,15 @@ impl Query {
         }
     }
 
+    /// The fields of a form body (its size bounded by the caller).
+    pub fn parse_form(body: &str) -> Query {
+        Query {
+            pairs: form_urlencoded::parse(body.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
     /// The first non-empty value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
