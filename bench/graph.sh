@@ -16,6 +16,8 @@
 # OSPREY_BENCH_DAYS: days of history (default 1); with more, the EVENTS are spread over them
 # (the cluster's own traffic, ~34,000 events an hour, is the floor) and the profiles are asked
 # for the last day, so each checks what it saw against the 45 days of baseline before it.
+# OSPREY_BENCH_ATTACKS: attack stories the simulator injects half-way (space-separated:
+# anonymous-admin token-theft crypto-miner), so the store holds findings and groups.
 # OSPREY_BENCH_BIN: a directory holding the osprey binary to measure instead of building this
 # tree's. PostgreSQL: OSPREY_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
@@ -48,8 +50,10 @@ rate=$((events / (86400 * days)))
 day_start=2026-01-01T00:00:00Z
 day_end=2026-01-02T00:00:00Z
 history_start=$(date -u -d "2026-01-02 00:00:00 UTC - $days days" +%Y-%m-%dT%H:%M:%SZ)
+attacks=()
+for a in ${OSPREY_BENCH_ATTACKS:-}; do attacks+=(--attack "$a"); done
 simulate() {
-  "$osprey" -q audit simulate --nodes 50 --duration "$((24 * days))h" --rate "$rate" --start "$history_start"
+  "$osprey" -q audit simulate --nodes 50 --duration "$((24 * days))h" --rate "$rate" --start "$history_start" "${attacks[@]}"
 }
 
 # serve DATA [ARGS...]: starts a server, sets $addr.
