@@ -144,6 +144,9 @@ try {
   check((await page.locator("h1").innerText()).includes(story.title), "the finding's title");
   check(await page.locator("a[data-entity]").count() > 0, "no entity link");
   check(await page.locator("[data-test=archive]").count() === 0, "a viewer sees an archive button on a finding");
+  check(await page.locator("details.event[data-audit-id]").count() >= story.evidence.audit_ids.length,
+    "the finding's audit events are not shown");
+  await page.locator("details.event summary").first().click();
   await capture(page, "finding", { fullPage: true });
 
   step = "its group";

@@ -344,6 +344,19 @@ async fn the_console_signs_in_shows_what_the_api_answers_and_guards_changes() {
         for e in &entities {
             osprey_graph::EntityId::parse(e).unwrap_or_else(|err| panic!("{e}: {err}"));
         }
+        // Its audit events, read back from the kept batches.
+        let (_, api_first) = s.get(&format!("/v1/findings/{first}"), &analyst).await;
+        let audit_ids = api_first["evidence"]["audit_ids"].as_array().unwrap();
+        assert!(!audit_ids.is_empty());
+        for id in audit_ids {
+            let id = id.as_str().unwrap();
+            assert!(p.body.contains(&format!("data-audit-id=\"{id}\"")), "{id}");
+            assert!(
+                p.body
+                    .contains(&format!("&#34;auditID&#34;: &#34;{id}&#34;")),
+                "{id}"
+            );
+        }
         let group = p
             .attributes("href")
             .into_iter()

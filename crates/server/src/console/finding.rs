@@ -143,6 +143,8 @@ struct FindingPage {
     history: Vec<HistoryRow>,
     analyst: bool,
     notice: Option<String>,
+    events: Vec<super::evidence::KeptEvent>,
+    events_notice: Option<String>,
 }
 
 /// `GET /console/findings/{id}`.
@@ -167,6 +169,7 @@ pub async fn page(
     let group = group_of(&app, &f).await;
     let actors = actors(&app, &signed, &f.tenant_id).await;
     let clusters = cluster_names(&app, &signed).await;
+    let (events, events_notice) = super::evidence::kept_events(&app, &f).await;
     let first = f.finding.first_seen_ms().unwrap_or(f.created_ms);
     let last = f.finding.last_seen_ms().unwrap_or(f.updated_ms);
     let window = super::view::window_around(first, last);
@@ -225,6 +228,8 @@ pub async fn page(
         history: history.iter().map(|h| history_row(h, &actors)).collect(),
         analyst: signed.can(Role::Analyst),
         notice: q.get("notice").map(str::to_string),
+        events,
+        events_notice,
     })
 }
 

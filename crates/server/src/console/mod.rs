@@ -10,6 +10,7 @@
 
 pub mod chart;
 pub mod entity;
+pub mod evidence;
 pub mod finding;
 pub mod findings;
 pub mod graph;
