@@ -106,6 +106,19 @@ try {
   check(await page.locator("[data-cluster]").count() === 1, "the demo's cluster is not listed");
   check(await page.locator("[data-group-id]").count() > 0, "no High group on the summary");
   await capture(page, "summary", { fullPage: true });
+
+  step = "keyboard";
+  // The first Tab stop skips to the content, then the brand and the navigation, in order.
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.matches("a.skip")), "the first Tab stop is not the skip link");
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.matches("a.brand")), "the brand is not the second stop");
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.getAttribute("href") === "/console/summary"),
+    "the navigation does not follow");
+  await page.focus("a.skip");
+  await page.keyboard.press("Enter");
+  check(await page.evaluate(() => location.hash === "#main"), "the skip link does not lead to the content");
   await Promise.all([page.waitForURL(/\/console\/findings$/), page.click("header nav a[href='/console/findings']")]);
 
   step = "findings";
@@ -182,7 +195,9 @@ try {
   await capture(page, "graph");
   const expandable = page.locator("#graph-list button[data-expand^='subject/']").first();
   check(await expandable.count() === 1, "no subject to expand");
-  await expandable.click();
+  // By keyboard: focus the list's Expand button and press Enter.
+  await expandable.focus();
+  await page.keyboard.press("Enter");
   await page.waitForFunction((n) => Number(document.querySelector("#graph").dataset.nodes) > n, before);
   const after = Number(await page.locator("#graph").getAttribute("data-nodes"));
   check(after > before, `expanding added nothing (${before} → ${after})`);
