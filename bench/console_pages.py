@@ -22,6 +22,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from graph_queries import pct
+
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
@@ -48,11 +50,6 @@ def fetch(url, cookie=None, token=None, data=None, gzip_ok=False):
     except urllib.error.HTTPError as e:
         body, status, h = e.read(), e.code, e.headers
     return time.perf_counter() - started, status, h, body
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main():

@@ -178,8 +178,8 @@ impl Exporter {
                 let _ = serde_json::to_writer(&mut *out, &v);
             }
             ExportFormat::Asff => {
-                let created = ms_to_rfc3339(f.created_ms);
-                let updated = ms_to_rfc3339(f.updated_ms);
+                let created = osprey_graph::record::rfc3339(f.created_ms);
+                let updated = osprey_graph::record::rfc3339(f.updated_ms);
                 let product = format!(
                     "arn:aws:securityhub:{}:{}:product/{}/default",
                     self.region, self.account, self.account
@@ -249,12 +249,6 @@ fn ocsf_status(f: &StoredFinding) -> OcsfStatus {
         (_, Workflow::Acknowledged) => OcsfStatus::InProgress,
         _ => OcsfStatus::New,
     }
-}
-
-fn ms_to_rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
 }
 
 /// One CSV record (RFC 4180): fields with commas, quotes or line breaks are quoted.

@@ -66,12 +66,19 @@ pub async fn cluster_names(
     signed: &Signed,
 ) -> std::collections::HashMap<String, String> {
     let own = signed.caller.scope();
-    app.store
-        .clusters(own.as_deref())
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| (osprey_graph::EntityId::cluster(&c.id).to_string(), c.name))
+    names_of(&app.store.clusters(own.as_deref()).await.unwrap_or_default())
+}
+
+/// Clusters' names by their entity (`cluster/{id}`).
+pub fn names_of(clusters: &[osprey_store::Cluster]) -> std::collections::HashMap<String, String> {
+    clusters
+        .iter()
+        .map(|c| {
+            (
+                osprey_graph::EntityId::cluster(&c.id).to_string(),
+                c.name.clone(),
+            )
+        })
         .collect()
 }
 
@@ -162,13 +169,15 @@ pub async fn page(
         Ok(h) => h,
         Err(e) => return api_error(e.into()),
     };
-    let cluster = match &f.cluster_id {
-        Some(c) => app.store.cluster(c).await.ok().flatten().map(|c| c.name),
-        None => None,
-    };
     let group = group_of(&app, &f).await;
     let actors = actors(&app, &signed, &f.tenant_id).await;
+    // The caller reads the finding, so its cluster is among those the caller sees.
     let clusters = cluster_names(&app, &signed).await;
+    let cluster = f
+        .cluster_id
+        .as_ref()
+        .and_then(|c| clusters.get(&osprey_graph::EntityId::cluster(c).to_string()))
+        .cloned();
     let (events, events_notice) = super::evidence::kept_events(&app, &f).await;
     let first = f.finding.first_seen_ms().unwrap_or(f.created_ms);
     let last = f.finding.last_seen_ms().unwrap_or(f.updated_ms);
@@ -564,19 +573,15 @@ pub async fn change(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(form) = std::str::from_utf8(&body)
-        .ok()
-        .filter(|_| body.len() <= MAX_FORM)
-        .map(Query::parse_form)
-    else {
-        return error_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the form is too large: a note holds at most 10,000 bytes",
-        );
+    let form = match signed.change_form(
+        &app,
+        &body,
+        MAX_FORM,
+        "the form is too large: a note holds at most 10,000 bytes",
+    ) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = signed.csrf_refusal(&app, form.get("csrf")) {
-        return refused;
-    }
     let p = match signed.caller.require(Role::Analyst) {
         Ok(p) => p.clone(),
         Err(e) => return api_error(e),

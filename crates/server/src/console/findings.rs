@@ -76,6 +76,14 @@ pub(crate) fn api_query(q: &Query, scope: &Scope) -> Result<FindingsQuery, Strin
     })
 }
 
+/// What a findings URL asks for: its parameters, its scope and the API query they mean.
+fn requested(raw: Option<&str>) -> Result<(Query, Scope, FindingsQuery), String> {
+    let q = Query::parse(raw);
+    let scope = Scope::of(&q, osprey_store::now_ms())?;
+    let api = api_query(&q, &scope)?;
+    Ok((q, scope, api))
+}
+
 /// One row of the list.
 pub struct Row {
     pub id: String,
@@ -199,13 +207,8 @@ pub async fn page(
     signed: Signed,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let q = Query::parse(raw.as_deref());
-    let scope = match Scope::of(&q, osprey_store::now_ms()) {
-        Ok(s) => s,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
-    };
-    let api = match api_query(&q, &scope) {
-        Ok(a) => a,
+    let (q, scope, api) = match requested(raw.as_deref()) {
+        Ok(r) => r,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
     };
     let filter = match api.filter(&signed.caller) {
@@ -305,13 +308,8 @@ pub async fn export(
     signed: Signed,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let q = Query::parse(raw.as_deref());
-    let scope = match Scope::of(&q, osprey_store::now_ms()) {
-        Ok(s) => s,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
-    };
-    let mut api = match api_query(&q, &scope) {
-        Ok(a) => a,
+    let (_, _, mut api) = match requested(raw.as_deref()) {
+        Ok(r) => r,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
     };
     api.format = Some("csv".into());
@@ -332,19 +330,15 @@ pub async fn export(
 /// `POST /console/findings/bulk`: archive, restore or set the workflow of the checked
 /// findings (analysts), then back to the list.
 pub async fn bulk(State(app): State<Arc<App>>, signed: Signed, body: Bytes) -> Response {
-    let Some(form) = std::str::from_utf8(&body)
-        .ok()
-        .filter(|_| body.len() <= MAX_FORM)
-        .map(Query::parse_form)
-    else {
-        return error_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the form is too large: change at most 500 findings at once",
-        );
+    let form = match signed.change_form(
+        &app,
+        &body,
+        MAX_FORM,
+        "the form is too large: change at most 500 findings at once",
+    ) {
+        Ok(f) => f,
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = signed.csrf_refusal(&app, form.get("csrf")) {
-        return refused;
-    }
     let p = match signed.caller.require(Role::Analyst) {
         Ok(p) => p.clone(),
         Err(e) => return api_error(e),

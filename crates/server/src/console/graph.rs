@@ -217,10 +217,7 @@ async fn outline(
         app.store.findings(&filter),
         app.store.clusters(own.as_deref())
     )?;
-    let mut names: HashMap<String, String> = clusters
-        .into_iter()
-        .map(|c| (EntityId::cluster(&c.id).to_string(), c.name))
-        .collect();
+    let mut names = super::finding::names_of(&clusters);
     let mut worst: HashMap<String, SeverityLabel> = HashMap::new();
     let mut raise = |key: String, label: SeverityLabel| {
         let w = worst.entry(key).or_insert(label);

@@ -17,7 +17,7 @@ use super::layout::{Frame, api_error, error_page, render, severity_class};
 use super::session::Signed;
 use super::view::{Query, Scope, shown_time};
 use crate::App;
-use crate::api::groups::{FindingGroup, group_with_findings};
+use crate::api::groups::{FindingGroup, FindingGroups, group_with_findings};
 
 /// One finding of a group, in time order.
 pub struct Member {
@@ -238,7 +238,35 @@ pub async fn page(State(app): State<Arc<App>>, signed: Signed, Path(id): Path<St
     })
 }
 
-/// One group in the list.
+/// The groups of findings last seen in the scope, the most recently seen first (the API's
+/// list, without those that began after the scope's end), of one cluster when given.
+pub(crate) async fn groups_in(
+    app: &Arc<App>,
+    signed: &Signed,
+    scope: &Scope,
+    cluster: Option<&str>,
+) -> crate::error::ApiResult<FindingGroups> {
+    let since = scope
+        .since()
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let axum::Json(mut groups) = crate::api::groups::list_groups(
+        State(Arc::clone(app)),
+        crate::auth::Caller(signed.caller.0.clone()),
+        crate::api::Params(crate::api::groups::GroupsQuery {
+            cluster: cluster.map(str::to_string),
+            since: Some(since),
+        }),
+    )
+    .await?;
+    if let Some(until) = scope.until_ms {
+        groups
+            .groups
+            .retain(|g| ms_of(&g.first_seen).is_none_or(|first| first < until));
+    }
+    Ok(groups)
+}
+
+/// One group in a list.
 pub struct GroupRow {
     pub id: String,
     pub title: String,
@@ -249,6 +277,22 @@ pub struct GroupRow {
     pub findings: usize,
     pub entities: usize,
     pub last_seen: String,
+}
+
+impl GroupRow {
+    pub fn of(g: &FindingGroup) -> GroupRow {
+        GroupRow {
+            id: g.id.clone(),
+            title: g.title.clone(),
+            severity: label_text(g.severity.label),
+            severity_class: severity_class(g.severity.label),
+            tactics: g.tactics.join(" → "),
+            sequence: g.attack_sequence,
+            findings: g.finding_ids.len(),
+            entities: g.entities.len(),
+            last_seen: shown_time(&g.last_seen),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -270,39 +314,11 @@ pub async fn list(
         Ok(s) => s,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
     };
-    let since = scope
-        .since()
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-    let listed = crate::api::groups::list_groups(
-        State(Arc::clone(&app)),
-        crate::auth::Caller(signed.caller.0.clone()),
-        crate::api::Params(crate::api::groups::GroupsQuery {
-            cluster: q.get("cluster").map(str::to_string),
-            since: Some(since),
-        }),
-    )
-    .await;
-    let groups = match listed {
-        Ok(axum::Json(g)) => g,
+    let groups = match groups_in(&app, &signed, &scope, q.get("cluster")).await {
+        Ok(g) => g,
         Err(e) => return api_error(e),
     };
-    let until = scope.until_ms;
-    let rows = groups
-        .groups
-        .iter()
-        .filter(|g| until.is_none_or(|u| ms_of(&g.first_seen).is_none_or(|first| first < u)))
-        .map(|g| GroupRow {
-            id: g.id.clone(),
-            title: g.title.clone(),
-            severity: label_text(g.severity.label),
-            severity_class: severity_class(g.severity.label),
-            tactics: g.tactics.join(" → "),
-            sequence: g.attack_sequence,
-            findings: g.finding_ids.len(),
-            entities: g.entities.len(),
-            last_seen: shown_time(&g.last_seen),
-        })
-        .collect();
+    let rows = groups.groups.iter().map(GroupRow::of).collect();
     let frame = Frame::new(
         &signed,
         "Groups",

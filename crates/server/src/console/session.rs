@@ -146,6 +146,32 @@ impl Signed {
         self.caller.require(role).is_ok()
     }
 
+    /// The fields of a form that changes something: refused with a 413 page saying
+    /// `too_large` when the body is over `max` bytes (or not UTF-8), and with 403 without this
+    /// session's CSRF token.
+    pub fn change_form(
+        &self,
+        app: &App,
+        body: &[u8],
+        max: usize,
+        too_large: &str,
+    ) -> Result<super::view::Query, Box<Response>> {
+        let Some(form) = std::str::from_utf8(body)
+            .ok()
+            .filter(|_| body.len() <= max)
+            .map(super::view::Query::parse_form)
+        else {
+            return Err(Box::new(super::layout::error_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large,
+            )));
+        };
+        match self.csrf_refusal(app, form.get("csrf")) {
+            Some(refused) => Err(Box::new(refused)),
+            None => Ok(form),
+        }
+    }
+
     /// The refusal of a change whose form does not carry this session's CSRF token (`None`:
     /// it does).
     pub fn csrf_refusal(&self, app: &App, form_token: Option<&str>) -> Option<Response> {

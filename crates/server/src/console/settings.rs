@@ -12,14 +12,14 @@ use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use osprey_store::Role;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::layout::{Frame, api_error, error_page, render, see_other};
+use super::layout::{Frame, api_error, render, see_other};
 use super::session::Signed;
 use super::view::{Query, rfc3339, shown_time};
 use crate::App;
@@ -302,19 +302,11 @@ pub async fn change(
     headers: HeaderMap,
     body_bytes: Bytes,
 ) -> Response {
-    let Some(form) = std::str::from_utf8(&body_bytes)
-        .ok()
-        .filter(|_| body_bytes.len() <= MAX_FORM)
-        .map(Query::parse_form)
-    else {
-        return error_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the form is larger than 1 MiB",
-        );
-    };
-    if let Some(refused) = signed.csrf_refusal(&app, form.get("csrf")) {
-        return refused;
-    }
+    let form =
+        match signed.change_form(&app, &body_bytes, MAX_FORM, "the form is larger than 1 MiB") {
+            Ok(f) => f,
+            Err(refused) => return *refused,
+        };
     if let Err(e) = signed.caller.require(Role::Admin) {
         return api_error(e);
     }

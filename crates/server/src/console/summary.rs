@@ -16,6 +16,7 @@ use osprey_store::{FindingFilter, FindingState, StatsGroup};
 
 use super::finding::EntityLink;
 use super::findings::label_text;
+use super::group::GroupRow;
 use super::layout::{Frame, api_error, error_page, render, severity_class};
 use super::session::Signed;
 use super::view::{Query, Scope, rfc3339, shown_time};
@@ -40,16 +41,6 @@ pub struct TypeCount {
     pub count: i64,
     pub percent: f64,
     pub href: String,
-}
-
-pub struct GroupRow {
-    pub id: String,
-    pub title: String,
-    pub severity: String,
-    pub severity_class: &'static str,
-    pub tactics: String,
-    pub findings: usize,
-    pub last_seen: String,
 }
 
 /// An entity and how many calls it made in the scope.
@@ -125,10 +116,7 @@ pub async fn page(
         Ok(r) => r,
         Err(e) => return api_error(e.into()),
     };
-    let names: HashMap<String, String> = clusters
-        .iter()
-        .map(|c| (EntityId::cluster(&c.id).to_string(), c.name.clone()))
-        .collect();
+    let names = super::finding::names_of(&clusters);
     let findings_link = |extra: &[(&str, &str)]| {
         format!(
             "/console/findings?{}",
@@ -204,19 +192,7 @@ pub async fn page(
 
 /// The newest High and Critical groups of the scope.
 async fn groups(app: &Arc<App>, signed: &Signed, scope: &Scope) -> Vec<GroupRow> {
-    let since = scope
-        .since()
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-    let listed = crate::api::groups::list_groups(
-        State(Arc::clone(app)),
-        crate::auth::Caller(signed.caller.0.clone()),
-        crate::api::Params(crate::api::groups::GroupsQuery {
-            cluster: None,
-            since: Some(since),
-        }),
-    )
-    .await;
-    let Ok(axum::Json(groups)) = listed else {
+    let Ok(groups) = super::group::groups_in(app, signed, scope, None).await else {
         return Vec::new();
     };
     groups
@@ -224,15 +200,7 @@ async fn groups(app: &Arc<App>, signed: &Signed, scope: &Scope) -> Vec<GroupRow>
         .iter()
         .filter(|g| g.severity.label >= SeverityLabel::High)
         .take(5)
-        .map(|g| GroupRow {
-            id: g.id.clone(),
-            title: g.title.clone(),
-            severity: label_text(g.severity.label),
-            severity_class: severity_class(g.severity.label),
-            tactics: g.tactics.join(" → "),
-            findings: g.finding_ids.len(),
-            last_seen: shown_time(&g.last_seen),
-        })
+        .map(GroupRow::of)
         .collect()
 }
 
