@@ -270,9 +270,9 @@ async fn data_since(store: &Store, tenants: &[String], id: &EntityId) -> ServerR
 }
 
 /// The findings among the related entities that name the entity, moved out (an attack
-/// sequence's own signals stay related).
+/// sequence's own signals stay related), the most recently named first.
 fn take_findings(activity: &mut Activity) -> Vec<String> {
-    let (findings, related): (Vec<_>, Vec<_>) = std::mem::take(&mut activity.related)
+    let (mut findings, related): (Vec<_>, Vec<_>) = std::mem::take(&mut activity.related)
         .into_iter()
         .partition(|r| {
             r.kind == EntityType::Finding
@@ -283,6 +283,7 @@ fn take_findings(activity: &mut Activity) -> Vec<String> {
     activity
         .newly_observed
         .retain(|n| n.relation != Relation::Names);
+    findings.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then_with(|| a.id.cmp(&b.id)));
     findings
         .into_iter()
         .filter_map(|f| f.id.strip_prefix("finding/").map(str::to_string))

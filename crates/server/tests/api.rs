@@ -449,6 +449,24 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
         ] {
             assert!(actions.contains(&a), "{a} missing from {actions:?}");
         }
+        // A time window narrows it; a bad time is named.
+        let (_, later) = s
+            .get("/v1/admin-log?since=2999-01-01T00:00:00Z", &s.admin)
+            .await;
+        assert_eq!(later["entries"].as_array().unwrap().len(), 0);
+        let (_, before) = s
+            .get("/v1/admin-log?until=2999-01-01T00:00:00Z", &s.admin)
+            .await;
+        assert_eq!(before["entries"], log["entries"]);
+        let (st, bad) = s.get("/v1/admin-log?until=yesterday", &s.admin).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(
+            bad["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("until \"yesterday\""),
+            "{bad}"
+        );
         let (_, mine) = s.get("/v1/admin-log", &a_admin).await;
         assert!(
             mine["entries"]

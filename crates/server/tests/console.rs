@@ -54,7 +54,7 @@ impl Page {
             .match_indices(&marker)
             .map(|(i, _)| {
                 let rest = &self.body[i + marker.len()..];
-                rest[..rest.find('"').unwrap()].to_string()
+                unescape(&rest[..rest.find('"').unwrap()])
             })
             .collect()
     }
@@ -450,6 +450,116 @@ async fn the_console_signs_in_shows_what_the_api_answers_and_guards_changes() {
             "nodes outlined by severity"
         );
 
+        // The cluster's related entities, page after page and sorted on the server, are the
+        // API's.
+        let (st, cp) = s
+            .get(
+                &format!(
+                    "/v1/entities/cluster/{cluster}?start={since}&end={until}&related_limit=1000"
+                ),
+                &analyst,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{cp}");
+        let api_related: BTreeSet<String> = cp["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .filter(|id| !id.starts_with("package/") && !id.starts_with("vulnerability/"))
+            .collect();
+        assert!(!api_related.is_empty());
+        let mut seen = BTreeSet::new();
+        let mut pages = 0;
+        let mut next = Some(format!(
+            "/console/entities/cluster/{cluster}?{query}&related_sort=count&related_order=desc"
+        ));
+        while let Some(link) = next.take() {
+            let p = b.get(&link).await;
+            assert_eq!(p.status, StatusCode::OK, "{link}: {}", p.body);
+            let part = section(&p, "related");
+            let counts: Vec<u64> = part
+                .match_indices("<td class=\"num\">")
+                .map(|(i, m)| {
+                    let rest = &part[i + m.len()..];
+                    rest[..rest.find('<').unwrap()].parse().unwrap()
+                })
+                .collect();
+            assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+            for e in attributes_in(part, "data-entity") {
+                assert!(seen.insert(e.clone()), "{e} on two pages");
+            }
+            next = next_link(part);
+            pages += 1;
+            assert!(pages <= 100);
+        }
+        assert_eq!(seen, api_related);
+        assert_eq!(pages, api_related.len().div_ceil(50));
+        let p = b
+            .get(&format!(
+                "/console/entities/cluster/{cluster}?related_sort=colour"
+            ))
+            .await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST);
+        assert!(
+            p.body.contains("related_sort &#34;colour&#34;"),
+            "{}",
+            p.body
+        );
+
+        // Groups sort on the server; a finding's and a group's pages have a scope, which
+        // opens on the hours around them and carries into their entity links.
+        let (_, api_groups) = s
+            .get("/v1/finding-groups?since=1970-01-01T00:00:00Z", &analyst)
+            .await;
+        let mut by_size: Vec<(usize, String)> = api_groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["finding_ids"].as_array().unwrap().len(),
+                    g["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        by_size.sort_by_key(|g| g.0);
+        let p = b
+            .get("/console/groups?range=all&groups_sort=findings&groups_order=asc")
+            .await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert_eq!(
+            p.attributes("data-group-id"),
+            by_size.into_iter().map(|g| g.1).collect::<Vec<_>>()
+        );
+        let p = b.get(&format!("/console/findings/{first}")).await;
+        assert!(p.body.contains("aria-label=\"Scope time\""));
+        assert!(
+            p.attributes("href")
+                .iter()
+                .filter(|h| h.starts_with("/console/entities/"))
+                .all(|h| h.contains("?since=") && h.contains("&until=")),
+            "entity links open on the finding's hours"
+        );
+        let p = b.get(&format!("/console/findings/{first}?range=30d")).await;
+        let links: Vec<String> = p
+            .attributes("href")
+            .into_iter()
+            .filter(|h| h.starts_with("/console/entities/"))
+            .collect();
+        assert!(
+            !links.is_empty() && links.iter().all(|h| h.ends_with("?range=30d")),
+            "{links:?}"
+        );
+        let p = b.get(&format!("{group}?range=all")).await;
+        assert!(p.body.contains("aria-label=\"Scope time\""));
+        let graph_src = p.attributes("data-src");
+        assert!(
+            graph_src[0].starts_with("/console/graph.json?group=")
+                && graph_src[0].ends_with("&range=all"),
+            "the group's graph in the scope: {graph_src:?}"
+        );
+
         // Changes need the session's CSRF token.
         let list = b.get("/console/findings?range=all").await;
         let csrf = list.field("csrf");
@@ -636,12 +746,43 @@ fn shown_once(p: &Page, what: &str) -> String {
         .unwrap_or_else(|| panic!("no {what}: {}", p.body))
         + marker.len();
     let end = p.body[start..].find("</pre>").unwrap();
-    p.body[start..start + end]
-        .replace("&#34;", "\"")
+    unescape(&p.body[start..start + end])
+}
+
+/// Text as it was before HTML escaping.
+fn unescape(text: &str) -> String {
+    text.replace("&#34;", "\"")
         .replace("&#39;", "'")
         .replace("&#60;", "<")
         .replace("&#62;", ">")
         .replace("&#38;", "&")
+}
+
+/// The part of a page from the element with `id="{id}"` to the end of its section.
+fn section<'a>(p: &'a Page, id: &str) -> &'a str {
+    let start = p
+        .body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id}"));
+    let end = p.body[start..].find("</section>").unwrap();
+    &p.body[start..start + end]
+}
+
+/// The link of a list's next page (`rel="next"`), without its fragment.
+fn next_link(part: &str) -> Option<String> {
+    let at = part.find("\" rel=\"next\"")?;
+    let start = part[..at].rfind("href=\"")? + "href=\"".len();
+    Some(unescape(&part[start..at]).split('#').next()?.to_string())
+}
+
+/// Every value of an attribute in a part of a page.
+fn attributes_in(part: &str, attr: &str) -> Vec<String> {
+    Page {
+        status: StatusCode::OK,
+        headers: header::HeaderMap::new(),
+        body: part.to_string(),
+    }
+    .attributes(attr)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -690,6 +831,16 @@ async fn administrators_manage_settings_through_the_apis_checks() {
     let p = b.get("/console/settings").await;
     assert!(!p.body.contains(&ingest));
     assert!(p.body.contains("edge-1"));
+    // The administrative log of the scope names the change and who made it.
+    let log = section(&p, "log");
+    assert!(
+        log.contains("<td class=\"mono small\">cluster.create</td>"),
+        "{log}"
+    );
+    assert!(!attributes_in(log, "data-log-seq").is_empty());
+    let p = b.get("/console/settings?since=2999-01-01T00:00").await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(section(&p, "log").contains("No change in this scope."));
 
     // A token: created, usable, then revoked from the page.
     let p = b

@@ -39,7 +39,8 @@ pub use registries::Registry;
 pub use sboms::{Sbom, SbomInfo};
 pub use scans::{NewScan, ScanJob, ScanKind, ScanResult, ScanState};
 pub use tenants::{
-    AdminAction, Cluster, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token, new_secret,
+    AdminAction, Cluster, LogWindow, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token,
+    new_secret,
 };
 
 /// An advisory lock of [`Store::lock_served`] or [`Store::lock_setup`]: held while this lives.

@@ -106,6 +106,15 @@ pub struct AdminAction {
     pub detail: serde_json::Value,
 }
 
+/// Which part of the administrative log to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWindow {
+    /// Only entries before this one (a page's last).
+    pub before_seq: Option<i64>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
 /// A new token secret: `osp_` and 32 random bytes, base64url.
 pub fn new_secret() -> String {
     let mut b = [0u8; 32];
@@ -383,20 +392,24 @@ impl Store {
         Ok(())
     }
 
-    /// The administrative log, newest first, of one tenant or of all.
+    /// The administrative log, newest first, of one tenant or of all, before an entry and
+    /// within a time window (`since_ms` inclusive, `until_ms` exclusive) when given.
     pub async fn admin_log(
         &self,
         tenant_id: Option<&str>,
-        before_seq: Option<i64>,
+        window: LogWindow,
         limit: i64,
     ) -> Result<Vec<AdminAction>> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, tenant_id, actor, action, target, detail FROM admin_log
              WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR seq < $2)
-             ORDER BY seq DESC LIMIT $3",
+               AND ($3 IS NULL OR at_ms >= $3) AND ($4 IS NULL OR at_ms < $4)
+             ORDER BY seq DESC LIMIT $5",
         )
         .bind(tenant_id.map(str::to_string))
-        .bind(before_seq)
+        .bind(window.before_seq)
+        .bind(window.since_ms)
+        .bind(window.until_ms)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -4,8 +4,8 @@
 use osprey_model::{Evidence, Finding, KubernetesResource, Resource, Severity};
 use osprey_store::{
     EdgeEnd, EdgeRow, EntityRow, FindingFilter, FindingRecord, FindingSort, FindingUpdate,
-    GraphCounts, NewAuditBatch, Role, SEEN_KEY_BYTES, Store, StoreError, TenantKind, Workflow,
-    testing,
+    GraphCounts, LogWindow, NewAuditBatch, Role, SEEN_KEY_BYTES, Store, StoreError, TenantKind,
+    Workflow, testing,
 };
 
 async fn each_backend<F, Fut>(test: F)
@@ -132,17 +132,55 @@ async fn the_admin_log_is_append_only() {
         s.log_action(&t.id, "tok", "token.create", "ci", serde_json::json!({}))
             .await
             .unwrap();
-        let log = s.admin_log(None, None, 10).await.unwrap();
+        let log = s.admin_log(None, LogWindow::default(), 10).await.unwrap();
         assert_eq!(
             log.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
             ["token.create", "tenant.create"]
         );
         assert_eq!(log[1].detail["kind"], "administrator");
+        let at = log[0].at_ms;
+        let within = |since_ms, until_ms| LogWindow {
+            before_seq: None,
+            since_ms,
+            until_ms,
+        };
+        assert!(
+            !s.admin_log(None, within(Some(at), None), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.admin_log(None, within(Some(at + 1), None), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.admin_log(None, within(None, Some(log[1].at_ms)), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let before = LogWindow {
+            before_seq: Some(log[0].seq),
+            ..LogWindow::default()
+        };
+        assert_eq!(
+            s.admin_log(None, before, 10).await.unwrap()[0].action,
+            "tenant.create"
+        );
         let pool_err = s.raw_execute("DELETE FROM admin_log").await;
         assert!(pool_err.is_err(), "deleting from the admin log must fail");
         let pool_err = s.raw_execute("UPDATE admin_log SET action = 'x'").await;
         assert!(pool_err.is_err(), "changing the admin log must fail");
-        assert_eq!(s.admin_log(None, None, 10).await.unwrap().len(), 2);
+        assert_eq!(
+            s.admin_log(None, LogWindow::default(), 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
     })
     .await;
 }

@@ -20,6 +20,7 @@ use super::finding::EntityLink;
 use super::findings::label_text;
 use super::layout::{Frame, api_error, error_page, render, severity_class};
 use super::session::Signed;
+use super::table::{Column, List, Table};
 use super::view::{Query, Scope, rfc3339, shown_time};
 use crate::App;
 use crate::api::entities::tenants_of;
@@ -27,9 +28,10 @@ use crate::impact::ImpactView;
 use crate::profiles::{self, Profile};
 
 const HOUR_MS: i64 = 3_600_000;
-/// Related entities, findings and scans a page lists at most.
-const LISTED: usize = 200;
-const FINDINGS_LISTED: usize = 50;
+/// Rows per page of the profile's lists.
+const PER_PAGE: usize = 50;
+/// Packages per page (an image has hundreds).
+const PACKAGES_PER_PAGE: usize = 150;
 
 /// A related entity's row.
 pub struct RelatedRow {
@@ -39,6 +41,8 @@ pub struct RelatedRow {
     pub arrow: &'static str,
     pub count: u64,
     pub last_seen: String,
+    /// `last_seen` as stored (RFC 3339, sorts as text).
+    seen: String,
 }
 
 impl RelatedRow {
@@ -53,6 +57,7 @@ impl RelatedRow {
             },
             count: r.count,
             last_seen: shown_time(&r.last_seen),
+            seen: r.last_seen.clone(),
         })
     }
 }
@@ -63,6 +68,9 @@ pub struct FindingRow {
     pub severity: String,
     pub severity_class: &'static str,
     pub last_seen: String,
+    score: f64,
+    /// `last_seen` as stored (RFC 3339).
+    seen: String,
 }
 
 pub struct VerbRow {
@@ -93,10 +101,10 @@ pub struct ScanRow {
 /// The impact panel.
 pub struct ImpactPanel {
     pub pods_total: usize,
-    pub pods: Vec<ImpactPod>,
+    pub pods: Table<ImpactPod>,
     pub namespaces: Vec<(EntityLink, usize)>,
     pub nodes: Vec<(EntityLink, usize)>,
-    pub subjects: Vec<(String, Option<String>, String, usize)>,
+    pub subjects: Table<(String, Option<String>, String, usize)>,
     pub secrets: Vec<String>,
     pub notices: Vec<String>,
 }
@@ -109,22 +117,39 @@ pub struct ImpactPod {
 }
 
 impl ImpactPanel {
-    fn of(v: &ImpactView) -> ImpactPanel {
+    fn of(v: &ImpactView, lists: &Lists) -> Result<ImpactPanel, String> {
         let link = |id: &str| EntityId::parse(id).ok().map(|e| EntityLink::of(&e));
-        ImpactPanel {
+        let pods = v
+            .impact
+            .pods
+            .iter()
+            .map(|p| ImpactPod {
+                link: link(&p.id),
+                id: p.id.clone(),
+                reasons: p.reasons.join(", "),
+                host: p.reaches_host,
+            })
+            .collect();
+        let subjects = v
+            .impact
+            .subjects
+            .iter()
+            .map(|r| {
+                let name = if r.subject.namespace.is_empty() {
+                    format!("{} {}", r.subject.kind, r.subject.name)
+                } else {
+                    format!(
+                        "{} {}/{}",
+                        r.subject.kind, r.subject.namespace, r.subject.name
+                    )
+                };
+                let can: Vec<&str> = r.can.iter().map(|c| c.as_str()).collect();
+                (name, r.subject.id.clone(), can.join(", "), r.pods)
+            })
+            .collect();
+        Ok(ImpactPanel {
             pods_total: v.impact.pods_total,
-            pods: v
-                .impact
-                .pods
-                .iter()
-                .take(LISTED)
-                .map(|p| ImpactPod {
-                    link: link(&p.id),
-                    id: p.id.clone(),
-                    reasons: p.reasons.join(", "),
-                    host: p.reaches_host,
-                })
-                .collect(),
+            pods: lists.of("pods", PER_PAGE, ("", "asc")).page(pods, &[])?,
             namespaces: v
                 .impact
                 .namespaces
@@ -137,24 +162,9 @@ impl ImpactPanel {
                 .iter()
                 .filter_map(|t| Some((link(&t.id)?, t.pods)))
                 .collect(),
-            subjects: v
-                .impact
-                .subjects
-                .iter()
-                .take(LISTED)
-                .map(|r| {
-                    let name = if r.subject.namespace.is_empty() {
-                        format!("{} {}", r.subject.kind, r.subject.name)
-                    } else {
-                        format!(
-                            "{} {}/{}",
-                            r.subject.kind, r.subject.namespace, r.subject.name
-                        )
-                    };
-                    let can: Vec<&str> = r.can.iter().map(|c| c.as_str()).collect();
-                    (name, r.subject.id.clone(), can.join(", "), r.pods)
-                })
-                .collect(),
+            subjects: lists
+                .of("reach", PER_PAGE, ("", "asc"))
+                .page(subjects, &[])?,
             secrets: v
                 .impact
                 .secrets
@@ -162,8 +172,88 @@ impl ImpactPanel {
                 .map(|s| format!("{}: {} (via {})", s.namespace, s.names.join(", "), s.via))
                 .collect(),
             notices: v.notices.clone(),
+        })
+    }
+}
+
+/// The lists of a profile page: its path and query, which name each list's sort and page.
+struct Lists<'a> {
+    path: &'a str,
+    query: &'a Query,
+}
+
+impl<'a> Lists<'a> {
+    fn of(
+        &self,
+        name: &'static str,
+        size: usize,
+        default: (&'static str, &'static str),
+    ) -> List<'a> {
+        List {
+            name,
+            path: self.path,
+            query: self.query,
+            size,
+            default,
         }
     }
+}
+
+/// The columns a list of related entities sorts by.
+fn related_columns() -> [Column<RelatedRow>; 5] {
+    [
+        Column {
+            key: "type",
+            label: "Type",
+            cmp: |a, b| a.link.kind.cmp(b.link.kind),
+        },
+        Column {
+            key: "name",
+            label: "Entity",
+            cmp: |a, b| a.link.name.cmp(&b.link.name),
+        },
+        Column {
+            key: "relation",
+            label: "Relation",
+            cmp: |a, b| a.relation.cmp(b.relation),
+        },
+        Column {
+            key: "count",
+            label: "Count",
+            cmp: |a, b| a.count.cmp(&b.count),
+        },
+        Column {
+            key: "last_seen",
+            label: "Last seen",
+            cmp: |a, b| a.seen.cmp(&b.seen),
+        },
+    ]
+}
+
+/// The columns of the API calls by verb and resource.
+fn verb_columns() -> [Column<VerbRow>; 4] {
+    [
+        Column {
+            key: "verb",
+            label: "Verb",
+            cmp: |a, b| a.verb.cmp(&b.verb),
+        },
+        Column {
+            key: "resource",
+            label: "Resource",
+            cmp: |a, b| a.resource.cmp(&b.resource),
+        },
+        Column {
+            key: "total",
+            label: "Calls",
+            cmp: |a, b| a.total.cmp(&b.total),
+        },
+        Column {
+            key: "denied",
+            label: "Denied",
+            cmp: |a, b| a.denied.cmp(&b.denied),
+        },
+    ]
 }
 
 #[derive(Template)]
@@ -180,14 +270,12 @@ struct EntityPage {
     total: u64,
     by_result: Vec<(&'static str, &'static str, u64)>,
     bars: Bars,
-    verbs: Vec<VerbRow>,
-    newly: Vec<NewRow>,
-    packages: Vec<RelatedRow>,
-    vulnerabilities: Vec<RelatedRow>,
-    related: Vec<RelatedRow>,
-    related_more: bool,
-    findings: Vec<FindingRow>,
-    findings_total: usize,
+    verbs: Table<VerbRow>,
+    newly: Table<NewRow>,
+    packages: Table<RelatedRow>,
+    vulnerabilities: Table<RelatedRow>,
+    related: Table<RelatedRow>,
+    findings: Table<FindingRow>,
     scans: Vec<ScanRow>,
     impact: Option<ImpactPanel>,
     impact_error: Option<String>,
@@ -253,70 +341,95 @@ pub async fn page(
         Ok(t) => t,
         Err(e) => return api_error(e),
     };
-    let profile = match profiles::profile(&app.store, &tenants, &id, pscope, LISTED, 0).await {
+    // Every related entity: the page sorts and pages them itself.
+    let profile = match profiles::profile(&app.store, &tenants, &id, pscope, usize::MAX, 0).await {
         Ok(Some(p)) => p,
         Ok(None) => return error_page(StatusCode::NOT_FOUND, &format!("entity {id} not found")),
         Err(e) => return api_error(e.into()),
     };
-    let (impact, impact_error) = if crate::impact::applies_to(id.kind()) {
+    let path = format!("/console/entities/{id}");
+    let lists = Lists {
+        path: &path,
+        query: &q,
+    };
+    let impact = if crate::impact::applies_to(id.kind()) {
         match crate::impact::impact(&app.store, &tenants, &id).await {
-            Ok(Some(v)) => (Some(ImpactPanel::of(&v)), None),
-            Ok(None) => (None, None),
-            Err(e) => (None, Some(crate::error::ApiError::from(e).message)),
+            Ok(Some(v)) => match ImpactPanel::of(&v, &lists) {
+                Ok(panel) => Ok(Some(panel)),
+                Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(crate::error::ApiError::from(e).message),
         }
     } else {
-        (None, None)
+        Ok(None)
     };
-    let findings = findings_of(&app, &signed, &profile).await;
+    let findings = match findings_of(
+        &app,
+        &signed,
+        &profile.findings,
+        lists.of("findings", PER_PAGE, ("last_seen", "desc")),
+    )
+    .await
+    {
+        Ok(table) => table,
+        Err(page) => return page,
+    };
     let scans = if id.kind() == EntityType::Image {
         scans_of(&app, &signed, id.key()).await
     } else {
         Vec::new()
     };
-    let path = format!("/console/entities/{id}");
-    let scope_q = q.only(&["range", "since", "until"]);
-    let graph = if scope_q.is_empty() {
-        format!("/console/graph/{id}")
-    } else {
-        format!("/console/graph/{id}?{scope_q}")
+    let clusters = super::finding::cluster_names(&app, &signed).await;
+    let read = Read {
+        profile,
+        pscope,
+        findings,
+        scans,
+        impact,
+        clusters,
     };
     let frame = Frame::new(
         &signed,
         format!("{} {}", id.kind(), id.name()),
         "entities",
         path.clone(),
-        q,
+        q.clone(),
         Some(scope),
     );
-    let clusters = super::finding::cluster_names(&app, &signed).await;
-    let mut page = build(
-        frame,
-        &id,
+    match build(frame, &id, read, &lists) {
+        Ok(page) => render(&page),
+        Err(e) => error_page(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+/// What a profile page shows, as read.
+struct Read {
+    profile: Profile,
+    pscope: osprey_graph::profile::Scope,
+    findings: Table<FindingRow>,
+    scans: Vec<ScanRow>,
+    /// The impact panel, none for an entity without one, or why it could not be worked out.
+    impact: Result<Option<ImpactPanel>, String>,
+    clusters: HashMap<String, String>,
+}
+
+/// The page out of what was read, each list sorted and paged as the URL asks.
+fn build(frame: Frame, id: &EntityId, read: Read, lists: &Lists) -> Result<EntityPage, String> {
+    let scope_q = lists.query.only(&["range", "since", "until"]);
+    let graph = if scope_q.is_empty() {
+        format!("/console/graph/{id}")
+    } else {
+        format!("/console/graph/{id}?{scope_q}")
+    };
+    let Read {
         profile,
         pscope,
         findings,
         scans,
         impact,
-        impact_error,
         clusters,
-    );
-    page.graph = graph;
-    render(&page)
-}
-
-/// The page out of what was read.
-#[allow(clippy::too_many_arguments)]
-fn build(
-    frame: Frame,
-    id: &EntityId,
-    profile: Profile,
-    pscope: osprey_graph::profile::Scope,
-    (findings, findings_total): (Vec<FindingRow>, usize),
-    scans: Vec<ScanRow>,
-    impact: Option<ImpactPanel>,
-    impact_error: Option<String>,
-    clusters: HashMap<String, String>,
-) -> EntityPage {
+    } = read;
     let a = &profile.activity;
     let hourly: Vec<(i64, osprey_graph::Counts)> = a
         .api_calls
@@ -348,7 +461,32 @@ fn build(
             _ => related.push(row),
         }
     }
-    EntityPage {
+    let verbs = a
+        .api_calls
+        .by_verb_resource
+        .iter()
+        .map(|v| VerbRow {
+            verb: v.verb.clone(),
+            resource: v.resource.clone(),
+            total: v.counts.total(),
+            denied: v.counts.unauthorized + v.counts.forbidden,
+        })
+        .collect();
+    let newly = a
+        .newly_observed
+        .iter()
+        .map(|n| NewRow {
+            kind: n.kind,
+            value: n.value.clone(),
+            link: n.id.clone(),
+            first_seen: shown_time(&n.first_seen),
+        })
+        .collect();
+    let (impact, impact_error) = match impact {
+        Ok(panel) => (panel, None),
+        Err(e) => (None, Some(e)),
+    };
+    Ok(EntityPage {
         kind: id.kind().as_str(),
         name: clusters
             .get(&id.to_string())
@@ -362,41 +500,26 @@ fn build(
         total: a.api_calls.total,
         by_result,
         bars,
-        verbs: a
-            .api_calls
-            .by_verb_resource
-            .iter()
-            .take(25)
-            .map(|v| VerbRow {
-                verb: v.verb.clone(),
-                resource: v.resource.clone(),
-                total: v.counts.total(),
-                denied: v.counts.unauthorized + v.counts.forbidden,
-            })
-            .collect(),
-        newly: a
-            .newly_observed
-            .iter()
-            .take(LISTED)
-            .map(|n| NewRow {
-                kind: n.kind,
-                value: n.value.clone(),
-                link: n.id.clone(),
-                first_seen: shown_time(&n.first_seen),
-            })
-            .collect(),
-        packages,
-        vulnerabilities,
-        related,
-        related_more: profile.related_next.is_some(),
+        verbs: lists
+            .of("verbs", 25, ("total", "desc"))
+            .page(verbs, &verb_columns())?,
+        newly: lists.of("new", PER_PAGE, ("", "asc")).page(newly, &[])?,
+        packages: lists
+            .of("packages", PACKAGES_PER_PAGE, ("name", "asc"))
+            .page(packages, &related_columns())?,
+        vulnerabilities: lists
+            .of("vulns", PER_PAGE, ("name", "desc"))
+            .page(vulnerabilities, &related_columns())?,
+        related: lists
+            .of("related", PER_PAGE, ("count", "desc"))
+            .page(related, &related_columns())?,
         findings,
-        findings_total,
         scans,
         impact,
         impact_error,
-        graph: format!("/console/graph/{id}"),
+        graph,
         frame,
-    }
+    })
 }
 
 /// A profile's properties as names and values (nested values as compact JSON).
@@ -424,33 +547,62 @@ fn properties(v: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The first findings naming the entity (newest last seen first), and how many there are.
-async fn findings_of(app: &App, signed: &Signed, profile: &Profile) -> (Vec<FindingRow>, usize) {
-    let mut rows: Vec<(String, FindingRow)> = Vec::new();
-    for id in profile.findings.iter().take(FINDINGS_LISTED) {
-        let Ok(Some(f)) = app.store.finding(id).await else {
-            continue;
-        };
-        if !signed.caller.owns(&f.tenant_id) {
-            continue;
-        }
-        let last = f.finding.last_seen.clone().unwrap_or_default();
-        rows.push((
-            last.clone(),
+/// Findings a profile reads at most (the most recently named).
+const FINDINGS_READ: usize = 2000;
+
+/// The findings naming the entity that the caller may see, in one read, sorted and paged as
+/// the URL asks (newest last seen first by default).
+async fn findings_of(
+    app: &App,
+    signed: &Signed,
+    ids: &[String],
+    list: List<'_>,
+) -> Result<Table<FindingRow>, Response> {
+    let ids: Vec<String> = ids.iter().take(FINDINGS_READ).cloned().collect();
+    let found = app
+        .store
+        .findings_by_id(&ids)
+        .await
+        .map_err(|e| api_error(e.into()))?;
+    let rows = found
+        .iter()
+        .filter(|f| signed.caller.owns(&f.tenant_id))
+        .map(|f| {
+            let seen = f.finding.last_seen.clone().unwrap_or_default();
             FindingRow {
                 id: f.finding.id.clone(),
                 title: f.finding.title.clone(),
                 severity: label_text(f.finding.severity.label),
                 severity_class: severity_class(f.finding.severity.label),
-                last_seen: shown_time(&last),
-            },
-        ));
-    }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
-    (
-        rows.into_iter().map(|(_, r)| r).collect(),
-        profile.findings.len(),
-    )
+                score: osprey_store::severity_score(&f.finding),
+                last_seen: shown_time(&seen),
+                seen,
+            }
+        })
+        .collect();
+    list.page(rows, &finding_columns())
+        .map_err(|e| error_page(StatusCode::BAD_REQUEST, &e))
+}
+
+/// The columns a profile's findings sort by.
+fn finding_columns() -> [Column<FindingRow>; 3] {
+    [
+        Column {
+            key: "severity",
+            label: "Severity",
+            cmp: |a, b| a.score.total_cmp(&b.score),
+        },
+        Column {
+            key: "title",
+            label: "Finding",
+            cmp: |a, b| a.title.cmp(&b.title),
+        },
+        Column {
+            key: "last_seen",
+            label: "Last seen",
+            cmp: |a, b| a.seen.cmp(&b.seen).then_with(|| b.id.cmp(&a.id)),
+        },
+    ]
 }
 
 /// The latest scans of an image (by digest) the caller sees.

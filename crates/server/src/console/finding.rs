@@ -16,7 +16,7 @@ use osprey_store::{FindingUpdate, HistoryEntry, Role, StoredFinding};
 use super::findings::{label_text, resource_text};
 use super::layout::{Frame, api_error, error_page, render, see_other, severity_class};
 use super::session::Signed;
-use super::view::{Query, rfc3339, shown_time};
+use super::view::{Query, Scope, rfc3339, shown_time};
 use crate::App;
 use crate::api::findings::{parse_workflow, readable_finding};
 
@@ -181,15 +181,24 @@ pub async fn page(
     let (events, events_notice) = super::evidence::kept_events(&app, &f).await;
     let first = f.finding.first_seen_ms().unwrap_or(f.created_ms);
     let last = f.finding.last_seen_ms().unwrap_or(f.updated_ms);
-    let window = super::view::window_around(first, last);
+    // The scope opens on the hours around the finding; the entity links open in the scope.
     let q = Query::parse(raw.as_deref());
+    let notice = q.get("notice").map(str::to_string);
+    let q = q
+        .without(&["notice"])
+        .scoped_or(&super::view::window_around(first, last));
+    let scope = match Scope::of(&q, osprey_store::now_ms()) {
+        Ok(s) => s,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
+    };
+    let window = q.only(&["range", "since", "until"]);
     let frame = Frame::new(
         &signed,
         f.finding.title.clone(),
         "findings",
         format!("/console/findings/{}", f.finding.id),
-        Query::default(),
-        None,
+        q,
+        Some(scope),
     );
     render(&FindingPage {
         frame,
@@ -236,7 +245,7 @@ pub async fn page(
         group,
         history: history.iter().map(|h| history_row(h, &actors)).collect(),
         analyst: signed.can(Role::Analyst),
-        notice: q.get("notice").map(str::to_string),
+        notice,
         events,
         events_notice,
     })

@@ -14,6 +14,7 @@ use osprey_store::{FindingUpdate, Role, StoredFinding};
 
 use super::layout::{Frame, api_error, error_page, render, see_other, severity_class};
 use super::session::Signed;
+use super::table::SortLink;
 use super::view::{Query, Scope, shown_time};
 use crate::App;
 use crate::api::Params;
@@ -168,16 +169,6 @@ pub fn resource_text(f: &Finding) -> String {
         .unwrap_or_default()
 }
 
-/// A sortable column's header.
-pub struct SortLink {
-    pub label: &'static str,
-    pub href: String,
-    /// `▲`, `▼` or nothing.
-    pub mark: &'static str,
-    /// `aria-sort`.
-    pub aria: &'static str,
-}
-
 #[derive(Template)]
 #[template(path = "console/findings.html")]
 struct FindingsPage {
@@ -247,26 +238,9 @@ pub async fn page(
     ]
     .into_iter()
     .map(|(label, key)| {
-        let current = sort == key;
-        let next_order = if current && order == "desc" {
-            "asc"
-        } else {
-            "desc"
-        };
-        SortLink {
-            label,
-            href: frame.link(&[("sort", key), ("order", next_order), ("page_token", "")]),
-            mark: match (current, order) {
-                (false, _) => "",
-                (true, "asc") => "▲",
-                (true, _) => "▼",
-            },
-            aria: match (current, order) {
-                (false, _) => "none",
-                (true, "asc") => "ascending",
-                (true, _) => "descending",
-            },
-        }
+        SortLink::new(key, label, (sort, order), |next| {
+            frame.link(&[("sort", key), ("order", next), ("page_token", "")])
+        })
     })
     .collect();
     let next = page

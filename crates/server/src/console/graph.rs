@@ -64,6 +64,19 @@ pub struct Edge {
 }
 
 impl GraphData {
+    /// Entity pages opened from the graph keep the graph's scope.
+    fn scope_links(&mut self, q: &Query) {
+        let scope = q.only(&["range", "since", "until"]);
+        if scope.is_empty() {
+            return;
+        }
+        for n in &mut self.nodes {
+            if n.kind != "finding" {
+                n.href = format!("{}?{scope}", n.href);
+            }
+        }
+    }
+
     fn node(&mut self, seen: &mut HashSet<String>, id: &EntityId) {
         let key = id.to_string();
         if seen.insert(key.clone()) {
@@ -322,7 +335,10 @@ pub async fn data(
     if let Some(group) = q.get("group") {
         return match group_graph(&app, &signed, group).await {
             Ok(mut g) => match outline(&app, &signed, &mut g, None).await {
-                Ok(()) => Json(g).into_response(),
+                Ok(()) => {
+                    g.scope_links(&q);
+                    Json(g).into_response()
+                }
                 Err(e) => e.into_response(),
             },
             Err(e) => e.into_response(),
@@ -359,6 +375,7 @@ pub async fn data(
     if let Err(e) = outline(&app, &signed, &mut g, scope.since_ms).await {
         return e.into_response();
     }
+    g.scope_links(&q);
     Json(g).into_response()
 }
 

@@ -15,6 +15,7 @@ use super::finding::EntityLink;
 use super::findings::{label_text, resource_text};
 use super::layout::{Frame, api_error, error_page, render, severity_class};
 use super::session::Signed;
+use super::table::{Column, List, Table};
 use super::view::{Query, Scope, shown_time};
 use crate::App;
 use crate::api::groups::{FindingGroup, FindingGroups, group_with_findings};
@@ -161,7 +162,12 @@ struct GroupPage {
 }
 
 /// `GET /console/groups/{id}`.
-pub async fn page(State(app): State<Arc<App>>, signed: Signed, Path(id): Path<String>) -> Response {
+pub async fn page(
+    State(app): State<Arc<App>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let (group, findings) = match group_with_findings(&app, &signed.caller, &id).await {
         Ok(g) => g,
         Err(e) => return api_error(e),
@@ -205,7 +211,13 @@ pub async fn page(State(app): State<Arc<App>>, signed: Signed, Path(id): Path<St
         .filter_map(|(_, f)| f.finding.last_seen_ms())
         .max()
         .unwrap_or(first);
-    let window = super::view::window_around(first, last);
+    // The scope opens on the hours around the group; its graph and entity links use it.
+    let q = Query::parse(raw.as_deref()).scoped_or(&super::view::window_around(first, last));
+    let scope = match Scope::of(&q, osprey_store::now_ms()) {
+        Ok(s) => s,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
+    };
+    let window = q.only(&["range", "since", "until"]);
     let clusters = super::finding::cluster_names(&app, &signed).await;
     let entities = group
         .entities
@@ -218,8 +230,8 @@ pub async fn page(State(app): State<Arc<App>>, signed: Signed, Path(id): Path<St
         format!("Group: {}", group.title),
         "groups",
         format!("/console/groups/{id}"),
-        Query::default(),
-        None,
+        q,
+        Some(scope),
     );
     render(&GroupPage {
         frame,
@@ -299,11 +311,50 @@ impl GroupRow {
 #[template(path = "console/groups.html")]
 struct GroupsPage {
     frame: Frame,
-    rows: Vec<GroupRow>,
+    table: Table<GroupRow>,
     truncated: bool,
 }
 
-/// `GET /console/groups`: the groups of findings last seen in the scope (the API's list).
+/// Groups a page lists at once.
+const GROUPS_PER_PAGE: usize = 50;
+
+/// The columns the groups list sorts by.
+fn group_columns() -> [Column<FindingGroup>; 5] {
+    [
+        Column {
+            key: "severity",
+            label: "Severity",
+            cmp: |a, b| {
+                (a.severity.label, a.severity.score.unwrap_or(0.0))
+                    .partial_cmp(&(b.severity.label, b.severity.score.unwrap_or(0.0)))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            },
+        },
+        Column {
+            key: "tactics",
+            label: "Tactics",
+            cmp: |a, b| a.tactics.len().cmp(&b.tactics.len()),
+        },
+        Column {
+            key: "findings",
+            label: "Findings",
+            cmp: |a, b| a.finding_ids.len().cmp(&b.finding_ids.len()),
+        },
+        Column {
+            key: "entities",
+            label: "Entities",
+            cmp: |a, b| a.entities.len().cmp(&b.entities.len()),
+        },
+        Column {
+            key: "last_seen",
+            label: "Last seen",
+            cmp: |a, b| ms_of(&a.last_seen).cmp(&ms_of(&b.last_seen)),
+        },
+    ]
+}
+
+/// `GET /console/groups`: the groups of findings last seen in the scope (the API's list),
+/// sorted and paged on the server.
 pub async fn list(
     State(app): State<Arc<App>>,
     signed: Signed,
@@ -318,7 +369,17 @@ pub async fn list(
         Ok(g) => g,
         Err(e) => return api_error(e),
     };
-    let rows = groups.groups.iter().map(GroupRow::of).collect();
+    let list = List {
+        name: "groups",
+        path: "/console/groups",
+        query: &q,
+        size: GROUPS_PER_PAGE,
+        default: ("last_seen", "desc"),
+    };
+    let table = match list.page(groups.groups, &group_columns()) {
+        Ok(t) => t.map(|g| GroupRow::of(&g)),
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, &e),
+    };
     let frame = Frame::new(
         &signed,
         "Groups",
@@ -329,7 +390,7 @@ pub async fn list(
     );
     render(&GroupsPage {
         frame,
-        rows,
+        table,
         truncated: groups.truncated,
     })
 }

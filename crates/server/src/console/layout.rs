@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use osprey_store::Role;
 
 use super::session::Signed;
+use super::table::is_paging;
 use super::view::{PRESETS, Query, Scope};
 use crate::error::ApiError;
 
@@ -63,20 +64,27 @@ impl Frame {
         }
     }
 
-    /// The presets, each a link to this page with that scope (and the first page of a list).
+    /// The presets, each a link to this page with that scope (and the first page of every
+    /// list).
     pub fn presets(&self) -> Vec<PresetLink> {
         let current = self.scope.as_ref().map(|s| s.preset.as_str());
+        let firsts: Vec<(&str, &str)> = self
+            .query
+            .pairs()
+            .iter()
+            .filter(|(k, _)| is_paging(k))
+            .map(|(k, _)| (k.as_str(), ""))
+            .collect();
         PRESETS
             .iter()
-            .map(|(name, label, _)| PresetLink {
-                label,
-                href: self.link(&[
-                    ("range", name),
-                    ("since", ""),
-                    ("until", ""),
-                    ("page_token", ""),
-                ]),
-                current: current == Some(*name),
+            .map(|(name, label, _)| {
+                let mut changes = vec![("range", *name), ("since", ""), ("until", "")];
+                changes.extend(firsts.iter().copied());
+                PresetLink {
+                    label,
+                    href: self.link(&changes),
+                    current: current == Some(*name),
+                }
             })
             .collect()
     }
@@ -133,7 +141,7 @@ impl Frame {
             .pairs()
             .iter()
             .filter(|(k, v)| {
-                !v.is_empty() && !["range", "since", "until", "page_token"].contains(&k.as_str())
+                !v.is_empty() && !is_paging(k) && !["range", "since", "until"].contains(&k.as_str())
             })
             .cloned()
             .collect()

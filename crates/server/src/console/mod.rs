@@ -20,6 +20,7 @@ pub mod session;
 pub mod settings;
 pub mod sign_in;
 pub mod summary;
+pub mod table;
 pub mod view;
 
 use std::sync::Arc;

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 
 use super::layout::{Frame, api_error, render, see_other};
 use super::session::Signed;
-use super::view::{Query, rfc3339, shown_time};
+use super::table::{Column, List, Table};
+use super::view::{Query, Scope, rfc3339, shown_time};
 use crate::App;
 use crate::api::{self, Body, Params};
 use crate::auth::Caller;
@@ -61,6 +62,10 @@ struct SettingsPage {
     tenants: Vec<(String, String)>,
     created: Option<Created>,
     notice: Option<String>,
+    /// The administrative log of the scope.
+    log: Table<LogRow>,
+    /// More entries are in the scope than the log shows.
+    log_capped: bool,
 }
 
 fn caller(signed: &Signed) -> Caller {
@@ -92,11 +97,17 @@ fn time(v: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// What the settings page lists, read through the API's handlers.
+struct Listed {
+    sections: Vec<Section>,
+    /// Member tenants the organization's administrator may act for (empty for a member).
+    members: Vec<(String, String)>,
+    /// Tenant and token names by id.
+    names: HashMap<String, String>,
+}
+
 /// The page's sections, read through the API's handlers.
-async fn sections(
-    app: &Arc<App>,
-    signed: &Signed,
-) -> ApiResult<(Vec<Section>, Vec<(String, String)>)> {
+async fn sections(app: &Arc<App>, signed: &Signed) -> ApiResult<Listed> {
     let s = || State(Arc::clone(app));
     let c = || caller(signed);
     let (clusters, tokens, outputs, registries, lists, rules, tenants) = tokio::try_join!(
@@ -228,12 +239,126 @@ async fn sections(
         },
     ];
     let mut members: Vec<(String, String)> = if signed.caller.0.is_org_admin() {
-        names.into_iter().collect()
+        names.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     } else {
         Vec::new()
     };
     members.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok((sections, members))
+    let mut names = names;
+    for t in items(&tokens, "tokens") {
+        names.insert(
+            text(&t["id"]),
+            format!("{} ({})", text(&t["name"]), text(&t["role"])),
+        );
+    }
+    Ok(Listed {
+        sections,
+        members,
+        names,
+    })
+}
+
+/// One entry of the administrative log.
+pub struct LogRow {
+    pub seq: i64,
+    pub at: String,
+    pub tenant: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// The longest detail the log shows of an entry.
+const DETAIL_SHOWN: usize = 240;
+
+/// The columns the administrative log sorts by.
+fn log_columns() -> [Column<LogRow>; 4] {
+    [
+        Column {
+            key: "time",
+            label: "Time",
+            cmp: |a, b| a.seq.cmp(&b.seq),
+        },
+        Column {
+            key: "actor",
+            label: "Who",
+            cmp: |a, b| a.actor.cmp(&b.actor),
+        },
+        Column {
+            key: "action",
+            label: "Action",
+            cmp: |a, b| a.action.cmp(&b.action),
+        },
+        Column {
+            key: "target",
+            label: "Target",
+            cmp: |a, b| a.target.cmp(&b.target),
+        },
+    ]
+}
+
+/// The administrative log of the scope (the API's, its newest entries at most), sorted and
+/// paged as the URL asks; whether more entries are in the scope than were read.
+async fn admin_log(
+    app: &Arc<App>,
+    signed: &Signed,
+    scope: &Scope,
+    q: &Query,
+    names: &HashMap<String, String>,
+) -> Result<(Table<LogRow>, bool), ApiError> {
+    let Json(log) = api::admin::admin_log(
+        State(Arc::clone(app)),
+        caller(signed),
+        Params(api::admin::LogQuery {
+            before: None,
+            since: scope.since(),
+            until: scope.until(),
+            limit: Some(api::admin::MAX_ENTRIES),
+        }),
+    )
+    .await?;
+    let capped = log.entries.len() as i64 >= api::admin::MAX_ENTRIES;
+    let named = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let rows = log
+        .entries
+        .into_iter()
+        .map(|e| {
+            let mut detail = if e.detail.as_object().is_some_and(|o| o.is_empty()) {
+                String::new()
+            } else {
+                e.detail.to_string()
+            };
+            if detail.len() > DETAIL_SHOWN {
+                let cut = (0..=DETAIL_SHOWN)
+                    .rev()
+                    .find(|i| detail.is_char_boundary(*i))
+                    .unwrap_or(0);
+                detail.truncate(cut);
+                detail.push('…');
+            }
+            LogRow {
+                seq: e.seq,
+                at: shown_time(&rfc3339(e.at_ms)),
+                tenant: named(&e.tenant_id),
+                actor: named(&e.actor),
+                action: e.action,
+                target: e.target,
+                detail,
+            }
+        })
+        .collect();
+    let list = List {
+        name: "log",
+        path: "/console/settings",
+        query: q,
+        size: 50,
+        default: ("time", "desc"),
+    };
+    let table = list
+        .page(rows, &log_columns())
+        .map_err(ApiError::bad_request)?;
+    Ok((table, capped))
 }
 
 async fn show(
@@ -241,9 +366,18 @@ async fn show(
     signed: &Signed,
     created: Option<Created>,
     notice: Option<String>,
+    q: Query,
 ) -> Response {
-    let (sections, tenants) = match sections(app, signed).await {
+    let scope = match Scope::of(&q, osprey_store::now_ms()) {
         Ok(s) => s,
+        Err(e) => return api_error(ApiError::bad_request(e)),
+    };
+    let listed = match sections(app, signed).await {
+        Ok(s) => s,
+        Err(e) => return api_error(e),
+    };
+    let (log, log_capped) = match admin_log(app, signed, &scope, &q, &listed.names).await {
+        Ok(l) => l,
         Err(e) => return api_error(e),
     };
     let frame = Frame::new(
@@ -251,15 +385,17 @@ async fn show(
         "Settings",
         "settings",
         "/console/settings",
-        Query::default(),
-        None,
+        q,
+        Some(scope),
     );
     render(&SettingsPage {
         frame,
-        sections,
-        tenants,
+        sections: listed.sections,
+        tenants: listed.members,
         created,
         notice,
+        log,
+        log_capped,
     })
 }
 
@@ -273,7 +409,8 @@ pub async fn page(
         return api_error(e);
     }
     let q = Query::parse(raw.as_deref());
-    show(&app, &signed, None, q.get("notice").map(str::to_string)).await
+    let notice = q.get("notice").map(str::to_string);
+    show(&app, &signed, None, notice, q.without(&["notice"])).await
 }
 
 /// The kube-apiserver's audit webhook configuration for a cluster: a kubeconfig whose server
@@ -347,6 +484,7 @@ pub async fn change(
                         secret: token,
                     }),
                     None,
+                    Query::default(),
                 )
                 .await)
             }
@@ -374,6 +512,7 @@ pub async fn change(
                         kubeconfig: None,
                     }),
                     None,
+                    Query::default(),
                 )
                 .await)
             }
@@ -413,6 +552,7 @@ pub async fn change(
                             kubeconfig: None,
                         }),
                         None,
+                        Query::default(),
                     )
                     .await),
                     None => Ok(done("Output created.")),

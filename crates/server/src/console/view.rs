@@ -72,6 +72,32 @@ impl Query {
         out.finish()
     }
 
+    /// This query without the parameters named in `names`.
+    pub fn without(&self, names: &[&str]) -> Query {
+        Query {
+            pairs: self
+                .pairs
+                .iter()
+                .filter(|(k, _)| !names.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// This query, or when it names no scope time, this query with the scope of `default` (a
+    /// query string).
+    pub fn scoped_or(&self, default: &str) -> Query {
+        if ["range", "since", "until"]
+            .iter()
+            .any(|k| self.get(k).is_some())
+        {
+            return self.clone();
+        }
+        let mut q = self.clone();
+        q.pairs.extend(Query::parse(Some(default)).pairs);
+        q
+    }
+
     /// Only the parameters named in `keep`, as a query string.
     pub fn only(&self, keep: &[&str]) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());
@@ -286,6 +312,14 @@ mod tests {
         assert_eq!(q.all("b").collect::<Vec<_>>(), ["2", "3"]);
         assert_eq!(q.with(&[("a", "9"), ("b", "")]), "a=9");
         assert_eq!(q.only(&["b"]), "b=2&b=3");
+        assert_eq!(q.without(&["b", "c"]).with(&[]), "a=1");
+        let around = "since=2026-11-20T08:00:00Z&until=2026-11-20T11:00:00Z";
+        assert_eq!(
+            q.scoped_or(around).get("since"),
+            Some("2026-11-20T08:00:00Z")
+        );
+        let chosen = Query::parse(Some("range=30d"));
+        assert_eq!(chosen.scoped_or(around).get("since"), None);
         assert_eq!(
             Query::parse(Some(&"x".repeat(MAX_QUERY + 1))).get("x"),
             None
