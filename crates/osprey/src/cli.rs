@@ -145,6 +145,12 @@ pub struct ServeArgs {
     /// references. Only for a server that its users may read the file system of.
     #[arg(long)]
     pub allow_local_images: bool,
+    /// Let the server connect to a destination that is not a public address (a registry, a
+    /// token server, an output): an address, a CIDR range or a host name; repeatable.
+    /// Otherwise loopback, link-local (cloud metadata), private, shared (CGNAT), multicast
+    /// and reserved addresses are refused. --demo allows 127.0.0.1 and ::1.
+    #[arg(long = "allow-destination", value_name = "CIDR|HOST")]
+    pub allow_destination: Vec<osprey_egress::Allowed>,
     /// Share the database with other `osprey serve` processes through NATS JetStream
     /// (nats://host:4222): batches, detection (by cluster) and scans (by job) are split
     /// between all servers on the same --database and --bus.

@@ -38,6 +38,8 @@ fn start_with(data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("osprey"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        // The tests' receivers and registries listen on this machine.
+        .args(["--allow-destination", "127.0.0.1"])
         .args(extra)
         .env_remove("OSPREY_LOG")
         .env_remove("OSPREY_DATABASE_URL")
@@ -497,7 +499,7 @@ fn retries_after_a_restart_add_nothing() {
 fn bad_settings_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &[
                 "--tls-cert",
@@ -516,6 +518,10 @@ fn bad_settings_are_one_line_errors() {
             "nobody:***@",
         ),
         (&["--listen", "not-an-address"], "--listen not-an-address"),
+        (
+            &["--allow-destination", "not a host!"],
+            "destination \"not a host!\": expected an address, a CIDR range or a host name",
+        ),
     ];
     for (args, needle) in cases {
         let err = refused(&data, args, needle);

@@ -99,6 +99,9 @@ pub struct Options {
     pub bus_max_bytes: u64,
     /// The server is reached over HTTPS: the console's session cookie is `Secure`.
     pub https: bool,
+    /// Where the server may connect (registries, token servers, outputs): public addresses
+    /// and the operator's exceptions (`--allow-destination`).
+    pub destinations: osprey_egress::Policy,
 }
 impl Default for Options {
     fn default() -> Self {
@@ -124,6 +127,7 @@ impl Default for Options {
             maintenance_interval: std::time::Duration::from_secs(30),
             bus_max_bytes: 1 << 30,
             https: false,
+            destinations: osprey_egress::Policy::default(),
         }
     }
 }

@@ -17,7 +17,6 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::App;
-use crate::error::{ServerError, ServerResult};
 
 /// Deliveries per request.
 pub const BATCH: usize = 100;
@@ -26,7 +25,12 @@ const MAX_BACKOFF_MS: i64 = 300_000;
 
 /// Runs until `stop` turns true.
 pub async fn run_dispatcher(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
+    // Redirects are not followed: a receiver that moved is a setting to change, and a
+    // redirect would be a second destination to check.
+    let client = match app
+        .options
+        .destinations
+        .client(false)
         .timeout(app.options.output_timeout)
         .build()
     {
@@ -88,7 +92,7 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
             ids.dedup();
             let findings = app.store.findings_by_id(&ids).await?;
             let seqs: Vec<i64> = chunk.iter().map(|d| d.seq).collect();
-            let result = send(client, &output, chunk, &findings).await;
+            let result = send(client, &app.options.destinations, &output, chunk, &findings).await;
             let kind = output.kind.as_str();
             match result {
                 Ok(()) => {
@@ -103,9 +107,9 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
                         .as_millis()
                         .saturating_mul(1 << attempts.clamp(0, 20))
                         as i64;
-                    tracing::warn!(output = %output.name, %error, attempts = attempts + 1, "output delivery failed");
+                    tracing::warn!(output = %output.name, output_id = %output.id, error = %error.detail, attempts = attempts + 1, "output delivery failed");
                     app.store
-                        .mark_failed(&seqs, &error.to_string(), backoff.min(MAX_BACKOFF_MS))
+                        .mark_failed(&seqs, &error.reason, backoff.min(MAX_BACKOFF_MS))
                         .await?;
                     app.metrics.output_sent(kind, "failed", seqs.len());
                 }
@@ -115,13 +119,49 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
     Ok(attempted)
 }
 
-/// One request to an output; the error says what went wrong in one line.
+/// Why a delivery failed: what the output's tenant is told (the policy's refusal, a failed
+/// connection, a timeout or the HTTP status; never a socket error, the receiver's answer or
+/// the URL, which may embed a secret), and the detail for the server's log.
+#[derive(Debug)]
+pub struct Failed {
+    pub reason: String,
+    pub detail: String,
+}
+
+impl Failed {
+    fn of(e: reqwest::Error) -> Failed {
+        // The URL may embed a secret (chat webhooks do): the log names the output instead.
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            detail.push_str(": ");
+            detail.push_str(&c.to_string());
+            cause = c.source();
+        }
+        Failed {
+            reason: osprey_egress::public_reason(&e),
+            detail,
+        }
+    }
+
+    fn plain(reason: impl Into<String>) -> Failed {
+        let reason = reason.into();
+        Failed {
+            detail: reason.clone(),
+            reason,
+        }
+    }
+}
+
+/// One request to an output.
 async fn send(
     client: &reqwest::Client,
+    destinations: &osprey_egress::Policy,
     output: &Output,
     deliveries: &[Delivery],
     findings: &[StoredFinding],
-) -> ServerResult<()> {
+) -> Result<(), Failed> {
     let finding = |id: &str| findings.iter().find(|f| f.finding.id == id);
     let now = jiff::Timestamp::now();
     let (url, content_type, body) = match output.kind {
@@ -179,7 +219,14 @@ async fn send(
         }
     };
     let body = serde_json::to_vec(&body)
-        .map_err(|e| ServerError::Invalid(format!("{url}: encoding the deliveries: {e}")))?;
+        .map_err(|e| Failed::plain(format!("encoding the deliveries: {e}")))?;
+    let parsed = reqwest::Url::parse(&url).map_err(|_| Failed::plain("not a URL"))?;
+    if let Err(refused) = destinations.check_url(&parsed) {
+        return Err(Failed {
+            reason: osprey_egress::NOT_ALLOWED.into(),
+            detail: refused.to_string(),
+        });
+    }
     let mut request = client
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -194,26 +241,15 @@ async fn send(
             signature(&output.secret, &timestamp, &body),
         );
     }
-    let response = request
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| ServerError::Remote(format!("{url}: {e}")))?;
+    let response = request.body(body).send().await.map_err(Failed::of)?;
     let status = response.status();
+    // The receiver's answer is not read: a status says enough, and a body is the receiver's
+    // to write (of any size).
+    drop(response);
     if status.is_success() {
         Ok(())
     } else {
-        let text: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
-        Err(ServerError::Remote(format!(
-            "{url}: HTTP {status}: {}",
-            text.replace('\n', " ")
-        )))
+        Err(Failed::plain(format!("HTTP {}", status.as_u16())))
     }
 }
 

@@ -61,6 +61,11 @@ async fn record(path: &'static str, state: Shared, headers: HeaderMap, body: Byt
 }
 
 async fn receiver() -> (String, Shared) {
+    receiver_on("127.0.0.1").await
+}
+
+/// A receiver listening on `ip`.
+async fn receiver_on(ip: &str) -> (String, Shared) {
     let shared: Shared = Arc::default();
     macro_rules! route {
         ($p:literal) => {
@@ -76,10 +81,22 @@ async fn receiver() -> (String, Shared) {
         .route("/ce", route!("/ce"))
         .route("/fail", route!("/fail"))
         .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, shared)
+}
+
+/// A listener on `ip` that redirects every request to `target` (307, keeping the method).
+async fn redirector(ip: &str, target: String) -> String {
+    let app = Router::new().fallback(move || {
+        let target = target.clone();
+        async move { (AxStatus::TEMPORARY_REDIRECT, [("location", target)]) }
+    });
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
 }
 
 fn findings_in(received: &Shared, path: &str) -> Vec<Value> {
@@ -92,6 +109,102 @@ fn findings_in(received: &Shared, path: &str) -> Vec<Value> {
         }
     }
     out
+}
+
+/// Outputs reach only what the destination policy allows: this server allows 127.0.0.2 and
+/// nothing else that is not public. Literal addresses that are not allowed are refused when
+/// the output is created; a name resolving to one, and a redirect to one, when delivering,
+/// with a reason that says no more than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_reach_only_destinations_the_policy_allows() {
+    let (loopback, refused_received) = receiver_on("127.0.0.1").await;
+    let (allowed, received) = receiver_on("127.0.0.2").await;
+    let moved = redirector("127.0.0.2", format!("{loopback}/hook")).await;
+    let options = Options {
+        output_backoff: Duration::from_millis(5),
+        destinations: osprey_egress::Policy::restricted(vec!["127.0.0.2".parse().unwrap()]),
+        ..Options::default()
+    };
+    let s = TestServer::start_strict(osprey_store::Backend::Sqlite, options).await;
+    let (_, admin) = s.member("team-a").await;
+    for url in [
+        format!("{loopback}/hook"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "http://10.0.0.1/hook".to_string(),
+        "https://[::1]/hook".to_string(),
+        "http://[::ffff:127.0.0.1]/hook".to_string(),
+    ] {
+        let (st, e) = s
+            .post(
+                "/v1/outputs",
+                &admin,
+                json!({"name": "x", "kind": "webhook", "url": url}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{url}: {e}");
+        assert!(
+            e["error"]
+                .as_str()
+                .unwrap()
+                .contains("destination not allowed"),
+            "{e}"
+        );
+    }
+    let port = loopback.rsplit(':').next().unwrap();
+    let mut outputs = Vec::new();
+    for (name, url) in [
+        ("by-name", format!("http://localhost:{port}/hook")),
+        ("moved", format!("{moved}/hook")),
+        ("allowed", format!("{allowed}/hook")),
+    ] {
+        let (st, o) = s
+            .post(
+                "/v1/outputs",
+                &admin,
+                json!({"name": name, "kind": "webhook", "url": url, "secret": "0123456789abcdef-secret"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        outputs.push((name, o["id"].as_str().unwrap().to_string()));
+    }
+    let (st, v) = s.post("/v1/findings/samples", &admin, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    wait_for("the allowed receiver has the samples", || async {
+        !findings_in(&received, "/hook").is_empty()
+    })
+    .await;
+    let failures = |id: String| {
+        let s = &s;
+        let admin = admin.clone();
+        async move {
+            s.get(&format!("/v1/outputs/{id}/deliveries"), &admin)
+                .await
+                .1["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|d| d["last_error"].as_str().filter(|e| !e.is_empty()))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        }
+    };
+    for (name, id) in &outputs[..2] {
+        wait_for(&format!("{name} fails"), || async {
+            !failures(id.clone()).await.is_empty()
+        })
+        .await;
+        let errors = failures(id.clone()).await;
+        let expected = if *name == "moved" {
+            "HTTP 307"
+        } else {
+            "destination not allowed"
+        };
+        assert!(errors.iter().all(|e| e == expected), "{name}: {errors:?}");
+    }
+    assert!(
+        refused_received.lock().unwrap().requests.is_empty(),
+        "nothing reached this machine's 127.0.0.1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,6 +116,83 @@ async fn vulnerabilities(server: &TestServer, token: &str, workflow: &str) -> Ve
     ids
 }
 
+/// Scans reach only registries the destination policy allows. This server allows 127.0.0.2
+/// and nothing else that is not public: a registry at 127.0.0.1, at a link-local or private
+/// address, behind a name resolving to this machine, or reached through a redirect to this
+/// machine, is refused before any request reaches it, and the tenant is told only that.
+#[tokio::test]
+async fn scans_reach_only_registries_the_policy_allows() {
+    let registry = Registry::start(Auth::Open);
+    let image = push_image(&registry, "shop/app:v1");
+    let port = registry.addr.rsplit(':').next().unwrap().to_string();
+    // A registry front on 127.0.0.2 that redirects every request to the real one.
+    let target = format!("http://{}", registry.addr);
+    let front = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let target = format!("{target}{uri}");
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [("location", target)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let front_addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, front).await.unwrap() });
+
+    let dbdir = tempfile::tempdir().unwrap();
+    let db = dbdir.path().join("vuln.db");
+    build_db(&db, &["PYSEC-2018-28"]);
+    let server = TestServer::start_strict(
+        osprey_store::Backend::Sqlite,
+        Options {
+            destinations: osprey_egress::Policy::restricted(vec!["127.0.0.2".parse().unwrap()]),
+            ..options(&db)
+        },
+    )
+    .await;
+    let (a, _) = server.member("a").await;
+    let analyst = server.token("a", "analyst").await;
+    for host in [registry.addr.clone(), front_addr.clone()] {
+        let (s, r) = server
+            .post(
+                "/v1/registries",
+                &server.admin,
+                json!({ "host": host, "insecure": true, "tenant": a }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+    }
+    for (image, host) in [
+        (image.clone(), registry.addr.clone()),
+        (
+            format!("localhost:{port}/shop/app:v1"),
+            format!("localhost:{port}"),
+        ),
+        (
+            "169.254.169.254/latest/meta-data:v1".to_string(),
+            "169.254.169.254".to_string(),
+        ),
+        (
+            "10.0.0.1:5000/app:v1".to_string(),
+            "10.0.0.1:5000".to_string(),
+        ),
+        (format!("{front_addr}/shop/app:v1"), front_addr.clone()),
+    ] {
+        let (s, job) = server
+            .post("/v1/images/scan", &analyst, json!({ "image": image }))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+        let done = wait_scan(&server, &analyst, job["id"].as_str().unwrap()).await;
+        assert_eq!(done["state"], "failed", "{image}: {done}");
+        assert_eq!(
+            done["detail"],
+            format!("registry {host}: destination not allowed"),
+            "{image}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
     for backend in BACKENDS {
@@ -130,12 +207,22 @@ async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
         let a_analyst = server.token("a", "analyst").await;
         let a_viewer = server.token("a", "viewer").await;
 
-        // The registry is plain HTTP on loopback: insecure, set by the tenant's admin.
-        let (s, r) = server
+        // The registry is plain HTTP on loopback: insecure, which only the organization's
+        // administrator may set (for the tenant).
+        let (s, e) = server
             .post(
                 "/v1/registries",
                 &a_admin,
                 json!({ "host": registry.addr, "insecure": true }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+        assert!(e["error"].as_str().unwrap().starts_with("insecure:"), "{e}");
+        let (s, r) = server
+            .post(
+                "/v1/registries",
+                &server.admin,
+                json!({ "host": registry.addr, "insecure": true, "tenant": a }),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{r}");

@@ -164,6 +164,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             secret_key: Some(launched.secret_key),
             bus_max_bytes,
             https: tls.is_some(),
+            destinations: destinations(&args),
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -195,6 +196,18 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         ui.note("stopped: every accepted batch is stored");
         Ok(0)
     })
+}
+
+/// Where the server may connect: public addresses, the operator's exceptions, and this
+/// machine for the demo (whose story and scan run here).
+fn destinations(args: &ServeArgs) -> osprey_egress::Policy {
+    let mut allowed = args.allow_destination.clone();
+    if args.demo {
+        for local in ["127.0.0.1", "::1"] {
+            allowed.push(local.parse().expect("an address"));
+        }
+    }
+    osprey_egress::Policy::restricted(allowed)
 }
 
 /// The address to reach a listener on from this machine (a wildcard listen address is

@@ -241,6 +241,18 @@ impl Exporter {
     }
 }
 
+/// A cell as text a spreadsheet shows rather than evaluates: a field starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return (a formula, in Excel, LibreOffice and Google Sheets)
+/// gets a leading `'`. Titles, resources and user names come from monitored clusters, so an
+/// attacker chooses them.
+fn inert(field: String) -> String {
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{field}")
+    } else {
+        field
+    }
+}
+
 /// OCSF's status of a stored finding: archived is Suppressed, then the analysts' workflow.
 fn ocsf_status(f: &StoredFinding) -> OcsfStatus {
     match (f.state, f.workflow) {
@@ -251,13 +263,42 @@ fn ocsf_status(f: &StoredFinding) -> OcsfStatus {
     }
 }
 
-/// One CSV record (RFC 4180): fields with commas, quotes or line breaks are quoted.
+/// One CSV record (RFC 4180): fields with commas, quotes or line breaks are quoted, and a
+/// field a spreadsheet would run as a formula is neutralised.
 fn csv_row(out: &mut Vec<u8>, fields: impl Iterator<Item = String>) {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let fields: Vec<String> = fields.collect();
+    let fields: Vec<String> = fields.map(inert).collect();
     // Writing to memory cannot fail.
     let _ = w.write_record(&fields);
     if let Ok(bytes) = w.into_inner() {
         out.extend_from_slice(&bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_from_clusters_stay_text() {
+        let mut out = Vec::new();
+        csv_row(
+            &mut out,
+            [
+                "=HYPERLINK(\"http://evil\",\"x\")",
+                "+1",
+                "-2+3",
+                "@SUM(A1)",
+                "\tx",
+                "plain",
+                "a=b",
+            ]
+            .into_iter()
+            .map(str::to_string),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",'+1,'-2+3,'@SUM(A1),'\tx,plain,a=b\n"
+        );
     }
 }

@@ -65,7 +65,16 @@ pub async fn create_output(
         ))
     })?;
     match reqwest::Url::parse(&body.url) {
-        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+            // A literal address is checked now; a name when it is resolved, at each delivery.
+            if let Err(r) = app.options.destinations.check_url(&u) {
+                return Err(ApiError::bad_request(format!(
+                    "url: {}: {}; the server's operator may allow it with --allow-destination",
+                    r.destination,
+                    osprey_egress::NOT_ALLOWED
+                )));
+            }
+        }
         _ => {
             return Err(ApiError::bad_request(format!(
                 "url {:?}: expected an http:// or https:// URL",

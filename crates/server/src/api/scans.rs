@@ -262,7 +262,8 @@ pub struct NewRegistry {
     /// Sealed with the server's secret key before it is stored; never shown again.
     #[serde(default)]
     password: Option<String>,
-    /// Plain HTTP to a loopback registry, or TLS without certificate checks.
+    /// Plain HTTP to a loopback registry, or TLS without certificate checks; the
+    /// organization's administrator only.
     #[serde(default)]
     insecure: bool,
     /// Tenant name or id; the caller's own when absent. The administrator tenant's registries
@@ -278,6 +279,11 @@ pub async fn create_registry(
     Body(body): Body<NewRegistry>,
 ) -> ApiResult<(StatusCode, Json<Registry>)> {
     let tenant_id = managed_tenant(&app, &caller, body.tenant.as_deref()).await?;
+    if body.insecure && !caller.0.is_org_admin() {
+        return Err(ApiError::forbidden(
+            "insecure: only the organization's administrator may turn off TLS checks for a registry",
+        ));
+    }
     let username = body.username.unwrap_or_default();
     let sealed = match (&body.password, username.is_empty()) {
         (Some(_), true) => return Err(ApiError::bad_request("password: given without a username")),

@@ -41,6 +41,7 @@ impl Scans {
         };
         let mut options = OpenOptions::default();
         options.registry.docker_config = false;
+        options.registry.destinations = self.app.options.destinations.clone();
         if let Some(reference) = reference {
             let registry = handle.block_on(
                 self.app
@@ -81,6 +82,7 @@ impl Scans {
             insecure: r.insecure,
             credentials,
             docker_config: false,
+            destinations: self.app.options.destinations.clone(),
             ..RegistryOptions::default()
         })
     }

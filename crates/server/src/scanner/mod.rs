@@ -254,7 +254,8 @@ impl Scans {
         let result = match self.scan(handle, &job) {
             Ok(r) => r,
             Err(e) => {
-                let r = ScanResult::failed(e.to_string());
+                tracing::warn!(job = job.id, error = %e, "scan failed");
+                let r = ScanResult::failed(tenant_reason(&e));
                 if let Err(e) = handle.block_on(self.app.store.finish_scan(&job.id, &r)) {
                     tracing::error!(job = job.id, error = %e, "recording a failed scan");
                 }
@@ -283,6 +284,53 @@ impl Scans {
     }
 }
 
+/// What a scan's tenant is told of its failure. A registry's failures say only what a
+/// person needs and no more — the destination policy's refusal, the HTTP status, a failed
+/// connection, failed authentication — and never a socket error or what the registry wrote,
+/// which would make scans a way to probe the server's network (the server's log has it all).
+pub fn tenant_reason(e: &ServerError) -> String {
+    use osprey_image::ImageError;
+    let refused = |reason: &str| reason.starts_with(osprey_egress::NOT_ALLOWED);
+    match e {
+        ServerError::Image(ImageError::Registry { registry, reason }) => {
+            let said = if refused(reason) {
+                osprey_egress::NOT_ALLOWED.to_string()
+            } else if let Some(status) = http_status(reason) {
+                format!("HTTP {status}")
+            } else if reason.contains("-byte limit") {
+                reason.clone()
+            } else {
+                "connection failed".to_string()
+            };
+            format!("registry {registry}: {said}")
+        }
+        ServerError::Image(ImageError::Unauthorized { registry, reason }) => {
+            let said = if refused(reason) {
+                osprey_egress::NOT_ALLOWED.to_string()
+            } else {
+                match http_status(reason) {
+                    Some(status) => format!("authentication failed (HTTP {status})"),
+                    None => "authentication failed".to_string(),
+                }
+            };
+            format!("registry {registry}: {said}")
+        }
+        ServerError::Engine(text) if text.contains("cannot reach the registry") => {
+            let what = text.split(": ").next().unwrap_or("scan");
+            format!("{what}: connection to the registry failed")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The status of the first `HTTP nnn` in a message.
+fn http_status(text: &str) -> Option<u16> {
+    text.match_indices("HTTP ").find_map(|(i, m)| {
+        let digits = text.get(i + m.len()..i + m.len() + 3)?;
+        digits.parse().ok().filter(|s| (100..600).contains(s))
+    })
+}
+
 /// Where the server keeps the per-layer caches of scans by default.
 pub fn default_cache(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("cache")
@@ -291,6 +339,45 @@ pub fn default_cache(data_dir: &std::path::Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenants_are_told_no_more_than_a_reason() {
+        use osprey_image::ImageError;
+        let registry = |reason: &str| {
+            ServerError::Image(ImageError::Registry {
+                registry: "r.example".into(),
+                reason: reason.into(),
+            })
+        };
+        for (reason, said) in [
+            (
+                "destination not allowed: 169.254.169.254 (not a public address)",
+                "registry r.example: destination not allowed",
+            ),
+            (
+                "GET https://r.example/v2/x/manifests/1: HTTP 404 (not found): MANIFEST_UNKNOWN (secret body)",
+                "registry r.example: HTTP 404",
+            ),
+            (
+                "cannot reach the registry: error sending request: tcp connect error: Connection refused (os error 111)",
+                "registry r.example: connection failed",
+            ),
+            (
+                "manifest latest: larger than the 4194304-byte limit",
+                "registry r.example: manifest latest: larger than the 4194304-byte limit",
+            ),
+        ] {
+            assert_eq!(tenant_reason(&registry(reason)), said);
+        }
+        let auth = ServerError::Image(ImageError::Unauthorized {
+            registry: "r.example".into(),
+            reason: "token server http://10.0.0.1/token: HTTP 403 Forbidden".into(),
+        });
+        assert_eq!(
+            tenant_reason(&auth),
+            "registry r.example: authentication failed (HTTP 403)"
+        );
+    }
 
     #[test]
     fn scan_finding_ids_are_scoped_by_every_part() {

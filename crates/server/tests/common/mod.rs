@@ -45,7 +45,20 @@ pub struct TestServer {
 pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 impl TestServer {
-    pub async fn start(backend: Backend, options: Options) -> TestServer {
+    /// A server whose destination policy also allows this machine, where the tests'
+    /// receivers and registries listen (unless the test set exceptions of its own).
+    pub async fn start(backend: Backend, mut options: Options) -> TestServer {
+        if options.destinations.allowed().is_empty() {
+            options.destinations = osprey_egress::Policy::restricted(vec![
+                "127.0.0.1".parse().unwrap(),
+                "::1".parse().unwrap(),
+            ]);
+        }
+        TestServer::start_strict(backend, options).await
+    }
+
+    /// A server with exactly the destination policy of `options`.
+    pub async fn start_strict(backend: Backend, options: Options) -> TestServer {
         let data = tempfile::tempdir().unwrap();
         let store = match backend {
             Backend::Sqlite => Store::open_sqlite(data.path()).await.unwrap(),

@@ -63,6 +63,9 @@ pub struct RegistryOptions {
     pub max_retries: u32,
     /// First backoff delay; doubled on each retry, capped at 8 s.
     pub retry_base: Duration,
+    /// Where requests may go (the registry, its token server, redirects): every destination
+    /// for the command line, the operator's policy for the server.
+    pub destinations: osprey_egress::Policy,
 }
 
 impl Default for RegistryOptions {
@@ -73,6 +76,7 @@ impl Default for RegistryOptions {
             docker_config: true,
             max_retries: 4,
             retry_base: Duration::from_millis(250),
+            destinations: osprey_egress::Policy::open(),
         }
     }
 }
@@ -111,7 +115,9 @@ impl RegistryClient {
         options: RegistryOptions,
     ) -> Result<RegistryClient, ImageError> {
         let plain_http = options.insecure && reference.is_loopback();
-        let http = reqwest::Client::builder()
+        let http = options
+            .destinations
+            .client(true)
             .user_agent(concat!("osprey/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
@@ -333,6 +339,7 @@ impl Session {
         accept: Option<String>,
         range: Option<String>,
     ) -> Result<reqwest::Response, ImageError> {
+        self.check_destination(url)?;
         let mut authenticated = false;
         let mut attempt = 0u32;
         loop {
@@ -350,6 +357,9 @@ impl Session {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    if let Some(refused) = osprey_egress::refused(&e) {
+                        return Err(self.refused(refused));
+                    }
                     if attempt < self.options.max_retries
                         && (e.is_connect() || e.is_timeout() || e.is_request())
                     {
@@ -413,6 +423,27 @@ impl Session {
         }
     }
 
+    /// Refuses a URL whose literal address the destination policy does not allow (a name is
+    /// checked when the client resolves it).
+    fn check_destination(&self, url: &str) -> Result<(), ImageError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| self.registry_error(format!("{url}: not a URL: {e}")))?;
+        self.options
+            .destinations
+            .check_url(&parsed)
+            .map_err(|r| self.refused(&r))
+    }
+
+    /// The error of a destination the policy refused: [`osprey_egress::NOT_ALLOWED`] first.
+    fn refused(&self, r: &osprey_egress::Refused) -> ImageError {
+        self.registry_error(format!(
+            "{}: {} ({})",
+            osprey_egress::NOT_ALLOWED,
+            r.destination,
+            r.why
+        ))
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         (self.options.retry_base * 2u32.saturating_pow(attempt - 1)).min(Duration::from_secs(8))
     }
@@ -447,6 +478,10 @@ impl Session {
             .ok_or_else(|| {
                 self.unauthorized(format!("token realm {realm:?} is not an http(s) URL"))
             })?;
+        self.options
+            .destinations
+            .check_url(&realm_url)
+            .map_err(|r| self.refused(&r))?;
         let mut attempt = 0u32;
         let resp = loop {
             let req = match &self.credentials {
@@ -489,13 +524,17 @@ impl Session {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(r) => break r,
-                Err(e)
-                    if attempt < self.options.max_retries && (e.is_connect() || e.is_timeout()) =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                Err(e) => {
+                    if let Some(refused) = osprey_egress::refused(&e) {
+                        return Err(self.refused(refused));
+                    }
+                    if attempt < self.options.max_retries && (e.is_connect() || e.is_timeout()) {
+                        attempt += 1;
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                    } else {
+                        return Err(self.unauthorized(format!("token server {realm}: {e}")));
+                    }
                 }
-                Err(e) => return Err(self.unauthorized(format!("token server {realm}: {e}"))),
             }
         };
         let status = resp.status();
