@@ -8,8 +8,19 @@ use libfuzzer_sys::fuzz_target;
 use osprey_image::{FileTree, ImageError, LayerChanges, LayerStream, Limits, WalkBudget, walk_tar};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { max_files: 10_000, max_file_read: 1 << 20, ..Limits::default() };
-    let Ok(stream) = LayerStream::new(Box::new(std::io::Cursor::new(data.to_vec())), None, None, "fuzz".into()) else {
+    let limits = Limits {
+        max_files: 10_000,
+        max_file_read: 1 << 20,
+        max_layer_bytes: 64 << 20,
+        ..Limits::default()
+    };
+    let Ok(stream) = LayerStream::new(
+        Box::new(std::io::Cursor::new(data.to_vec())),
+        None,
+        None,
+        "fuzz".into(),
+        limits.max_layer_bytes,
+    ) else {
         return;
     };
     let mut changes = LayerChanges::new();

@@ -52,8 +52,14 @@ fn walk(
     visit: impl FnMut(&mut osprey_image::Entry<'_>) -> Result<(), ImageError>,
 ) {
     let (b, d) = digests.map_or((None, None), |(b, d)| (Some(b.clone()), Some(d.clone())));
-    let stream =
-        LayerStream::new(Box::new(Cursor::new(blob.to_vec())), b, d, "bench".into()).unwrap();
+    let stream = LayerStream::new(
+        Box::new(Cursor::new(blob.to_vec())),
+        b,
+        d,
+        "bench".into(),
+        u64::MAX,
+    )
+    .unwrap();
     walk_tar(stream, 0, "bench", limits, &WalkBudget::new(), visit).unwrap();
 }
 

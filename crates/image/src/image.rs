@@ -407,6 +407,7 @@ impl Image {
             info.digest.clone(),
             info.diff_id.clone(),
             self.layer_input(index),
+            self.limits.max_layer_bytes,
         )
     }
 

@@ -25,6 +25,9 @@ pub struct Limits {
     pub max_index_depth: u32,
     /// Members of a docker-archive or oci-archive tar. Default 100,000.
     pub max_archive_members: u64,
+    /// Bytes of one layer once decompressed (a decompression bomb is an error about the
+    /// layer, not hours of work). Default 64 GiB.
+    pub max_layer_bytes: u64,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             max_layers: 1000,
             max_index_depth: 4,
             max_archive_members: 100_000,
+            max_layer_bytes: 64 << 30,
         }
     }
 }

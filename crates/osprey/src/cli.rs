@@ -133,6 +133,20 @@ pub struct ServeArgs {
     /// Image scans run at once (0 turns scanning off, triggered scans included).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub scan_workers: usize,
+    /// Minutes one scan may spend downloading its image before it fails.
+    #[arg(long = "scan-timeout", value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub scan_timeout_minutes: u64,
+    /// Megabytes one scan may download (manifests, configs and layers) before it fails.
+    #[arg(long, value_name = "MB", default_value_t = 20_480, value_parser = clap::value_parser!(u64).range(1..))]
+    pub scan_max_download_mb: u64,
+    /// Scans of one tenant running at once (default: half the --scan-workers, at least 1), so
+    /// one tenant's queue cannot hold every worker.
+    #[arg(long, value_name = "N")]
+    pub scan_jobs_per_tenant: Option<usize>,
+    /// Scans of one tenant waiting at most: beyond, on-demand scans are refused (429) and
+    /// triggered and scheduled ones dropped until the queue drains.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub scan_queue_per_tenant: i64,
     /// Hours after which a scanned image is pulled and scanned again (0: never).
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     pub rescan_interval_hours: u64,

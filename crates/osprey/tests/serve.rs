@@ -35,6 +35,11 @@ fn start(data: &Path) -> Server {
 }
 
 fn start_with(data: &Path, extra: &[&str]) -> Server {
+    try_start_with(data, extra).unwrap_or_else(|seen| panic!("no listening line in: {seen}"))
+}
+
+/// Starts a server, or returns what it printed before it stopped without listening.
+fn try_start_with(data: &Path, extra: &[&str]) -> Result<Server, String> {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("osprey"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -61,7 +66,11 @@ fn start_with(data: &Path, extra: &[&str]) -> Server {
             break;
         }
     }
-    let addr = addr.unwrap_or_else(|| panic!("no listening line in: {seen}"));
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(seen);
+    };
     // Keep draining stderr so the server never blocks on a full pipe.
     let log = Arc::new(std::sync::Mutex::new(seen));
     let sink = Arc::clone(&log);
@@ -72,7 +81,7 @@ fn start_with(data: &Path, extra: &[&str]) -> Server {
             line.clear();
         }
     });
-    Server { child, addr, log }
+    Ok(Server { child, addr, log })
 }
 
 fn call(s: &Server, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
@@ -499,7 +508,7 @@ fn retries_after_a_restart_add_nothing() {
 fn bad_settings_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &[
                 "--tls-cert",
@@ -518,6 +527,10 @@ fn bad_settings_are_one_line_errors() {
             "nobody:***@",
         ),
         (&["--listen", "not-an-address"], "--listen not-an-address"),
+        (
+            &["--demo", "--listen", "0.0.0.0:0"],
+            "--demo: listens on 0.0.0.0:",
+        ),
         (
             &["--allow-destination", "not a host!"],
             "destination \"not a host!\": expected an address, a CIDR range or a host name",
@@ -559,9 +572,19 @@ fn a_second_server_on_the_same_store_is_refused() {
     ] {
         let first = start_with(&data, &extra);
         refused(&data, &extra, needle);
-        // Once the first is gone, a server starts again.
+        // Once the first is gone (and PostgreSQL has ended its session, which takes a
+        // moment after the process is killed), a server starts again.
         drop(first);
-        let again = start_with(&data, &extra);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let again = loop {
+            match try_start_with(&data, &extra) {
+                Ok(s) => break s,
+                Err(seen) if seen.contains(needle) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(seen) => panic!("no listening line in: {seen}"),
+            }
+        };
         let (status, _) = http(&again.addr, "GET", "/readyz", None, b"");
         assert_eq!(status, 200);
     }

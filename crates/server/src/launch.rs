@@ -77,7 +77,7 @@ impl Launch {
                 error: e.to_string(),
             })?;
         }
-        std::fs::create_dir_all(&self.data).map_err(|e| LaunchError::Data {
+        osprey_store::create_private_dir(&self.data).map_err(|e| LaunchError::Data {
             path: self.data.clone(),
             error: ServerError::io("creating it")(e),
         })?;

@@ -86,9 +86,13 @@ pub struct Options {
     pub trigger_window: std::time::Duration,
     /// Stored images are scanned again after this long (`None`: never).
     pub rescan_interval: Option<std::time::Duration>,
-    /// Scans may name local sources (`oci-dir:`, `dir:`, archives), not only registry
-    /// references: for a single-user server (the demo), never for a shared one.
+    /// On-demand scans (`POST /v1/images/scan`) may name local sources (`oci-dir:`, `dir:`,
+    /// archives), not only registry references: for a single-user server, never a shared one.
+    /// Triggered and scheduled scans, whose image strings come from audit events, never read
+    /// local sources, but for `trusted_local_image`.
     pub allow_local_images: bool,
+    /// The one local source a triggered or scheduled scan may read (the demo's bundled image).
+    pub trusted_local_image: Option<String>,
     /// Seals registry passwords in the store.
     pub secret_key: Option<secrets::SecretKey>,
     /// How often stored SBOMs are checked against the vulnerability database file and the
@@ -102,6 +106,15 @@ pub struct Options {
     /// Where the server may connect (registries, token servers, outputs): public addresses
     /// and the operator's exceptions (`--allow-destination`).
     pub destinations: osprey_egress::Policy,
+    /// How long one scan may take to download its image.
+    pub scan_timeout: std::time::Duration,
+    /// Bytes one scan may download.
+    pub scan_max_download_bytes: u64,
+    /// Scans of one tenant running at once (a tenant's queue cannot hold every worker).
+    pub scan_jobs_per_tenant: usize,
+    /// Scans of one tenant waiting at most: more on-demand scans are refused (429), more
+    /// triggered and scheduled ones dropped.
+    pub scan_queue_per_tenant: i64,
 }
 impl Default for Options {
     fn default() -> Self {
@@ -123,11 +136,16 @@ impl Default for Options {
             trigger_window: osprey_malware::trigger::DEFAULT_WINDOW,
             rescan_interval: Some(std::time::Duration::from_secs(86_400)),
             allow_local_images: false,
+            trusted_local_image: None,
             secret_key: None,
             maintenance_interval: std::time::Duration::from_secs(30),
             bus_max_bytes: 1 << 30,
             https: false,
             destinations: osprey_egress::Policy::default(),
+            scan_timeout: std::time::Duration::from_secs(30 * 60),
+            scan_max_download_bytes: 20 << 30,
+            scan_jobs_per_tenant: 1,
+            scan_queue_per_tenant: 100,
         }
     }
 }
@@ -243,6 +261,7 @@ pub async fn start_with_bus(
         console: console::session::Keys::new(options.secret_key.as_ref(), options.https),
         options,
     });
+    seal_output_secrets(&app).await?;
     let detector = detector::Detector::load(Arc::clone(&app), rules).await?;
     let (stop, stop_rx) = watch::channel(false);
     let leases = match &app.bus {
@@ -263,11 +282,17 @@ pub async fn start_with_bus(
     let mut scanners = Vec::new();
     // With a bus, a job left running by a stopped server comes back from the bus.
     if app.options.scan_workers > 0 && app.bus.is_none() {
-        let requeued = app.store.requeue_running_scans().await?;
+        let (requeued, failed) = app.store.requeue_running_scans().await?;
         if requeued > 0 {
             tracing::info!(
                 jobs = requeued,
                 "scans left running by the last process queued again"
+            );
+        }
+        if failed > 0 {
+            tracing::warn!(
+                jobs = failed,
+                "scans the server stopped during three times failed"
             );
         }
     }
@@ -580,13 +605,33 @@ pub async fn serve(
     result
 }
 
+/// Seals the webhook keys an earlier version stored in clear.
+async fn seal_output_secrets(app: &App) -> ServerResult<()> {
+    let Some(key) = app.options.secret_key.as_ref() else {
+        return Ok(());
+    };
+    let mut sealed = 0;
+    for o in app.store.outputs(None).await? {
+        if !o.secret.is_empty() && !o.secret.starts_with(secrets::SEALED_TEXT) {
+            app.store
+                .set_output_secret(&o.id, &key.seal_text(&o.secret))
+                .await?;
+            sealed += 1;
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(outputs = sealed, "webhook keys stored in clear sealed");
+    }
+    Ok(())
+}
+
 /// Writes a secret readable by its owner only.
 pub fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        osprey_store::create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

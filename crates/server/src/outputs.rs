@@ -92,7 +92,32 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
             ids.dedup();
             let findings = app.store.findings_by_id(&ids).await?;
             let seqs: Vec<i64> = chunk.iter().map(|d| d.seq).collect();
-            let result = send(client, &app.options.destinations, &output, chunk, &findings).await;
+            let result = match app
+                .options
+                .secret_key
+                .as_ref()
+                .map(|k| k.open_text(&output.secret))
+            {
+                Some(Err(e)) => Err(Failed {
+                    reason: "the output's key does not open with this server's secret key".into(),
+                    detail: e.to_string(),
+                }),
+                opened => {
+                    let secret = match opened {
+                        Some(Ok(s)) => s,
+                        _ => output.secret.clone(),
+                    };
+                    send(
+                        client,
+                        &app.options.destinations,
+                        &output,
+                        &secret,
+                        chunk,
+                        &findings,
+                    )
+                    .await
+                }
+            };
             let kind = output.kind.as_str();
             match result {
                 Ok(()) => {
@@ -159,6 +184,7 @@ async fn send(
     client: &reqwest::Client,
     destinations: &osprey_egress::Policy,
     output: &Output,
+    secret: &str,
     deliveries: &[Delivery],
     findings: &[StoredFinding],
 ) -> Result<(), Failed> {
@@ -236,10 +262,9 @@ async fn send(
         );
     if output.kind == OutputKind::Webhook {
         let timestamp = now.as_second().to_string();
-        request = request.header("X-Osprey-Timestamp", &timestamp).header(
-            "X-Osprey-Signature",
-            signature(&output.secret, &timestamp, &body),
-        );
+        request = request
+            .header("X-Osprey-Timestamp", &timestamp)
+            .header("X-Osprey-Signature", signature(secret, &timestamp, &body));
     }
     let response = request.body(body).send().await.map_err(Failed::of)?;
     let status = response.status();

@@ -16,6 +16,8 @@ pub const KEY_ENV: &str = "OSPREY_SECRET_KEY";
 pub const KEY_FILE: &str = "secret-key";
 
 const NONCE_LEN: usize = 12;
+/// The prefix of a text secret sealed by [`SecretKey::seal_text`].
+pub const SEALED_TEXT: &str = "sealed:";
 
 /// A 256-bit key; never printed.
 #[derive(Clone)]
@@ -122,6 +124,23 @@ impl SecretKey {
         }
     }
 
+    /// A text secret sealed for a text column: `sealed:` and the hex of [`seal`](Self::seal).
+    pub fn seal_text(&self, plain: &str) -> String {
+        format!("{SEALED_TEXT}{}", hex::encode(self.seal(plain.as_bytes())))
+    }
+
+    /// Opens what [`seal_text`](Self::seal_text) made; a secret stored before secrets were
+    /// sealed (no prefix) is returned as it is.
+    pub fn open_text(&self, stored: &str) -> ServerResult<String> {
+        let Some(sealed) = stored.strip_prefix(SEALED_TEXT) else {
+            return Ok(stored.to_string());
+        };
+        let bytes = hex::decode(sealed)
+            .map_err(|_| ServerError::Secret("a sealed secret is not hex".into()))?;
+        String::from_utf8(self.open(&bytes)?)
+            .map_err(|_| ServerError::Secret("a sealed secret is not text".into()))
+    }
+
     /// Opens what [`seal`](Self::seal) made with the same key.
     pub fn open(&self, sealed: &[u8]) -> ServerResult<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
@@ -142,6 +161,17 @@ impl SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_secrets_seal_and_open_and_old_ones_still_read() {
+        let key = SecretKey::random();
+        let sealed = key.seal_text("webhook-key-0123456789");
+        assert!(sealed.starts_with(SEALED_TEXT) && !sealed.contains("webhook-key"));
+        assert_eq!(key.open_text(&sealed).unwrap(), "webhook-key-0123456789");
+        assert_eq!(key.open_text("stored-in-clear").unwrap(), "stored-in-clear");
+        assert!(SecretKey::random().open_text(&sealed).is_err());
+        assert!(key.open_text("sealed:zz").is_err());
+    }
 
     #[test]
     fn sealed_secrets_open_with_their_key_only() {

@@ -392,6 +392,22 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
             .unwrap()
             .status();
         assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+        // Without the cluster's token, the answer comes before the body is read: a request
+        // announcing 10 MiB and sending none of it is answered 401 at once.
+        let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let early = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            reqwest::Client::new()
+                .post(format!("{}{url}", s.base))
+                .bearer_auth("osp_not-a-token")
+                .header(reqwest::header::CONTENT_LENGTH, 10 * 1024 * 1024)
+                .body(reqwest::Body::wrap_stream(never))
+                .send(),
+        )
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+        assert_eq!(early.status(), StatusCode::UNAUTHORIZED);
         let (st, _) = s.get("/v1/findings", &ingest).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "an ingest token reads nothing");
         let (st, v, _) = s.post_raw(&url, &ingest, batch).await;
@@ -421,11 +437,11 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
         let m = m.as_str().unwrap();
         assert!(m.contains("osprey_audit_events_ingested_total 5"), "{m}");
         assert!(
-            m.contains("osprey_audit_batches_rejected_total{reason=\"auth\"} 2"),
+            m.contains("osprey_audit_batches_rejected_total{reason=\"auth\"} 3"),
             "{m}"
         );
         assert!(
-            m.contains("osprey_audit_batches_rejected_total{reason=\"invalid\"} 2"),
+            m.contains("osprey_audit_batches_rejected_total{reason=\"invalid\"} 3"),
             "{m}"
         );
         let (st, _) = s.get("/v1/nothing-here", &s.admin).await;

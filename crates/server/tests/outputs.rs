@@ -228,6 +228,19 @@ async fn findings_reach_webhooks_alertmanager_and_cloudevents() {
         };
         let hook = out(&a_admin, json!({"name": "siem", "kind": "webhook", "url": format!("{rx}/hook"), "secret": "0123456789abcdef-secret"})).await;
         assert!(hook.get("secret").is_none(), "a given secret is not echoed");
+        if backend == osprey_store::Backend::Sqlite {
+            // Stored sealed with the server's key, as registry passwords are.
+            let store = osprey_store::Store::open_sqlite(s.data.path())
+                .await
+                .unwrap();
+            let stored = store.outputs(None).await.unwrap();
+            assert!(
+                stored[0].secret.starts_with("sealed:")
+                    && !stored[0].secret.contains("0123456789abcdef-secret"),
+                "{}",
+                stored[0].secret
+            );
+        }
         out(&a_admin, json!({"name": "pager", "kind": "webhook", "url": format!("{rx}/hook-high"), "severity_min": "high"})).await;
         out(
             &a_admin,

@@ -193,6 +193,163 @@ async fn scans_reach_only_registries_the_policy_allows() {
     }
 }
 
+/// A registry on this machine answering every request with 404 and a body that never ends;
+/// its `host:port`.
+async fn endless_404_registry() -> String {
+    use axum::body::{Body, Bytes};
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+        let body =
+            futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        (axum::http::StatusCode::NOT_FOUND, Body::from_stream(body))
+    });
+    serve_on_loopback(app).await
+}
+
+/// A registry on this machine answering every request with a manifest sent a byte every half
+/// second; its `host:port`.
+async fn drip_registry() -> String {
+    use axum::body::{Body, Bytes};
+    let app = axum::Router::new().fallback(|| async {
+        let body = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Some((Ok::<_, std::io::Error>(Bytes::from_static(b" ")), ()))
+        });
+        (
+            axum::http::StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/vnd.oci.image.manifest.v1+json",
+            )],
+            Body::from_stream(body),
+        )
+    });
+    serve_on_loopback(app).await
+}
+
+async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    host
+}
+
+/// The organization's administrator marks `host` insecure (plain HTTP) for tenant `a`.
+async fn plain_http_registry(server: &TestServer, a: &str, host: &str) {
+    let (s, r) = server
+        .post(
+            "/v1/registries",
+            &server.admin,
+            json!({ "host": host, "insecure": true, "tenant": a }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+}
+
+/// Hostile registries: one answering 404 with a body that never ends, one sending its
+/// manifest a byte every half second. Each scan fails within its deadline with a reason (the
+/// first registry's body is read to 64 KiB, never whole — it has no end).
+#[tokio::test]
+async fn hostile_registries_fail_their_scans_within_bounds() {
+    let hosts = [endless_404_registry().await, drip_registry().await];
+    let dbdir = tempfile::tempdir().unwrap();
+    let db = dbdir.path().join("vuln.db");
+    build_db(&db, &["PYSEC-2018-28"]);
+    let server = TestServer::start(
+        osprey_store::Backend::Sqlite,
+        Options {
+            scan_timeout: Duration::from_secs(3),
+            scan_workers: 2,
+            scan_jobs_per_tenant: 2,
+            ..options(&db)
+        },
+    )
+    .await;
+    let (a, _) = server.member("a").await;
+    let analyst = server.token("a", "analyst").await;
+    let mut jobs = Vec::new();
+    for host in &hosts {
+        plain_http_registry(&server, &a, host).await;
+        let (s, job) = server
+            .post(
+                "/v1/images/scan",
+                &analyst,
+                json!({ "image": format!("{host}/app:v1") }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+        jobs.push(job["id"].as_str().unwrap().to_string());
+    }
+    let endless = wait_scan(&server, &analyst, &jobs[0]).await;
+    assert_eq!(endless["state"], "failed");
+    assert_eq!(
+        endless["detail"],
+        format!("registry {}: HTTP 404", hosts[0]),
+        "{endless}"
+    );
+    let drip = wait_scan(&server, &analyst, &jobs[1]).await;
+    assert_eq!(drip["state"], "failed");
+    let detail = drip["detail"].as_str().unwrap();
+    assert!(detail.contains("time limit passed"), "{detail}");
+    let took = drip["finished_ms"].as_i64().unwrap() - drip["started_ms"].as_i64().unwrap();
+    assert!(took < 30_000, "the deadline of 3 s held: {took} ms");
+}
+
+/// A tenant may queue only so many scans: beyond, the API answers 429; another tenant still
+/// queues. (The one worker is held by a registry that sends a byte every half second.)
+#[tokio::test]
+async fn a_tenants_scan_queue_is_bounded() {
+    let drip = drip_registry().await;
+    let dbdir = tempfile::tempdir().unwrap();
+    let db = dbdir.path().join("vuln.db");
+    build_db(&db, &["PYSEC-2018-28"]);
+    let server = TestServer::start(
+        osprey_store::Backend::Sqlite,
+        Options {
+            scan_timeout: Duration::from_secs(120),
+            scan_queue_per_tenant: 2,
+            ..options(&db)
+        },
+    )
+    .await;
+    let (a, _) = server.member("a").await;
+    server.member("b").await;
+    let analyst = server.token("a", "analyst").await;
+    let b_analyst = server.token("b", "analyst").await;
+    plain_http_registry(&server, &a, &drip).await;
+    let scan = |token: &str, image: String| {
+        let (server, token) = (&server, token.to_string());
+        async move {
+            server
+                .post("/v1/images/scan", &token, json!({ "image": image }))
+                .await
+        }
+    };
+    let (s, held) = scan(&analyst, format!("{drip}/app:v1")).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{held}");
+    let held = held["id"].as_str().unwrap().to_string();
+    wait_for("the worker takes the first scan", || async {
+        server.get(&format!("/v1/scans/{held}"), &analyst).await.1["state"] == "running"
+    })
+    .await;
+    for n in 0..2 {
+        let (s, job) = scan(&analyst, format!("{drip}/app:{n}")).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    }
+    let (s, e) = scan(&analyst, format!("{drip}/app:3")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("2 scans waiting"),
+        "{e}"
+    );
+    let (s, job) = scan(&b_analyst, format!("{drip}/app:1")).await;
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "another tenant still queues: {job}"
+    );
+}
+
 #[tokio::test]
 async fn on_demand_scans_store_sboms_and_rematch_when_the_database_changes() {
     for backend in BACKENDS {
@@ -646,6 +803,61 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
 }
 
 /// Posts audit events as one webhook batch and waits until they are detected.
+/// A server allowing local images reads them for on-demand scans only: a pod whose image is
+/// `dir:/etc` triggers a scan that refuses to read the server's own file system.
+#[tokio::test]
+async fn triggered_scans_never_read_local_sources() {
+    let dbdir = tempfile::tempdir().unwrap();
+    let db = dbdir.path().join("vuln.db");
+    build_db(&db, &["PYSEC-2018-28"]);
+    let server = TestServer::start(
+        osprey_store::Backend::Sqlite,
+        Options {
+            allow_local_images: true,
+            ..options(&db)
+        },
+    )
+    .await;
+    let (_, admin) = server.member("a").await;
+    let (cluster, ingest) = server.cluster(&admin, "prod").await;
+    post_detected(
+        &server,
+        &cluster,
+        &ingest,
+        vec![privileged_pod("l-1", "reader", "dir:/etc")],
+    )
+    .await;
+    let scans = wait_all_scans(&server, &admin, 1).await;
+    assert_eq!(scans[0]["kind"], "triggered");
+    assert_eq!(scans[0]["state"], "failed", "{scans:?}");
+    assert!(
+        scans[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a registry reference"),
+        "{scans:?}"
+    );
+    assert_eq!(scans[0]["packages"], 0);
+    // On demand, the same server reads a local directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/os-release"),
+        "ID=alpine\nVERSION_ID=3.20.0\n",
+    )
+    .unwrap();
+    let (s, job) = server
+        .post(
+            "/v1/images/scan",
+            &admin,
+            json!({ "image": format!("dir:{}", dir.path().display()) }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let done = wait_scan(&server, &admin, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "done", "{done}");
+}
+
 async fn post_detected(server: &TestServer, cluster: &str, ingest: &str, items: Vec<Value>) {
     let batch = json!({ "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items });
     let (s, v, _) = server

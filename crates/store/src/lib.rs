@@ -37,7 +37,7 @@ pub use outputs::{Delivery, MAX_ATTEMPTS, Output, OutputKind, REPEAT_DELAY_MS};
 pub use rbac::RbacRow;
 pub use registries::Registry;
 pub use sboms::{Sbom, SbomInfo};
-pub use scans::{NewScan, ScanJob, ScanKind, ScanResult, ScanState};
+pub use scans::{MAX_SCAN_ATTEMPTS, NewScan, ScanJob, ScanKind, ScanResult, ScanState};
 pub use tenants::{
     AdminAction, Cluster, LogWindow, Principal, Role, Tenant, TenantKind, TokenInfo, hash_token,
     new_secret,
@@ -90,14 +90,50 @@ pub struct Store {
 /// The SQLite file inside a data directory.
 pub const SQLITE_FILE: &str = "osprey.db";
 
+/// Creates a directory (and its parents) for the server's data: one it creates is readable by
+/// its owner only (0700); one that exists is left as the operator made it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Makes the SQLite database file readable and writable by its owner only (0600), creating it
+/// so when absent; SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating when missing) the SQLite database in `dir` and migrates it.
     pub async fn open_sqlite(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        let data_dir = |source| StoreError::DataDir {
             path: dir.display().to_string(),
             source,
-        })?;
+        };
+        create_private_dir(dir).map_err(data_dir)?;
         let path = dir.join(SQLITE_FILE);
+        private_file(&path).map_err(data_dir)?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
         install_default_drivers();
         let pool = AnyPoolOptions::new()
@@ -258,6 +294,11 @@ impl Store {
                     "graph edges from",
                     include_str!("../migrations/sqlite/0012_graph_edges_from.sql"),
                 ),
+                (
+                    13,
+                    "scan attempts",
+                    include_str!("../migrations/sqlite/0013_scan_attempts.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -319,6 +360,11 @@ impl Store {
                     12,
                     "graph edges from",
                     include_str!("../migrations/postgres/0012_graph_edges_from.sql"),
+                ),
+                (
+                    13,
+                    "scan attempts",
+                    include_str!("../migrations/postgres/0013_scan_attempts.sql"),
                 ),
             ],
         };

@@ -200,6 +200,16 @@ impl Store {
     }
 
     /// Outputs of one tenant, or of every tenant.
+    /// Replaces an output's stored secret (sealing one stored in clear).
+    pub async fn set_output_secret(&self, id: &str, secret: &str) -> Result<()> {
+        sqlx::query("UPDATE outputs SET secret = $1 WHERE id = $2")
+            .bind(secret)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn outputs(&self, tenant_id: Option<&str>) -> Result<Vec<Output>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTPUT_COLUMNS} FROM outputs WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_ms, id"

@@ -81,6 +81,8 @@ pub struct ScanJob {
     pub started_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<i64>,
+    /// How many times the job was started.
+    pub attempts: i64,
 }
 
 /// How a job ended.
@@ -112,7 +114,15 @@ impl ScanResult {
     }
 }
 
-const JOB_COLUMNS: &str = "id, tenant_id, cluster_id, image, kind, trigger_finding_id, workload, state, detail, image_digest, reused_from, packages, vulnerabilities, threats, finding_ids, created_ms, started_ms, finished_ms";
+const JOB_COLUMNS: &str = "id, tenant_id, cluster_id, image, kind, trigger_finding_id, workload, state, detail, image_digest, reused_from, packages, vulnerabilities, threats, finding_ids, created_ms, started_ms, finished_ms, attempts";
+
+/// Starts of one job at most: a job running when its server stopped three times (a scan that
+/// crashes the server, say) fails instead of being claimed again.
+pub const MAX_SCAN_ATTEMPTS: i64 = 3;
+
+/// The detail of a job failed for that.
+const ABANDONED: &str =
+    "the server stopped during this scan 3 times; it is not tried again (see the server's log)";
 
 pub(crate) fn corrupt(what: &str, error: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -156,6 +166,7 @@ fn job_row(r: &AnyRow) -> Result<ScanJob> {
         created_ms: r.try_get("created_ms")?,
         started_ms: r.try_get("started_ms")?,
         finished_ms: r.try_get("finished_ms")?,
+        attempts: r.try_get("attempts")?,
         id,
     })
 }
@@ -180,6 +191,7 @@ async fn insert_job(conn: &mut sqlx::AnyConnection, s: &NewScan, now: i64) -> Re
         created_ms: now,
         started_ms: None,
         finished_ms: None,
+        attempts: 0,
     };
     sqlx::query(
         "INSERT INTO scan_jobs (id, tenant_id, cluster_id, image, kind, trigger_finding_id, workload, state, detail, packages, vulnerabilities, threats, finding_ids, created_ms)
@@ -205,18 +217,27 @@ impl Store {
         insert_job(&mut conn, scan, now_ms()).await
     }
 
-    /// Takes the oldest queued job, marking it running; `None` when the queue is empty.
-    pub async fn claim_scan(&self) -> Result<Option<ScanJob>> {
+    /// Takes the next queued job, marking it running: the oldest job of the tenants with the
+    /// fewest jobs running, among tenants with fewer than `max_running_per_tenant` running (so
+    /// one tenant's queue cannot hold every worker). `None` when no job can be taken.
+    pub async fn claim_scan(&self, max_running_per_tenant: i64) -> Result<Option<ScanJob>> {
         // The inner SELECT may pick a job another worker is claiming at the same moment; the
         // outer condition on `state` then matches nothing (PostgreSQL re-checks it on the
         // locked row, SQLite runs writers one at a time), and the caller tries again.
-        loop {
+        for _ in 0..4 {
             let row = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE scan_jobs SET state = 'running', started_ms = $1
-                 WHERE state = 'queued' AND id = (SELECT id FROM scan_jobs WHERE state = 'queued' ORDER BY created_ms, id LIMIT 1)
+                "UPDATE scan_jobs SET state = 'running', started_ms = $1, attempts = attempts + 1
+                 WHERE state = 'queued' AND id = (
+                   SELECT q.id FROM scan_jobs q
+                   WHERE q.state = 'queued'
+                     AND (SELECT COUNT(*) FROM scan_jobs r WHERE r.state = 'running' AND r.tenant_id = q.tenant_id) < $2
+                   ORDER BY (SELECT COUNT(*) FROM scan_jobs r WHERE r.state = 'running' AND r.tenant_id = q.tenant_id),
+                            q.created_ms, q.id
+                   LIMIT 1)
                  RETURNING {JOB_COLUMNS}"
             )))
             .bind(now_ms())
+            .bind(max_running_per_tenant.max(1))
             .fetch_optional(&self.pool)
             .await?;
             if let Some(r) = row {
@@ -230,23 +251,48 @@ impl Store {
                 return Ok(None);
             }
         }
+        Ok(None)
     }
 
     /// Takes one job by id (a job the bus handed to this worker): queued → running. With
     /// `take_over`, a job already running is taken too — the bus redelivers a job only when
-    /// the worker that had it stopped confirming progress. `None`: done, gone, or taken.
+    /// the worker that had it stopped confirming progress — unless it was started
+    /// [`MAX_SCAN_ATTEMPTS`] times: then it fails. `None`: done, gone, failed, or taken.
     pub async fn claim_scan_id(&self, id: &str, take_over: bool) -> Result<Option<ScanJob>> {
+        let now = now_ms();
+        if take_over {
+            sqlx::query(
+                "UPDATE scan_jobs SET state = 'failed', detail = $1, finished_ms = $2
+                 WHERE id = $3 AND state = 'running' AND attempts >= $4",
+            )
+            .bind(ABANDONED)
+            .bind(now)
+            .bind(id)
+            .bind(MAX_SCAN_ATTEMPTS)
+            .execute(&self.pool)
+            .await?;
+        }
         let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE scan_jobs SET state = 'running', started_ms = $1
+            "UPDATE scan_jobs SET state = 'running', started_ms = $1, attempts = attempts + 1
              WHERE id = $2 AND (state = 'queued' OR ($3 AND state = 'running'))
              RETURNING {JOB_COLUMNS}"
         )))
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
         .bind(take_over)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(job_row).transpose()
+    }
+
+    /// Jobs of a tenant waiting in the queue.
+    pub async fn queued_scans(&self, tenant_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM scan_jobs WHERE tenant_id = $1 AND state = 'queued'",
+        )
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Jobs queued before `before_ms`, oldest first, at most `limit` (ids).
@@ -260,14 +306,25 @@ impl Store {
         .await?)
     }
 
-    /// Puts jobs a stopped process left running back in the queue (one server per database).
-    pub async fn requeue_running_scans(&self) -> Result<u64> {
+    /// Puts jobs a stopped process left running back in the queue (one server per database),
+    /// except those started [`MAX_SCAN_ATTEMPTS`] times, which fail; returns the jobs queued
+    /// again and those failed.
+    pub async fn requeue_running_scans(&self) -> Result<(u64, u64)> {
+        let failed = sqlx::query(
+            "UPDATE scan_jobs SET state = 'failed', detail = $1, finished_ms = $2
+             WHERE state = 'running' AND attempts >= $3",
+        )
+        .bind(ABANDONED)
+        .bind(now_ms())
+        .bind(MAX_SCAN_ATTEMPTS)
+        .execute(&self.pool)
+        .await?;
         let r = sqlx::query(
             "UPDATE scan_jobs SET state = 'queued', started_ms = NULL WHERE state = 'running'",
         )
         .execute(&self.pool)
         .await?;
-        Ok(r.rows_affected())
+        Ok((r.rows_affected(), failed.rows_affected()))
     }
 
     pub async fn scan_job(&self, id: &str) -> Result<Option<ScanJob>> {
@@ -381,16 +438,31 @@ async fn finish(conn: &mut sqlx::AnyConnection, id: &str, r: &ScanResult) -> Res
 }
 
 impl DetectionRound<'_> {
-    /// Queues triggered scans, each image at most once per tenant per `window_ms`; returns the
-    /// jobs queued (the others were queued within the window).
+    /// Queues triggered scans, each image at most once per tenant per `window_ms` and none
+    /// for a tenant with `max_queued_per_tenant` jobs waiting; returns the jobs queued (the
+    /// others were queued within the window) and how many were dropped for a full queue.
     pub async fn trigger_scans(
         &mut self,
         scans: &[NewScan],
         now: i64,
         window_ms: i64,
-    ) -> Result<Vec<ScanJob>> {
+        max_queued_per_tenant: i64,
+    ) -> Result<(Vec<ScanJob>, usize)> {
         let mut queued = Vec::new();
+        let mut dropped = 0;
         for s in scans {
+            // A tenant whose queue is full gets no more triggered scans until it drains
+            // (the image is not marked as triggered, so a later finding triggers it).
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM scan_jobs WHERE tenant_id = $1 AND state = 'queued'",
+            )
+            .bind(&s.tenant_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+            if waiting >= max_queued_per_tenant {
+                dropped += 1;
+                continue;
+            }
             let admitted: Option<String> = sqlx::query_scalar(
                 "INSERT INTO scan_triggers (tenant_id, image, last_ms) VALUES ($1, $2, $3)
                  ON CONFLICT (tenant_id, image) DO UPDATE SET last_ms = excluded.last_ms
@@ -407,7 +479,7 @@ impl DetectionRound<'_> {
                 queued.push(insert_job(&mut self.tx, s, now).await?);
             }
         }
-        Ok(queued)
+        Ok((queued, dropped))
     }
 
     /// Ends a job along with the results stored in this round.

@@ -448,5 +448,63 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
             "{what} contains control characters"
         )));
     }
+    if let Some(c) = name.chars().find(|c| is_format(*c)) {
+        return Err(StoreError::Invalid(format!(
+            "{what} contains the invisible character U+{:04X} (bidirectional controls and zero-width characters make a name look like another)",
+            c as u32
+        )));
+    }
     Ok(())
+}
+
+/// Unicode's format characters (general category Cf: bidirectional overrides and isolates,
+/// zero-width spaces and joiners, the byte-order mark, tags…) and the line and paragraph
+/// separators. Listed by hand: the standard library has no general categories, and this set
+/// changes rarely (Unicode 16).
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_look_like_others_are_refused() {
+        assert!(validate_name("cluster name", "prod-eu-1").is_ok());
+        assert!(validate_name("cluster name", "Équipe données").is_ok());
+        for (name, shows) in [
+            ("prod\u{202E}1-ue", "U+202E"),
+            ("ad\u{200B}min", "U+200B"),
+            ("\u{FEFF}prod", "U+FEFF"),
+            ("a\u{2066}b", "U+2066"),
+            ("tag\u{E0041}", "U+E0041"),
+        ] {
+            let e = validate_name("cluster name", name).unwrap_err().to_string();
+            assert!(e.contains(shows) && e.starts_with("cluster name"), "{e}");
+        }
+        assert!(validate_name("x", "a\tb").is_err());
+        assert!(validate_name("x", "   ").is_err());
+    }
 }

@@ -758,6 +758,92 @@ async fn outputs_get_one_delivery_per_new_finding_and_repeats_coalesce() {
     .await;
 }
 
+/// One tenant's long queue does not hold every worker: the next job is the oldest of the
+/// tenants with the fewest jobs running, and a tenant at its limit of running jobs waits. A
+/// job started three times (its server stopped each time) fails instead of coming back.
+#[tokio::test]
+async fn scan_workers_are_shared_between_tenants_and_crashing_jobs_end() {
+    use osprey_store::{MAX_SCAN_ATTEMPTS, NewScan, ScanKind, ScanState};
+    each_backend(|store| async move {
+        let a = store.create_tenant("a", TenantKind::Member).await.unwrap();
+        let b = store.create_tenant("b", TenantKind::Member).await.unwrap();
+        let enqueue = |tenant: String, image: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .enqueue_scan(&NewScan {
+                        tenant_id: tenant,
+                        cluster_id: None,
+                        image: image.into(),
+                        kind: ScanKind::OnDemand,
+                        trigger_finding_id: None,
+                        workload: None,
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        for image in ["a/1", "a/2", "a/3", "a/4"] {
+            enqueue(a.id.clone(), image).await;
+        }
+        enqueue(b.id.clone(), "b/1").await;
+        assert_eq!(store.queued_scans(&a.id).await.unwrap(), 4);
+        let mut claimed = Vec::new();
+        for _ in 0..3 {
+            claimed.push(store.claim_scan(2).await.unwrap().unwrap());
+        }
+        let tenants: Vec<&str> = claimed.iter().map(|j| &j.image[..1]).collect();
+        // b's one job goes before a's second, though a queued four first.
+        assert!(tenants[..2].contains(&"b"), "{tenants:?}");
+        assert_eq!(tenants.iter().filter(|t| **t == "a").count(), 2);
+        // a is at its limit of 2 running: nothing more is taken, though two of its jobs wait.
+        assert!(store.claim_scan(2).await.unwrap().is_none());
+        assert_eq!(store.queued_scans(&a.id).await.unwrap(), 2);
+
+        // Three stops of the server while a job runs: it fails after the third.
+        let crashing = claimed[0].id.clone();
+        for start in 1..MAX_SCAN_ATTEMPTS {
+            let (requeued, failed) = store.requeue_running_scans().await.unwrap();
+            assert_eq!(failed, 0, "start {start}");
+            assert!(requeued >= 1);
+            let again = store
+                .claim_scan_id(&crashing, false)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(again.attempts, start + 1);
+        }
+        let (_, failed) = store.requeue_running_scans().await.unwrap();
+        assert_eq!(failed, 1);
+        let job = store.scan_job(&crashing).await.unwrap().unwrap();
+        assert_eq!(job.state, ScanState::Failed);
+        assert!(job.detail.contains("3 times"), "{}", job.detail);
+        // Through the bus: a redelivered job started three times fails too.
+        let mut bus_job = store.claim_scan(5).await.unwrap().unwrap();
+        while bus_job.attempts < MAX_SCAN_ATTEMPTS {
+            let started = bus_job.attempts;
+            bus_job = store
+                .claim_scan_id(&bus_job.id, true)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(bus_job.attempts, started + 1);
+        }
+        assert!(
+            store
+                .claim_scan_id(&bus_job.id, true)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.scan_job(&bus_job.id).await.unwrap().unwrap().state,
+            ScanState::Failed
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
     use osprey_store::{NewScan, ScanKind, ScanResult, ScanState};
@@ -784,21 +870,23 @@ async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
                 ],
                 1_000,
                 window,
+                100,
             )
             .await
             .unwrap();
         round.commit().await.unwrap();
-        assert_eq!(queued.len(), 2, "one per tenant");
+        assert_eq!(queued.0.len(), 2, "one per tenant");
         let mut round = store.begin_round().await.unwrap();
         let again = round
             .trigger_scans(
                 &[scan(&a.id, "reg/app:1", ScanKind::Triggered)],
                 1_000 + window - 1,
                 window,
+                100,
             )
             .await
             .unwrap();
-        assert!(again.is_empty(), "within the window");
+        assert!(again.0.is_empty(), "within the window");
         // A rolled-back round queued nothing and used up no window.
         drop(round);
         let mut round = store.begin_round().await.unwrap();
@@ -807,11 +895,27 @@ async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
                 &[scan(&a.id, "reg/app:1", ScanKind::Triggered)],
                 1_000 + window,
                 window,
+                100,
             )
             .await
             .unwrap();
         round.commit().await.unwrap();
-        assert_eq!(later.len(), 1, "after the window");
+        assert_eq!(later.0.len(), 1, "after the window");
+        // A tenant whose queue is full gets no more triggered scans (and the image is not
+        // marked triggered).
+        let mut round = store.begin_round().await.unwrap();
+        let full = round
+            .trigger_scans(
+                &[scan(&a.id, "reg/full:1", ScanKind::Triggered)],
+                1_000 + window,
+                window,
+                2,
+            )
+            .await
+            .unwrap();
+        round.commit().await.unwrap();
+        assert_eq!((full.0.len(), full.1), (0, 1));
+        assert_eq!(store.queued_scans(&a.id).await.unwrap(), 2);
         let on_demand = store
             .enqueue_scan(&scan(&a.id, "reg/other:2", ScanKind::OnDemand))
             .await
@@ -820,11 +924,11 @@ async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
         assert!(store.scan_pending(&a.id, "reg/other:2").await.unwrap());
 
         // Claimed oldest first, each once.
-        let first = store.claim_scan().await.unwrap().unwrap();
+        let first = store.claim_scan(10).await.unwrap().unwrap();
         assert_eq!(first.state, ScanState::Running);
         assert_eq!(first.workload.as_ref().unwrap()["namespace"], "shop");
         let mut claimed = vec![first.id.clone()];
-        while let Some(j) = store.claim_scan().await.unwrap() {
+        while let Some(j) = store.claim_scan(10).await.unwrap() {
             claimed.push(j.id);
         }
         claimed.sort();
@@ -832,8 +936,9 @@ async fn scan_jobs_queue_once_per_window_and_are_claimed_once() {
         assert_eq!(claimed.len(), 4);
         assert_eq!(store.scan_queue_depth().await.unwrap(), (0, 4));
         // A restart puts running jobs back.
-        assert_eq!(store.requeue_running_scans().await.unwrap(), 4);
-        let job = store.claim_scan().await.unwrap().unwrap();
+        assert_eq!(store.requeue_running_scans().await.unwrap(), (4, 0));
+        let job = store.claim_scan(10).await.unwrap().unwrap();
+        assert_eq!(job.attempts, 2, "started twice");
         let done = ScanResult {
             state: ScanState::Done,
             image_digest: Some("sha256:aa".into()),
@@ -1406,4 +1511,21 @@ async fn retro_hunts_are_claimed_once_per_tenant_and_survive_a_stopped_server() 
         assert!(all.windows(2).all(|w| w[0].created_ms >= w[1].created_ms));
     })
     .await;
+}
+
+/// The data directory a store creates, and its database file, are its owner's only.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let store = Store::open_sqlite(&dir).await.unwrap();
+    store.create_tenant("a", TenantKind::Member).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
 }

@@ -96,13 +96,14 @@ pub struct LayerStream {
 
 impl LayerStream {
     /// Starts the pipeline over a raw layer blob (gzip, zstd or plain tar, told by its first
-    /// bytes). Digests given are checked at the end of the stream. `input` names the layer in
-    /// errors.
+    /// bytes). Digests given are checked at the end of the stream; more than `max_bytes`
+    /// decompressed is an error. `input` names the layer in errors.
     pub fn new(
         raw: Box<dyn Read + Send>,
         expected_blob: Option<Digest>,
         expected_diff_id: Option<Digest>,
         input: String,
+        max_bytes: u64,
     ) -> Result<LayerStream, ImageError> {
         let (tx, rx) = sync_channel(CHANNEL_DEPTH);
         let (recycle, recycled) = sync_channel(CHANNEL_DEPTH + 2);
@@ -110,7 +111,13 @@ impl LayerStream {
         let thread = std::thread::Builder::new()
             .name("osprey-layer".into())
             .spawn(move || {
-                let outcome = pump(raw, expected_blob, pump_diff, &pump_input, &tx, &recycled);
+                let outcome = pump(
+                    raw,
+                    (expected_blob, pump_diff),
+                    (&pump_input, max_bytes),
+                    &tx,
+                    &recycled,
+                );
                 let last = match outcome {
                     Ok(digests) => Message::Done(digests),
                     Err(e) => Message::Failed(e),
@@ -282,12 +289,12 @@ impl io::Seek for LayerStream {
 
 fn pump(
     raw: Box<dyn Read + Send>,
-    expected_blob: Option<Digest>,
-    expected_diff_id: Option<Digest>,
-    input: &str,
+    (expected_blob, expected_diff_id): (Option<Digest>, Option<Digest>),
+    (input, max_bytes): (&str, u64),
     tx: &SyncSender<Message>,
     recycled: &Receiver<Vec<u8>>,
 ) -> io::Result<PumpDone> {
+    let limit = Limit { input, max_bytes };
     let blob_algorithm = expected_blob.as_ref().map(Digest::algorithm);
     let blob = DigestingReader::new(raw, expected_blob, format!("{input} (blob)"));
     let mut buffered = BufReader::with_capacity(CHUNK, blob);
@@ -314,16 +321,16 @@ fn pump(
     let mut blob = match compression {
         Compression::Gzip => {
             let mut decoder = MultiGzDecoder::new(buffered);
-            forward(&mut decoder, tx, recycled)?;
+            forward(&mut decoder, &limit, tx, recycled)?;
             decoder.into_inner().into_inner()
         }
         Compression::Zstd => {
             let mut decoder = zstd::Decoder::with_buffer(buffered)?;
-            forward(&mut decoder, tx, recycled)?;
+            forward(&mut decoder, &limit, tx, recycled)?;
             decoder.finish().into_inner()
         }
         Compression::None => {
-            forward(&mut buffered, tx, recycled)?;
+            forward(&mut buffered, &limit, tx, recycled)?;
             buffered.into_inner()
         }
     };
@@ -344,13 +351,21 @@ fn finished<R: Read>(r: &DigestingReader<R>) -> (Digest, u64) {
     )
 }
 
-/// Reads `r` to its end, sending full chunks down the channel. A closed channel (the reader
-/// stopped early) ends the work quietly.
+/// The most a layer may decompress to, and the layer's name for the error.
+struct Limit<'a> {
+    input: &'a str,
+    max_bytes: u64,
+}
+
+/// Reads `r` to its end, sending full chunks down the channel; more than the limit is an
+/// error. A closed channel (the reader stopped early) ends the work quietly.
 fn forward(
     r: &mut impl Read,
+    limit: &Limit<'_>,
     tx: &SyncSender<Message>,
     recycled: &Receiver<Vec<u8>>,
 ) -> io::Result<()> {
+    let mut total = 0u64;
     loop {
         let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
         let mut filled = 0;
@@ -364,6 +379,17 @@ fn forward(
         }
         if filled == 0 {
             return Ok(());
+        }
+        total += filled as u64;
+        if total > limit.max_bytes {
+            return Err(ImageError::malformed(
+                limit.input,
+                format!(
+                    "more than {} bytes once decompressed (the layer size limit)",
+                    limit.max_bytes
+                ),
+            )
+            .into_io());
         }
         if tx.send(Message::Data(chunk, filled)).is_err() {
             return Err(io::Error::other("layer reader went away"));
@@ -387,7 +413,13 @@ mod tests {
         blob: Option<Digest>,
         diff: Option<Digest>,
     ) -> Result<(Vec<u8>, StreamDigests), ImageError> {
-        let mut s = LayerStream::new(Box::new(io::Cursor::new(raw)), blob, diff, "layer 1".into())?;
+        let mut s = LayerStream::new(
+            Box::new(io::Cursor::new(raw)),
+            blob,
+            diff,
+            "layer 1".into(),
+            u64::MAX,
+        )?;
         let mut out = Vec::new();
         s.read_to_end(&mut out)
             .map_err(|e| ImageError::from_io("layer 1", e))?;
@@ -431,6 +463,28 @@ mod tests {
             matches!(err, ImageError::DigestMismatch { ref input, .. } if input.contains("uncompressed")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_layer_limit() {
+        // 64 MiB of zeros in well under a megabyte of gzip, against a 1 MiB limit.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let mut s = LayerStream::new(
+            Box::new(io::Cursor::new(bomb)),
+            None,
+            None,
+            "layer 2".into(),
+            1 << 20,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let err = ImageError::from_io("layer 2", s.read_to_end(&mut out).unwrap_err());
+        assert_eq!(
+            err.to_string(),
+            "layer 2: more than 1048576 bytes once decompressed (the layer size limit)"
+        );
+        assert!(out.len() <= (1 << 20) + CHUNK);
     }
 
     #[test]

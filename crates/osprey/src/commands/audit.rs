@@ -416,10 +416,15 @@ fn listen(
             .local_addr()
             .map_err(|e| Failure::Internal(e.to_string()))?;
         ui.note(&format!("listening on http://{local}/k8s-audit"));
+        // The token is checked before the body is read (the layer runs first).
         let app = Router::new()
             .route("/k8s-audit", post(receive))
             .route("/v1/audit", post(receive))
             .layer(DefaultBodyLimit::max(MAX_BATCH))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                authenticate,
+            ))
             .with_state(Arc::clone(&state));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -441,9 +446,57 @@ fn listen(
     Ok(0)
 }
 
+/// Refuses a request without the receiver's bearer token (`--ingest-token`) before its body is
+/// read; the token is compared in constant time (as SHA-256 digests).
+async fn authenticate(
+    axum::extract::State(state): axum::extract::State<Arc<Mutex<Receiver>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let expected = match state.lock() {
+        Ok(r) => r.token.clone(),
+        Err(_) => {
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "receiver failed\n",
+            )
+                .into_response();
+        }
+    };
+    if let Some(token) = expected {
+        let presented = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !same_secret(presented, &token) {
+            if let Ok(mut r) = state.lock() {
+                r.rejected += 1;
+            }
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
 async fn receive(
     axum::extract::State(state): axum::extract::State<Arc<Mutex<Receiver>>>,
-    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> (axum::http::StatusCode, String) {
     use axum::http::StatusCode;
@@ -454,19 +507,6 @@ async fn receive(
         );
     };
     let r = &mut *guard;
-    if let Some(token) = &r.token {
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if presented != Some(token.as_str()) {
-            r.rejected += 1;
-            return (
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token\n".into(),
-            );
-        }
-    }
     let Receiver {
         engine,
         findings,

@@ -111,6 +111,12 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         let local = listener
             .local_addr()
             .map_err(|e| Failure::Internal(e.to_string()))?;
+        // The demo's tokens are printed and its settings open: it is for this machine only.
+        if args.demo && !local.ip().is_loopback() {
+            return Err(Failure::Input(format!(
+                "--demo: listens on {local}, reachable from other machines; the demo serves 127.0.0.1 only (--listen 127.0.0.1:8080)"
+            )));
+        }
         let demo = if args.demo {
             Some(
                 osprey_server::demo::DemoFiles::locate(&args.examples)
@@ -159,12 +165,21 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             scan_cache: Some(osprey_server::scanner::default_cache(&args.store.data)),
             rescan_interval: (args.rescan_interval_hours > 0)
                 .then(|| Duration::from_secs(args.rescan_interval_hours.saturating_mul(3600))),
-            // The demo's pod runs the bundled image from the source tree.
             allow_local_images: args.allow_local_images || args.demo,
+            // The demo's pod runs the bundled image from the source tree: its triggered scan
+            // may read that one local source.
+            trusted_local_image: demo.as_ref().map(|d| d.image.clone()),
             secret_key: Some(launched.secret_key),
             bus_max_bytes,
             https: tls.is_some(),
             destinations: destinations(&args),
+            scan_timeout: Duration::from_secs(args.scan_timeout_minutes.saturating_mul(60)),
+            scan_max_download_bytes: args.scan_max_download_mb.saturating_mul(1 << 20),
+            scan_jobs_per_tenant: args
+                .scan_jobs_per_tenant
+                .unwrap_or(args.scan_workers / 2)
+                .max(1),
+            scan_queue_per_tenant: args.scan_queue_per_tenant,
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -234,7 +249,7 @@ fn demo_database(args: &ServeArgs, ui: &Ui) -> Result<std::path::PathBuf, Failur
             osv.display()
         )));
     }
-    std::fs::create_dir_all(&args.store.data)
+    osprey_store::create_private_dir(&args.store.data)
         .map_err(|e| Failure::Input(format!("--data {}: {e}", args.store.data.display())))?;
     let out = args.store.data.join("demo-vuln.db");
     let jobs = [super::db::FeedJob::local(

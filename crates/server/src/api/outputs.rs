@@ -51,7 +51,7 @@ pub struct Deliveries {
     deliveries: Vec<Delivery>,
 }
 
-#[utoipa::path(post, path = "/v1/outputs", tag = "outputs", request_body = NewOutput, responses((status = 201, description = "The output (with its secret only when generated)", body = OutputCreated), (status = 409, description = "Name taken", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/outputs", tag = "outputs", request_body = NewOutput, responses((status = 201, description = "The output (with its secret only when generated)", body = OutputCreated), (status = 409, description = "Name taken", body = ErrorBody), (status = 503, description = "The server has no secret key to seal the webhook key with", body = ErrorBody), BadInput, NotFound, Refused), security(("bearer" = [])))]
 pub async fn create_output(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -99,6 +99,18 @@ pub async fn create_output(
         None if generated => osprey_store::new_secret(),
         None => String::new(),
     };
+    // The HMAC key is sealed with the server's key, as registry passwords are.
+    let sealed = if secret.is_empty() {
+        String::new()
+    } else {
+        let key = app.options.secret_key.as_ref().ok_or_else(|| {
+            ApiError::unavailable(
+                "this server has no secret key to seal webhook keys with",
+                60,
+            )
+        })?;
+        key.seal_text(&secret)
+    };
     let o = app
         .store
         .create_output(
@@ -106,7 +118,7 @@ pub async fn create_output(
             &body.name,
             kind,
             &body.url,
-            &secret,
+            &sealed,
             severity_min,
         )
         .await?;

@@ -81,7 +81,7 @@ pub struct Registries {
     registries: Vec<Registry>,
 }
 
-#[utoipa::path(post, path = "/v1/images/scan", tag = "scans", request_body = ScanRequest, responses((status = 202, description = "The queued scan job", body = ScanJob), (status = 404, description = "Cluster or tenant absent or not the caller's", body = ErrorBody), (status = 503, description = "Scanning is off on this server", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/images/scan", tag = "scans", request_body = ScanRequest, responses((status = 202, description = "The queued scan job", body = ScanJob), (status = 404, description = "Cluster or tenant absent or not the caller's", body = ErrorBody), (status = 429, description = "The tenant has as many scans waiting as it may queue", body = ErrorBody), (status = 503, description = "Scanning is off on this server", body = ErrorBody), BadInput, Refused), security(("bearer" = [])))]
 pub async fn scan_image(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -100,6 +100,15 @@ pub async fn scan_image(
             Some(cluster) if cluster.tenant_id == tenant_id => {}
             _ => return Err(ApiError::not_found(format!("cluster {c:?}"))),
         }
+    }
+    let waiting = app.store.queued_scans(&tenant_id).await?;
+    if waiting >= app.options.scan_queue_per_tenant {
+        return Err(ApiError::busy(
+            format!(
+                "the tenant has {waiting} scans waiting, the most it may queue; try again when some have run"
+            ),
+            30,
+        ));
     }
     let job = app
         .store

@@ -632,7 +632,20 @@ impl Detector {
             })
             .collect();
         let upserted = round.upsert_findings(records, "detector").await?;
-        let triggered = round.trigger_scans(&triggers, now, window_ms).await?;
+        let (triggered, full) = round
+            .trigger_scans(
+                &triggers,
+                now,
+                window_ms,
+                self.app.options.scan_queue_per_tenant,
+            )
+            .await?;
+        if full > 0 {
+            tracing::warn!(
+                scans = full,
+                "triggered scans dropped: their tenants' scan queues are full"
+            );
+        }
         if let Commit::Cursor(last) = commit {
             round
                 .put_state(CURSOR_KEY, last.to_string().as_bytes())

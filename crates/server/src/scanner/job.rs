@@ -16,11 +16,16 @@ use crate::error::{ServerError, ServerResult};
 
 impl Scans {
     /// Opens the job's image: a registry reference, through the tenant's registry settings
-    /// (other sources only when the server allows local images).
+    /// (other sources only for an on-demand scan on a server that allows local images, and the
+    /// demo's own image).
     fn open(&self, handle: &Handle, job: &ScanJob) -> ServerResult<Image> {
         // Without local sources, what a job names is a registry reference whatever else it
-        // could be read as (a pod's image `app` is not the file `./app`).
-        let (source, reference) = if self.app.options.allow_local_images {
+        // could be read as (a pod's image `app` is not the file `./app`, nor `dir:/etc`):
+        // a triggered or scheduled job's image comes from an audit event.
+        let options = &self.app.options;
+        let local = (options.allow_local_images && job.kind == ScanKind::OnDemand)
+            || options.trusted_local_image.as_deref() == Some(job.image.as_str());
+        let (source, reference) = if local {
             let source = Source::parse(&job.image)?;
             let reference = match &source {
                 Source::Registry(text) => Some(
@@ -42,6 +47,9 @@ impl Scans {
         let mut options = OpenOptions::default();
         options.registry.docker_config = false;
         options.registry.destinations = self.app.options.destinations.clone();
+        let deadline = std::time::Instant::now() + self.app.options.scan_timeout;
+        options.registry.deadline = Some(deadline);
+        options.registry.max_download_bytes = Some(self.app.options.scan_max_download_bytes);
         if let Some(reference) = reference {
             let registry = handle.block_on(
                 self.app
@@ -49,7 +57,11 @@ impl Scans {
                     .registry_for(&job.tenant_id, &reference.registry),
             )?;
             if let Some(r) = registry {
-                options.registry = self.registry_options(&r)?;
+                options.registry = RegistryOptions {
+                    deadline: Some(deadline),
+                    max_download_bytes: Some(self.app.options.scan_max_download_bytes),
+                    ..self.registry_options(&r)?
+                };
             }
         }
         Ok(Image::open(&source, &options)?)

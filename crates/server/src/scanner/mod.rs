@@ -120,7 +120,11 @@ impl Scans {
                 self.take_from_bus(bus, handle);
                 continue;
             }
-            match handle.block_on(self.app.store.claim_scan()) {
+            match handle.block_on(
+                self.app
+                    .store
+                    .claim_scan(self.app.options.scan_jobs_per_tenant as i64),
+            ) {
                 Ok(Some(job)) => {
                     self.run_guarded(handle, job);
                     continue;
@@ -297,7 +301,7 @@ pub fn tenant_reason(e: &ServerError) -> String {
                 osprey_egress::NOT_ALLOWED.to_string()
             } else if let Some(status) = http_status(reason) {
                 format!("HTTP {status}")
-            } else if reason.contains("-byte limit") {
+            } else if reason.contains("-byte limit") || reason.contains("(deadline)") {
                 reason.clone()
             } else {
                 "connection failed".to_string()

@@ -63,6 +63,12 @@ impl Scans {
             let due = handle.block_on(self.app.store.images_due_for_rescan(before, 100))?;
             for (tenant_id, reference, cluster_id) in due {
                 handle.block_on(async {
+                    // A tenant whose queue is full is re-scanned later (its images stay due).
+                    if self.app.store.queued_scans(&tenant_id).await?
+                        >= self.app.options.scan_queue_per_tenant
+                    {
+                        return Ok(());
+                    }
                     if !self.app.store.scan_pending(&tenant_id, &reference).await? {
                         self.app
                             .store

@@ -57,8 +57,12 @@ impl TestServer {
         TestServer::start_strict(backend, options).await
     }
 
-    /// A server with exactly the destination policy of `options`.
-    pub async fn start_strict(backend: Backend, options: Options) -> TestServer {
+    /// A server with exactly the destination policy of `options` (and a secret key, as
+    /// `osprey serve` always has).
+    pub async fn start_strict(backend: Backend, mut options: Options) -> TestServer {
+        if options.secret_key.is_none() {
+            options.secret_key = Some(osprey_server::secrets::SecretKey::random());
+        }
         let data = tempfile::tempdir().unwrap();
         let store = match backend {
             Backend::Sqlite => Store::open_sqlite(data.path()).await.unwrap(),

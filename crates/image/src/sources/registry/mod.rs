@@ -16,6 +16,7 @@ mod reference;
 
 use std::future::Future;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +67,10 @@ pub struct RegistryOptions {
     /// Where requests may go (the registry, its token server, redirects): every destination
     /// for the command line, the operator's policy for the server.
     pub destinations: osprey_egress::Policy,
+    /// When every request and download of this client must have ended (a scan's deadline).
+    pub deadline: Option<std::time::Instant>,
+    /// Bytes this client may download in all (manifests, configs, layers, token answers).
+    pub max_download_bytes: Option<u64>,
 }
 
 impl Default for RegistryOptions {
@@ -77,11 +82,15 @@ impl Default for RegistryOptions {
             max_retries: 4,
             retry_base: Duration::from_millis(250),
             destinations: osprey_egress::Policy::open(),
+            deadline: None,
+            max_download_bytes: None,
         }
     }
 }
 
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Bytes of an error answer read (for its message); the rest is not read.
+const MAX_ERROR_BODY: u64 = 64 << 10;
 const MAX_TOKEN_BYTES: u64 = 1 << 20;
 const MAX_RESUMES: u32 = 3;
 
@@ -98,6 +107,8 @@ struct Session {
     credentials: Option<Credentials>,
     authorization: Mutex<Option<HeaderValue>>,
     options: RegistryOptions,
+    /// Bytes downloaded so far, against `options.max_download_bytes`.
+    downloaded: AtomicU64,
 }
 
 impl Drop for RegistryClient {
@@ -144,6 +155,7 @@ impl RegistryClient {
                 credentials,
                 authorization: Mutex::new(None),
                 options,
+                downloaded: AtomicU64::new(0),
             }),
             runtime: Some(runtime),
         })
@@ -249,9 +261,20 @@ impl RegistryClient {
             let mut offset = 0u64;
             let mut resumes = 0;
             loop {
-                match resp.chunk().await {
+                let next = match s.within(resp.chunk()).await {
+                    Ok(next) => next,
+                    Err(deadline) => {
+                        let _ = tx.send(Err(deadline.into_io())).await;
+                        return;
+                    }
+                };
+                match next {
                     Ok(Some(bytes)) => {
                         offset += bytes.len() as u64;
+                        if let Err(e) = s.count(bytes.len()) {
+                            let _ = tx.send(Err(e.into_io())).await;
+                            return;
+                        }
                         if tx.send(Ok(bytes)).await.is_err() {
                             return;
                         }
@@ -354,7 +377,7 @@ impl Session {
             if let Some(h) = auth {
                 req = req.header(AUTHORIZATION, h);
             }
-            let resp = match req.send().await {
+            let resp = match self.within(req.send()).await? {
                 Ok(r) => r,
                 Err(e) => {
                     if let Some(refused) = osprey_egress::refused(&e) {
@@ -416,7 +439,7 @@ impl Session {
                     tokio::time::sleep(wait).await;
                 }
                 _ => {
-                    let body = resp.text().await.unwrap_or_default();
+                    let body = self.error_body(resp).await;
                     return Err(self.registry_error(http_failure(status, &body, url, attempt)));
                 }
             }
@@ -513,7 +536,7 @@ impl Session {
                     req
                 }
             };
-            match req.send().await {
+            match self.within(req.send()).await? {
                 Ok(r)
                     if (r.status() == StatusCode::TOO_MANY_REQUESTS
                         || r.status().is_server_error())
@@ -578,9 +601,9 @@ impl Session {
             return Err(self.registry_error(format!("{what}: larger than the {limit}-byte limit")));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
+        while let Some(chunk) = self
+            .within(resp.chunk())
+            .await?
             .map_err(|e| self.registry_error(format!("{what}: {e}")))?
         {
             if (body.len() + chunk.len()) as u64 > limit {
@@ -588,9 +611,49 @@ impl Session {
                     self.registry_error(format!("{what}: larger than the {limit}-byte limit"))
                 );
             }
+            self.count(chunk.len())?;
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+
+    /// The start of an error answer, for its message: at most [`MAX_ERROR_BODY`] bytes, read
+    /// within the deadline; whatever else the registry sends is not read.
+    async fn error_body(&self, mut resp: reqwest::Response) -> String {
+        let mut body = Vec::new();
+        while (body.len() as u64) < MAX_ERROR_BODY {
+            match self.within(resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    let room = (MAX_ERROR_BODY as usize).saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    /// Runs a request or a read within the client's deadline.
+    async fn within<T>(&self, fut: impl Future<Output = T>) -> Result<T, ImageError> {
+        match self.options.deadline {
+            None => Ok(fut.await),
+            Some(deadline) => {
+                tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut)
+                    .await
+                    .map_err(|_| self.registry_error("the scan's time limit passed (deadline)"))
+            }
+        }
+    }
+
+    /// Counts downloaded bytes against the client's limit.
+    fn count(&self, bytes: usize) -> Result<(), ImageError> {
+        let total = self.downloaded.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        match self.options.max_download_bytes {
+            Some(max) if total > max => Err(self.registry_error(format!(
+                "downloaded more than the {max}-byte limit of this scan"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
