@@ -73,6 +73,15 @@ fn push_image(registry: &Registry, name: &str) -> String {
     format!("{}/{name}", registry.addr)
 }
 
+/// A vulnerability database of one advisory in a directory of its own (kept while the
+/// directory lives).
+fn small_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vuln.db");
+    build_db(&db, &["PYSEC-2018-28"]);
+    (dir, db)
+}
+
 fn options(db: &Path) -> Options {
     Options {
         vuln_db: Some(db.to_path_buf()),
@@ -136,13 +145,9 @@ async fn scans_reach_only_registries_the_policy_allows() {
             )
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
-    let front_addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, front).await.unwrap() });
+    let front_addr = serve_on("127.0.0.2", front).await;
 
-    let dbdir = tempfile::tempdir().unwrap();
-    let db = dbdir.path().join("vuln.db");
-    build_db(&db, &["PYSEC-2018-28"]);
+    let (_dbdir, db) = small_db();
     let server = TestServer::start_strict(
         osprey_store::Backend::Sqlite,
         Options {
@@ -153,15 +158,8 @@ async fn scans_reach_only_registries_the_policy_allows() {
     .await;
     let (a, _) = server.member("a").await;
     let analyst = server.token("a", "analyst").await;
-    for host in [registry.addr.clone(), front_addr.clone()] {
-        let (s, r) = server
-            .post(
-                "/v1/registries",
-                &server.admin,
-                json!({ "host": host, "insecure": true, "tenant": a }),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{r}");
+    for host in [&registry.addr, &front_addr] {
+        plain_http_registry(&server, &a, host).await;
     }
     for (image, host) in [
         (image.clone(), registry.addr.clone()),
@@ -203,7 +201,7 @@ async fn endless_404_registry() -> String {
             futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
         (axum::http::StatusCode::NOT_FOUND, Body::from_stream(body))
     });
-    serve_on_loopback(app).await
+    serve_on("127.0.0.1", app).await
 }
 
 /// A registry on this machine answering every request with a manifest sent a byte every half
@@ -224,11 +222,12 @@ async fn drip_registry() -> String {
             Body::from_stream(body),
         )
     });
-    serve_on_loopback(app).await
+    serve_on("127.0.0.1", app).await
 }
 
-async fn serve_on_loopback(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// Serves `app` on a free port of `ip`; its `host:port`.
+async fn serve_on(ip: &str, app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     host
@@ -252,9 +251,7 @@ async fn plain_http_registry(server: &TestServer, a: &str, host: &str) {
 #[tokio::test]
 async fn hostile_registries_fail_their_scans_within_bounds() {
     let hosts = [endless_404_registry().await, drip_registry().await];
-    let dbdir = tempfile::tempdir().unwrap();
-    let db = dbdir.path().join("vuln.db");
-    build_db(&db, &["PYSEC-2018-28"]);
+    let (_dbdir, db) = small_db();
     let server = TestServer::start(
         osprey_store::Backend::Sqlite,
         Options {
@@ -300,9 +297,7 @@ async fn hostile_registries_fail_their_scans_within_bounds() {
 #[tokio::test]
 async fn a_tenants_scan_queue_is_bounded() {
     let drip = drip_registry().await;
-    let dbdir = tempfile::tempdir().unwrap();
-    let db = dbdir.path().join("vuln.db");
-    build_db(&db, &["PYSEC-2018-28"]);
+    let (_dbdir, db) = small_db();
     let server = TestServer::start(
         osprey_store::Backend::Sqlite,
         Options {
@@ -807,9 +802,7 @@ async fn audit_findings_about_workloads_trigger_one_scan_per_image_and_window() 
 /// `dir:/etc` triggers a scan that refuses to read the server's own file system.
 #[tokio::test]
 async fn triggered_scans_never_read_local_sources() {
-    let dbdir = tempfile::tempdir().unwrap();
-    let db = dbdir.path().join("vuln.db");
-    build_db(&db, &["PYSEC-2018-28"]);
+    let (_dbdir, db) = small_db();
     let server = TestServer::start(
         osprey_store::Backend::Sqlite,
         Options {

@@ -202,57 +202,21 @@ impl<'a> Lists<'a> {
 /// The columns a list of related entities sorts by.
 fn related_columns() -> [Column<RelatedRow>; 5] {
     [
-        Column {
-            key: "type",
-            label: "Type",
-            cmp: |a, b| a.link.kind.cmp(b.link.kind),
-        },
-        Column {
-            key: "name",
-            label: "Entity",
-            cmp: |a, b| a.link.name.cmp(&b.link.name),
-        },
-        Column {
-            key: "relation",
-            label: "Relation",
-            cmp: |a, b| a.relation.cmp(b.relation),
-        },
-        Column {
-            key: "count",
-            label: "Count",
-            cmp: |a, b| a.count.cmp(&b.count),
-        },
-        Column {
-            key: "last_seen",
-            label: "Last seen",
-            cmp: |a, b| a.seen.cmp(&b.seen),
-        },
+        Column::new("type", "Type", |a, b| a.link.kind.cmp(b.link.kind)),
+        Column::new("name", "Entity", |a, b| a.link.name.cmp(&b.link.name)),
+        Column::new("relation", "Relation", |a, b| a.relation.cmp(b.relation)),
+        Column::new("count", "Count", |a, b| a.count.cmp(&b.count)),
+        Column::new("last_seen", "Last seen", |a, b| a.seen.cmp(&b.seen)),
     ]
 }
 
 /// The columns of the API calls by verb and resource.
 fn verb_columns() -> [Column<VerbRow>; 4] {
     [
-        Column {
-            key: "verb",
-            label: "Verb",
-            cmp: |a, b| a.verb.cmp(&b.verb),
-        },
-        Column {
-            key: "resource",
-            label: "Resource",
-            cmp: |a, b| a.resource.cmp(&b.resource),
-        },
-        Column {
-            key: "total",
-            label: "Calls",
-            cmp: |a, b| a.total.cmp(&b.total),
-        },
-        Column {
-            key: "denied",
-            label: "Denied",
-            cmp: |a, b| a.denied.cmp(&b.denied),
-        },
+        Column::new("verb", "Verb", |a, b| a.verb.cmp(&b.verb)),
+        Column::new("resource", "Resource", |a, b| a.resource.cmp(&b.resource)),
+        Column::new("total", "Calls", |a, b| a.total.cmp(&b.total)),
+        Column::new("denied", "Denied", |a, b| a.denied.cmp(&b.denied)),
     ]
 }
 
@@ -587,21 +551,11 @@ async fn findings_of(
 /// The columns a profile's findings sort by.
 fn finding_columns() -> [Column<FindingRow>; 3] {
     [
-        Column {
-            key: "severity",
-            label: "Severity",
-            cmp: |a, b| a.score.total_cmp(&b.score),
-        },
-        Column {
-            key: "title",
-            label: "Finding",
-            cmp: |a, b| a.title.cmp(&b.title),
-        },
-        Column {
-            key: "last_seen",
-            label: "Last seen",
-            cmp: |a, b| a.seen.cmp(&b.seen).then_with(|| b.id.cmp(&a.id)),
-        },
+        Column::new("severity", "Severity", |a, b| a.score.total_cmp(&b.score)),
+        Column::new("title", "Finding", |a, b| a.title.cmp(&b.title)),
+        Column::new("last_seen", "Last seen", |a, b| {
+            a.seen.cmp(&b.seen).then_with(|| b.id.cmp(&a.id))
+        }),
     ]
 }
 

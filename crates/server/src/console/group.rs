@@ -321,35 +321,23 @@ const GROUPS_PER_PAGE: usize = 50;
 /// The columns the groups list sorts by.
 fn group_columns() -> [Column<FindingGroup>; 5] {
     [
-        Column {
-            key: "severity",
-            label: "Severity",
-            cmp: |a, b| {
-                (a.severity.label, a.severity.score.unwrap_or(0.0))
-                    .partial_cmp(&(b.severity.label, b.severity.score.unwrap_or(0.0)))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            },
-        },
-        Column {
-            key: "tactics",
-            label: "Tactics",
-            cmp: |a, b| a.tactics.len().cmp(&b.tactics.len()),
-        },
-        Column {
-            key: "findings",
-            label: "Findings",
-            cmp: |a, b| a.finding_ids.len().cmp(&b.finding_ids.len()),
-        },
-        Column {
-            key: "entities",
-            label: "Entities",
-            cmp: |a, b| a.entities.len().cmp(&b.entities.len()),
-        },
-        Column {
-            key: "last_seen",
-            label: "Last seen",
-            cmp: |a, b| ms_of(&a.last_seen).cmp(&ms_of(&b.last_seen)),
-        },
+        Column::new("severity", "Severity", |a, b| {
+            (a.severity.label, a.severity.score.unwrap_or(0.0))
+                .partial_cmp(&(b.severity.label, b.severity.score.unwrap_or(0.0)))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        }),
+        Column::new("tactics", "Tactics", |a, b| {
+            a.tactics.len().cmp(&b.tactics.len())
+        }),
+        Column::new("findings", "Findings", |a, b| {
+            a.finding_ids.len().cmp(&b.finding_ids.len())
+        }),
+        Column::new("entities", "Entities", |a, b| {
+            a.entities.len().cmp(&b.entities.len())
+        }),
+        Column::new("last_seen", "Last seen", |a, b| {
+            ms_of(&a.last_seen).cmp(&ms_of(&b.last_seen))
+        }),
     ]
 }
 

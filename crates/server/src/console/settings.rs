@@ -275,26 +275,10 @@ const DETAIL_SHOWN: usize = 240;
 /// The columns the administrative log sorts by.
 fn log_columns() -> [Column<LogRow>; 4] {
     [
-        Column {
-            key: "time",
-            label: "Time",
-            cmp: |a, b| a.seq.cmp(&b.seq),
-        },
-        Column {
-            key: "actor",
-            label: "Who",
-            cmp: |a, b| a.actor.cmp(&b.actor),
-        },
-        Column {
-            key: "action",
-            label: "Action",
-            cmp: |a, b| a.action.cmp(&b.action),
-        },
-        Column {
-            key: "target",
-            label: "Target",
-            cmp: |a, b| a.target.cmp(&b.target),
-        },
+        Column::new("time", "Time", |a, b| a.seq.cmp(&b.seq)),
+        Column::new("actor", "Who", |a, b| a.actor.cmp(&b.actor)),
+        Column::new("action", "Action", |a, b| a.action.cmp(&b.action)),
+        Column::new("target", "Target", |a, b| a.target.cmp(&b.target)),
     ]
 }
 

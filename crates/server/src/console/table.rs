@@ -18,6 +18,12 @@ pub struct Column<T> {
     pub cmp: fn(&T, &T) -> Ordering,
 }
 
+impl<T> Column<T> {
+    pub fn new(key: &'static str, label: &'static str, cmp: fn(&T, &T) -> Ordering) -> Column<T> {
+        Column { key, label, cmp }
+    }
+}
+
 /// A sortable column's header: the link that sorts by it (or turns its direction).
 pub struct SortLink {
     pub key: &'static str,
@@ -212,16 +218,8 @@ mod tests {
 
     fn columns() -> Vec<Column<(u32, &'static str)>> {
         vec![
-            Column {
-                key: "n",
-                label: "Number",
-                cmp: |a, b| a.0.cmp(&b.0),
-            },
-            Column {
-                key: "name",
-                label: "Name",
-                cmp: |a, b| a.1.cmp(b.1),
-            },
+            Column::new("n", "Number", |a, b| a.0.cmp(&b.0)),
+            Column::new("name", "Name", |a, b| a.1.cmp(b.1)),
         ]
     }
 
