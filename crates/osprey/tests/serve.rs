@@ -40,8 +40,15 @@ fn start_with(data: &Path, extra: &[&str]) -> Server {
 
 /// Starts a server, or returns what it printed before it stopped without listening.
 fn try_start_with(data: &Path, extra: &[&str]) -> Result<Server, String> {
+    let listen: &[&str] = if extra.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("osprey"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg("serve")
+        .args(listen)
+        .arg("--data")
         .arg(data)
         // The tests' receivers and registries listen on this machine.
         .args(["--allow-destination", "127.0.0.1"])
@@ -61,7 +68,11 @@ fn try_start_with(data: &Path, extra: &[&str]) -> Result<Server, String> {
             break;
         }
         seen.push_str(&line);
-        if let Some(rest) = line.trim().strip_prefix("osprey: listening on http://") {
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("osprey: listening on http://")
+            .map(|rest| rest.replace("0.0.0.0", "127.0.0.1"))
+        {
             addr = rest.split_whitespace().next().map(str::to_string);
             break;
         }
@@ -553,6 +564,22 @@ fn bad_settings_are_one_line_errors() {
         "--bus http://127.0.0.1:4222: ",
     );
     assert!(!data.join("admin-token").exists(), "nothing was set up");
+}
+
+/// Plain HTTP on an address other machines reach is announced at start; on loopback it is not.
+#[test]
+fn plain_http_beyond_loopback_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = start_with(&dir.path().join("open"), &["--listen", "0.0.0.0:0"]);
+    let (status, _) = http(&open.addr, "GET", "/readyz", None, b"");
+    assert_eq!(status, 200);
+    let log = open.log.lock().unwrap().clone();
+    assert!(
+        log.contains("osprey: warning: serving plain HTTP on 0.0.0.0:"),
+        "{log}"
+    );
+    let local = start(&dir.path().join("local"));
+    assert!(!local.log.lock().unwrap().contains("plain HTTP"));
 }
 
 /// A second server on the same store is refused (one line, exit 2) rather than running

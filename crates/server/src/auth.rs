@@ -31,7 +31,16 @@ impl FromRequestParts<Arc<App>> for Caller {
             .ok_or_else(|| unauthorized("the Authorization header is not 'Bearer TOKEN'"))?;
         match app.store.authenticate(secret).await? {
             Some(p) => Ok(Caller(p)),
-            None => Err(unauthorized("unknown or revoked token")),
+            None => {
+                // Logged for the operator (never the secret): guessing shows up.
+                tracing::warn!(
+                    method = %parts.method,
+                    path = %parts.uri.path(),
+                    "authentication refused: unknown or revoked token"
+                );
+                app.metrics.auth_refused.inc();
+                Err(unauthorized("unknown or revoked token"))
+            }
         }
     }
 }

@@ -21,9 +21,14 @@ impl ApiError {
             retry_after: None,
         }
     }
-    /// A failure of the server itself (500).
+    /// A failure of the server itself (500): logged whole, answered without its detail
+    /// (a database's or the operating system's message is the operator's, not the caller's).
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        tracing::error!(error = %e, "request failed inside the server");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error (the server's log has the detail)",
+        )
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
@@ -60,7 +65,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             other => {
                 tracing::error!(error = %other, "storage failed");
-                ApiError::unavailable(format!("storage failed: {other}"), 5)
+                ApiError::unavailable("storage failed (the server's log has the detail)", 5)
             }
         }
     }
@@ -76,10 +81,7 @@ impl From<ServerError> for ApiError {
                 tracing::error!(error = %e, "the bus failed");
                 ApiError::unavailable("the bus failed", 5)
             }
-            other => {
-                tracing::error!(error = %other, "the server failed");
-                ApiError::internal(other)
-            }
+            other => ApiError::internal(other),
         }
     }
 }

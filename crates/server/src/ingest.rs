@@ -124,7 +124,10 @@ pub async fn receive(
         Ok(Err(e)) => {
             app.metrics.reject("storage");
             Err(ApiError::unavailable(
-                format!("storing the batch failed: {e}"),
+                {
+                    tracing::error!(error = %e, "storing a batch failed");
+                    "storing the batch failed (the server's log has the detail)"
+                },
                 app.options.retry_after_secs,
             ))
         }

@@ -168,18 +168,51 @@ pub async fn open_store(database: Option<&str>, data: &Path) -> Result<Store, La
     }
 }
 
-/// A URL without its password, for messages.
+/// A URL without its secrets, for messages and logs: the password of its user information (or
+/// all of it when it is one word, as a NATS token is), and the values of query parameters that
+/// name a secret (`password`, `token`, `key`, `secret`, `sig`, …).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
+    let mut out = match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s && !url[s + 3..at].contains(['/', '?', '#']) => {
+            match url[s + 3..at].split_once(':') {
                 Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
+                None => format!("{}***{}", &url[..s + 3], &url[at..]),
             }
         }
         _ => url.to_string(),
+    };
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, format!("#{f}")),
+            None => (query, String::new()),
+        };
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if names_a_secret(k) => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}{fragment}", redacted.join("&"));
     }
+    out
+}
+
+/// Whether a query parameter's name says it holds a secret.
+fn names_a_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "token",
+        "secret",
+        "key",
+        "sig",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 /// Marks a store as served by this process while it lives.
@@ -274,7 +307,23 @@ mod tests {
             "postgres://osprey:***@db:5432/osprey"
         );
         assert_eq!(redact("nats://nats:4222"), "nats://nats:4222");
-        assert_eq!(redact("postgres://user@db/x"), "postgres://user@db/x");
+        assert_eq!(
+            redact("nats://s3cr3t-token@nats:4222"),
+            "nats://***@nats:4222"
+        );
+        assert_eq!(redact("postgres://user@db/x"), "postgres://***@db/x");
+        assert_eq!(
+            redact("postgres://db/x?sslmode=require&password=hunter2"),
+            "postgres://db/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact("https://hooks.example/in?token=abc&api_key=k#frag"),
+            "https://hooks.example/in?token=***&api_key=***#frag"
+        );
+        assert_eq!(
+            redact("https://hooks.example/a@b/path"),
+            "https://hooks.example/a@b/path"
+        );
     }
 
     #[tokio::test]

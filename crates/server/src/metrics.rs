@@ -15,6 +15,8 @@ pub struct Metrics {
     registry: Registry,
     pub events_ingested: Counter,
     pub batches_ingested: Counter,
+    /// Requests refused for an unknown or revoked token.
+    pub auth_refused: Counter,
     /// By reason: `auth`, `invalid`, `overload`, `storage`.
     pub batches_rejected: Family<Labels, Counter>,
     pub ingest_commit_seconds: Histogram,
@@ -52,6 +54,7 @@ impl Metrics {
         let m = Metrics {
             events_ingested: Counter::default(),
             batches_ingested: Counter::default(),
+            auth_refused: Counter::default(),
             batches_rejected: Family::default(),
             ingest_commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             detector_lag_events: Gauge::default(),
@@ -78,6 +81,11 @@ impl Metrics {
             "audit_events_ingested",
             "Audit events accepted by the webhook (durable)",
             m.events_ingested.clone(),
+        );
+        registry.register(
+            "auth_refused",
+            "Requests refused for an unknown or revoked token",
+            m.auth_refused.clone(),
         );
         registry.register(
             "audit_batches_ingested",

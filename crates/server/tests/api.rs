@@ -444,6 +444,12 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
             m.contains("osprey_audit_batches_rejected_total{reason=\"invalid\"} 3"),
             "{m}"
         );
+        assert!(
+            m.lines()
+                .any(|l| l.starts_with("osprey_auth_refused_total ")
+                    && l != "osprey_auth_refused_total 0"),
+            "refused tokens are counted: {m}"
+        );
         let (st, _) = s.get("/v1/nothing-here", &s.admin).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
 
@@ -492,6 +498,24 @@ async fn tenants_tokens_clusters_and_the_admin_log() {
                 .all(|e| e["tenant_id"] == a_id.as_str())
         );
         assert!(!mine["entries"].as_array().unwrap().is_empty());
+        // The administrator minted the member's first admin token: the member sees that, and
+        // by which token.
+        let (_, admin_log) = s.get("/v1/admin-log", &s.admin).await;
+        let admin_token = admin_log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "organization.create")
+            .map(|e| e["detail"]["admin_token"].clone())
+            .unwrap();
+        assert!(
+            mine["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "token.create" && e["actor"] == admin_token),
+            "{mine}"
+        );
         s.stop().await;
     }
 }

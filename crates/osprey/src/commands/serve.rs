@@ -117,6 +117,11 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 "--demo: listens on {local}, reachable from other machines; the demo serves 127.0.0.1 only (--listen 127.0.0.1:8080)"
             )));
         }
+        if tls.is_none() && !local.ip().is_loopback() {
+            eprintln!(
+                "osprey: warning: serving plain HTTP on {local}, reachable from other machines: tokens, sessions and audit events cross the network in clear; serve HTTPS (--tls-cert/--tls-key) or put a TLS proxy in front"
+            );
+        }
         let demo = if args.demo {
             Some(
                 osprey_server::demo::DemoFiles::locate(&args.examples)

@@ -37,8 +37,16 @@ pub(crate) async fn log(
     target: &str,
     detail: Value,
 ) -> ApiResult<()> {
+    // An action on a member's setting (the detail's `tenant`) is that member's to see, with
+    // the token that did it, even when the organization's administrator did it.
+    let tenant = detail
+        .get("tenant")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(&p.tenant_id)
+        .to_string();
     app.store
-        .log_action(&p.tenant_id, &p.token_id, action, target, detail)
+        .log_action(&tenant, &p.token_id, action, target, detail)
         .await?;
     Ok(())
 }

@@ -127,7 +127,7 @@ pub async fn create_output(
         &caller.0,
         "output.create",
         &o.id,
-        json!({ "tenant": tenant_id, "name": o.name, "kind": kind, "url": o.url }),
+        json!({ "tenant": tenant_id, "name": o.name, "kind": kind, "url": crate::launch::redact(&o.url) }),
     )
     .await?;
     Ok((
