@@ -133,6 +133,11 @@ pub struct ServeArgs {
     /// Image scans run at once (0 turns scanning off, triggered scans included).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub scan_workers: usize,
+    /// A file holding the token /metrics asks for (Authorization: Bearer TOKEN); without it
+    /// /metrics is open, for a scraper on a private network. OSPREY_METRICS_TOKEN takes
+    /// precedence.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
     /// Minutes one scan may spend downloading its image before it fails.
     #[arg(long = "scan-timeout", value_name = "MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub scan_timeout_minutes: u64,

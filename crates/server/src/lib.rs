@@ -39,7 +39,7 @@ use std::sync::atomic::AtomicI64;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use osprey_audit::RuleSet;
 use osprey_store::Store;
@@ -115,6 +115,8 @@ pub struct Options {
     /// Scans of one tenant waiting at most: more on-demand scans are refused (429), more
     /// triggered and scheduled ones dropped.
     pub scan_queue_per_tenant: i64,
+    /// When set, `/metrics` answers only a request presenting it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 impl Default for Options {
     fn default() -> Self {
@@ -146,6 +148,7 @@ impl Default for Options {
             scan_max_download_bytes: 20 << 30,
             scan_jobs_per_tenant: 1,
             scan_queue_per_tenant: 100,
+            metrics_token: None,
         }
     }
 }
@@ -410,6 +413,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
             api::clusters::list_clusters
         ))
         .routes(routes!(api::clusters::get_cluster))
+        .routes(routes!(api::clusters::rotate_ingest_token))
         .routes(routes!(ingest::receive))
         .routes(routes!(api::findings::list_findings))
         .routes(routes!(
@@ -515,8 +519,23 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"), (status = 401, description = "The server has a metrics token and the request did not present it", body = api::ErrorBody)))]
+async fn metrics(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &app.options.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !secrets::same_secret(presented, token) {
+            app.metrics.auth_refused.inc();
+            return error::ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "/metrics needs the metrics token (--metrics-token-file)",
+            )
+            .into_response();
+        }
+    }
     // Writer and detector both move the backlog; the gauge reads it when asked.
     app.metrics.detector_lag_events.set(
         app.pending_events
@@ -545,6 +564,7 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         )],
         app.metrics.render(),
     )
+        .into_response()
 }
 
 /// A certificate chain and its private key, PEM files.

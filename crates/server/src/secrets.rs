@@ -16,6 +16,20 @@ pub const KEY_ENV: &str = "OSPREY_SECRET_KEY";
 pub const KEY_FILE: &str = "secret-key";
 
 const NONCE_LEN: usize = 12;
+/// Whether two secrets (tokens) are equal, in time that does not depend on where they differ:
+/// their SHA-256 digests are compared byte by byte without stopping early.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::Digest as _;
+    let (x, y) = (
+        sha2::Sha256::digest(a.as_bytes()),
+        sha2::Sha256::digest(b.as_bytes()),
+    );
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
 /// The prefix of a text secret sealed by [`SecretKey::seal_text`].
 pub const SEALED_TEXT: &str = "sealed:";
 

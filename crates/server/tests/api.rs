@@ -897,3 +897,119 @@ async fn a_member_reaches_nothing_of_another_member() {
         s.stop().await;
     }
 }
+
+/// With a metrics token, /metrics answers only a request presenting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_token() {
+    let s = TestServer::start(
+        osprey_store::Backend::Sqlite,
+        Options {
+            metrics_token: Some("metrics-token-0123456789".into()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (st, e) = s.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{e}");
+    let (st, _) = s.call(Method::GET, "/metrics", Some("wrong"), None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, m) = s
+        .call(
+            Method::GET,
+            "/metrics",
+            Some("metrics-token-0123456789"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        m.as_str().unwrap().contains("osprey_auth_refused_total 2"),
+        "{m}"
+    );
+    s.stop().await;
+}
+
+/// A cluster's ingest token rotates, with an overlap during which both tokens ingest; tokens
+/// expire and remember their last use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_tokens_rotate_and_tokens_expire() {
+    let s = TestServer::start(osprey_store::Backend::Sqlite, Options::default()).await;
+    let (_, admin) = s.member("team-a").await;
+    let (_, b_admin) = s.member("team-b").await;
+    let viewer = s.token("team-a", "viewer").await;
+    let (cluster, first) = s.cluster(&admin, "prod").await;
+    let url = format!("/v1/clusters/{cluster}/audit");
+    let rotate = format!("/v1/clusters/{cluster}/ingest-token");
+    let mut batches = story_batches(10).into_iter();
+    let mut ingest = |token: String| {
+        let batch = batches.next().unwrap();
+        let (s, url) = (&s, url.clone());
+        async move { s.post_raw(&url, &token, batch).await.0 }
+    };
+    let (st, r) = s
+        .post(&rotate, &admin, json!({ "overlap_minutes": 5 }))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let second = r["ingest_token"].as_str().unwrap().to_string();
+    let stop = r["old_tokens_stop_ms"].as_i64().unwrap();
+    assert!(stop > osprey_store::now_ms() + 4 * 60_000, "{r}");
+    assert_eq!(
+        ingest(first.clone()).await,
+        StatusCode::OK,
+        "the old one, within the overlap"
+    );
+    assert_eq!(ingest(second.clone()).await, StatusCode::OK);
+    let (st, r) = s.post(&rotate, &admin, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let third = r["ingest_token"].as_str().unwrap().to_string();
+    assert_eq!(ingest(first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(ingest(second).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(ingest(third).await, StatusCode::OK);
+    for (token, body, status) in [
+        (
+            &admin,
+            json!({ "overlap_minutes": 20_000 }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (&viewer, json!({}), StatusCode::FORBIDDEN),
+        (&b_admin, json!({}), StatusCode::NOT_FOUND),
+    ] {
+        let (st, e) = s.post(&rotate, token, body).await;
+        assert_eq!(st, status, "{e}");
+    }
+
+    // A token that expires says when; the list says when each was last used.
+    let (st, t) = s
+        .post(
+            "/v1/tokens",
+            &admin,
+            json!({ "name": "ci", "role": "viewer", "expires_in_days": 1 }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    let expires = t["expires_ms"].as_i64().unwrap();
+    assert!(
+        (expires - osprey_store::now_ms() - 86_400_000).abs() < 60_000,
+        "{t}"
+    );
+    let (st, e) = s
+        .post(
+            "/v1/tokens",
+            &admin,
+            json!({ "name": "x", "role": "viewer", "expires_in_days": 0 }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (_, list) = s.get("/v1/tokens", &admin).await;
+    let tokens = list["tokens"].as_array().unwrap();
+    let ci = tokens.iter().find(|t| t["name"] == "ci").unwrap();
+    assert_eq!(ci["expires_ms"], expires);
+    assert!(ci.get("last_used_ms").is_none(), "never used: {ci}");
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t["role"] == "admin" && t["last_used_ms"].as_i64().is_some()),
+        "{list}"
+    );
+    s.stop().await;
+}

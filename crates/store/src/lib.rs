@@ -299,6 +299,11 @@ impl Store {
                     "scan attempts",
                     include_str!("../migrations/sqlite/0013_scan_attempts.sql"),
                 ),
+                (
+                    14,
+                    "token expiry",
+                    include_str!("../migrations/sqlite/0014_token_expiry.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -365,6 +370,11 @@ impl Store {
                     13,
                     "scan attempts",
                     include_str!("../migrations/postgres/0013_scan_attempts.sql"),
+                ),
+                (
+                    14,
+                    "token expiry",
+                    include_str!("../migrations/postgres/0014_token_expiry.sql"),
                 ),
             ],
         };

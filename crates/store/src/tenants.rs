@@ -7,8 +7,8 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, conflict, fill_random, new_id, now_ms};
 
@@ -71,6 +71,12 @@ pub struct TokenInfo {
     pub created_ms: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_ms: Option<i64>,
+    /// When the token stops working, if it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+    /// When it was last used (at most a minute off); never, when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_ms: Option<i64>,
 }
 
 /// Who is calling: a valid, unrevoked token and its tenant.
@@ -156,8 +162,17 @@ fn token_row(r: &AnyRow) -> Result<TokenInfo> {
         cluster_id: r.try_get("cluster_id")?,
         created_ms: r.try_get("created_ms")?,
         revoked_ms: r.try_get("revoked_ms")?,
+        expires_ms: r.try_get("expires_ms")?,
+        last_used_ms: r.try_get("last_used_ms")?,
     })
 }
+
+/// The columns of [`TokenInfo`].
+const TOKEN_COLUMNS: &str =
+    "id, tenant_id, name, role, cluster_id, created_ms, revoked_ms, expires_ms, last_used_ms";
+
+/// How stale a token's last-used time may get before a use writes it again.
+const LAST_USED_EVERY_MS: i64 = 60_000;
 
 fn cluster_row(r: &AnyRow) -> Result<Cluster> {
     Ok(Cluster {
@@ -230,6 +245,19 @@ impl Store {
         role: Role,
         cluster_id: Option<&str>,
     ) -> Result<(TokenInfo, String)> {
+        self.create_token_expiring(tenant_id, name, role, cluster_id, None)
+            .await
+    }
+
+    /// Mints a token that stops working at `expires_ms` (never, when `None`).
+    pub async fn create_token_expiring(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        role: Role,
+        cluster_id: Option<&str>,
+        expires_ms: Option<i64>,
+    ) -> Result<(TokenInfo, String)> {
         validate_name("token name", name)?;
         if role == Role::Ingest && cluster_id.is_none() {
             return Err(StoreError::Invalid(
@@ -245,9 +273,11 @@ impl Store {
             cluster_id: cluster_id.map(str::to_string),
             created_ms: now_ms(),
             revoked_ms: None,
+            expires_ms,
+            last_used_ms: None,
         };
         sqlx::query(
-            "INSERT INTO tokens (id, tenant_id, name, role, cluster_id, hash, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tokens (id, tenant_id, name, role, cluster_id, hash, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&info.id)
         .bind(&info.tenant_id)
@@ -256,25 +286,38 @@ impl Store {
         .bind(info.cluster_id.clone())
         .bind(hash_token(&secret))
         .bind(info.created_ms)
+        .bind(expires_ms)
         .execute(&self.pool)
         .await?;
         Ok((info, secret))
     }
 
-    /// The caller a secret stands for, unless it is unknown or revoked.
+    /// The caller a secret stands for, unless it is unknown, revoked or expired; notes the
+    /// use (at most once a minute per token).
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>> {
+        let now = now_ms();
         let row = sqlx::query(
-            "SELECT t.id AS token_id, t.role, t.cluster_id, n.id AS tenant_id, n.name, n.kind
+            "SELECT t.id AS token_id, t.role, t.cluster_id, t.last_used_ms, n.id AS tenant_id, n.name, n.kind
              FROM tokens t JOIN tenants n ON n.id = t.tenant_id
-             WHERE t.hash = $1 AND t.revoked_ms IS NULL",
+             WHERE t.hash = $1 AND t.revoked_ms IS NULL AND (t.expires_ms IS NULL OR t.expires_ms > $2)",
         )
         .bind(hash_token(secret))
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
+        let token_id: String = r.try_get("token_id")?;
+        let last_used: Option<i64> = r.try_get("last_used_ms")?;
+        if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY_MS) {
+            sqlx::query("UPDATE tokens SET last_used_ms = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&token_id)
+                .execute(&self.pool)
+                .await?;
+        }
         let role: String = r.try_get("role")?;
         Ok(Some(Principal {
-            token_id: r.try_get("token_id")?,
+            token_id,
             tenant_id: r.try_get("tenant_id")?,
             tenant_name: r.try_get("name")?,
             tenant_kind: tenant_kind(&r.try_get::<String, _>("kind")?)?,
@@ -285,10 +328,10 @@ impl Store {
 
     /// Tokens of one tenant, or of every tenant.
     pub async fn tokens(&self, tenant_id: Option<&str>) -> Result<Vec<TokenInfo>> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, name, role, cluster_id, created_ms, revoked_ms FROM tokens
-             WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_ms, id",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens
+             WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_ms, id"
+        )))
         .bind(tenant_id.map(str::to_string))
         .fetch_all(&self.pool)
         .await?;
@@ -296,9 +339,9 @@ impl Store {
     }
 
     pub async fn token(&self, id: &str) -> Result<Option<TokenInfo>> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, name, role, cluster_id, created_ms, revoked_ms FROM tokens WHERE id = $1",
-        )
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"
+        )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -317,6 +360,47 @@ impl Store {
             return Err(StoreError::NotFound(format!("token {id}")));
         }
         Ok(())
+    }
+
+    /// Mints a new ingest token for a cluster; the cluster's other ingest tokens stop working
+    /// after `overlap_ms` (at once when 0), so the API server's configuration can be changed
+    /// without losing a batch. Returns the new token and when the old ones stop.
+    pub async fn rotate_ingest_token(
+        &self,
+        cluster: &Cluster,
+        overlap_ms: i64,
+    ) -> Result<(TokenInfo, String, i64)> {
+        let now = now_ms();
+        let until = now + overlap_ms.max(0);
+        let (info, secret) = self
+            .create_token(
+                &cluster.tenant_id,
+                &format!("ingest {}", cluster.name),
+                Role::Ingest,
+                Some(&cluster.id),
+            )
+            .await?;
+        let old = "cluster_id = $2 AND role = 'ingest' AND id <> $3 AND revoked_ms IS NULL";
+        if overlap_ms <= 0 {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE tokens SET revoked_ms = $1 WHERE {old}"
+            )))
+            .bind(now)
+            .bind(&cluster.id)
+            .bind(&info.id)
+            .execute(&self.pool)
+            .await?;
+        } else {
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE tokens SET expires_ms = $1 WHERE {old} AND (expires_ms IS NULL OR expires_ms > $1)"
+            )))
+            .bind(until)
+            .bind(&cluster.id)
+            .bind(&info.id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok((info, secret, until))
     }
 
     /// Registers a cluster and mints its ingest token.

@@ -1529,3 +1529,53 @@ async fn a_new_data_directory_is_private() {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
 }
+
+/// Tokens expire, remember their last use, and a cluster's ingest token rotates with an
+/// overlap during which both work.
+#[tokio::test]
+async fn tokens_expire_and_ingest_tokens_rotate() {
+    each_backend(|store| async move {
+        let t = store.create_tenant("a", TenantKind::Member).await.unwrap();
+        let past = osprey_store::now_ms() - 1;
+        let (_, expired) = store
+            .create_token_expiring(&t.id, "old", Role::Viewer, None, Some(past))
+            .await
+            .unwrap();
+        assert!(store.authenticate(&expired).await.unwrap().is_none());
+        let (info, fresh) = store
+            .create_token_expiring(&t.id, "new", Role::Viewer, None, Some(past + 3_600_000))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .token(&info.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_ms
+                .is_none()
+        );
+        assert!(store.authenticate(&fresh).await.unwrap().is_some());
+        let used = store.token(&info.id).await.unwrap().unwrap();
+        assert!(used.last_used_ms.is_some());
+        assert_eq!(used.expires_ms, Some(past + 3_600_000));
+
+        let (cluster, first) = store.create_cluster(&t.id, "prod").await.unwrap();
+        // With an overlap, both work until it ends.
+        let (_, second, until) = store.rotate_ingest_token(&cluster, 600_000).await.unwrap();
+        assert!(until > osprey_store::now_ms());
+        assert!(store.authenticate(&first).await.unwrap().is_some());
+        assert!(store.authenticate(&second).await.unwrap().is_some());
+        // Without, the others stop at once.
+        let (third_info, third, _) = store.rotate_ingest_token(&cluster, 0).await.unwrap();
+        assert!(store.authenticate(&first).await.unwrap().is_none());
+        assert!(store.authenticate(&second).await.unwrap().is_none());
+        let p = store.authenticate(&third).await.unwrap().unwrap();
+        assert_eq!(
+            (p.role, p.cluster_id.as_deref()),
+            (Role::Ingest, Some(cluster.id.as_str()))
+        );
+        assert_eq!(third_info.cluster_id.as_deref(), Some(cluster.id.as_str()));
+    })
+    .await;
+}

@@ -471,7 +471,7 @@ async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !same_secret(presented, &token) {
+        if !osprey_server::secrets::same_secret(presented, &token) {
             if let Ok(mut r) = state.lock() {
                 r.rejected += 1;
             }
@@ -483,16 +483,6 @@ async fn authenticate(
         }
     }
     next.run(request).await
-}
-
-/// Whether two secrets are equal, in time that does not depend on where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    x.iter()
-        .zip(y.iter())
-        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
-        == 0
 }
 
 async fn receive(

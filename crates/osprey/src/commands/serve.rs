@@ -92,6 +92,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
             "--max-pending-events: expected at least 1".into(),
         ));
     }
+    let metrics_token = metrics_token(&args)?;
     runtime()?.block_on(async {
         // Everything that can be wrong with the settings is found before anything is created.
         let tls = match (&args.tls_cert, &args.tls_key) {
@@ -185,6 +186,7 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
                 .unwrap_or(args.scan_workers / 2)
                 .max(1),
             scan_queue_per_tenant: args.scan_queue_per_tenant,
+            metrics_token,
             ..Options::default()
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -216,6 +218,29 @@ pub fn serve(args: ServeArgs, ui: &Ui) -> Result<i32, Failure> {
         ui.note("stopped: every accepted batch is stored");
         Ok(0)
     })
+}
+
+/// The token /metrics asks for: OSPREY_METRICS_TOKEN, or the first line of
+/// --metrics-token-file; none when neither is given.
+fn metrics_token(args: &ServeArgs) -> Result<Option<String>, Failure> {
+    if let Ok(token) = std::env::var("OSPREY_METRICS_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(Some(token.trim().to_string()));
+    }
+    let Some(path) = &args.metrics_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("--metrics-token-file {}: {e}", path.display())))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.len() < 16 {
+        return Err(Failure::Input(format!(
+            "--metrics-token-file {}: expected a token of at least 16 characters on its first line",
+            path.display()
+        )));
+    }
+    Ok(Some(token.to_string()))
 }
 
 /// Where the server may connect: public addresses, the operator's exceptions, and this

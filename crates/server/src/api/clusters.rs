@@ -31,6 +31,24 @@ pub struct ClusterCreated {
     ingest_token: String,
 }
 
+/// A rotation of a cluster's ingest token.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestTokenRotation {
+    /// Minutes the cluster's other ingest tokens keep working (0–10080; default 0: they stop
+    /// at once). Give the API servers' webhook configuration time to change.
+    #[serde(default)]
+    overlap_minutes: Option<u32>,
+}
+
+/// A cluster's new ingest token (shown this once), and when the old ones stop.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IngestTokenRotated {
+    id: String,
+    ingest_token: String,
+    old_tokens_stop_ms: i64,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Clusters {
     clusters: Vec<Cluster>,
@@ -73,6 +91,46 @@ pub async fn create_cluster(
             name: c.name,
             tenant: c.tenant_id,
             ingest_token: secret,
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/clusters/{id}/ingest-token", tag = "clusters", params(("id" = String, Path, description = "Cluster id")), request_body = IngestTokenRotation, responses((status = 201, description = "The cluster's new ingest token (shown once) and when the old ones stop", body = IngestTokenRotated), BadInput, NotFound, Refused), security(("bearer" = [])))]
+pub async fn rotate_ingest_token(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<IngestTokenRotation>,
+) -> ApiResult<(StatusCode, Json<IngestTokenRotated>)> {
+    caller.require(Role::Admin)?;
+    let cluster = match app.store.cluster(&id).await? {
+        Some(c) if caller.owns(&c.tenant_id) => c,
+        _ => return Err(ApiError::not_found(format!("cluster {id}"))),
+    };
+    let minutes = body.overlap_minutes.unwrap_or(0);
+    if minutes > 10_080 {
+        return Err(ApiError::bad_request(format!(
+            "overlap_minutes {minutes}: expected 0 to 10080 (a week)"
+        )));
+    }
+    let (info, secret, stop) = app
+        .store
+        .rotate_ingest_token(&cluster, i64::from(minutes) * 60_000)
+        .await?;
+    log(
+        &app,
+        &caller.0,
+        "ingest-token.rotate",
+        &cluster.id,
+        json!({ "tenant": cluster.tenant_id, "token": info.id, "overlap_minutes": minutes }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IngestTokenRotated {
+            id: info.id,
+            ingest_token: secret,
+            old_tokens_stop_ms: stop,
         }),
     ))
 }

@@ -81,6 +81,9 @@ pub struct NewToken {
     tenant: Option<String>,
     role: String,
     name: String,
+    /// Days after which the token stops working (1–3650); never, when absent.
+    #[serde(default)]
+    expires_in_days: Option<u32>,
 }
 
 /// A token as created: its secret is shown this once.
@@ -90,6 +93,9 @@ pub struct TokenCreated {
     token: String,
     tenant: String,
     role: Role,
+    /// When the token stops working, if it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_ms: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -115,16 +121,25 @@ pub async fn create_token(
             "ingest tokens come with their cluster (POST /v1/clusters)",
         ));
     }
+    let expires_ms = match body.expires_in_days {
+        None => None,
+        Some(d @ 1..=3650) => Some(osprey_store::now_ms() + i64::from(d) * 86_400_000),
+        Some(d) => {
+            return Err(ApiError::bad_request(format!(
+                "expires_in_days {d}: expected 1 to 3650"
+            )));
+        }
+    };
     let (info, secret) = app
         .store
-        .create_token(&tenant_id, &body.name, role, None)
+        .create_token_expiring(&tenant_id, &body.name, role, None, expires_ms)
         .await?;
     log(
         &app,
         &caller.0,
         "token.create",
         &info.id,
-        json!({ "tenant": tenant_id, "role": role, "name": info.name }),
+        json!({ "tenant": tenant_id, "role": role, "name": info.name, "expires_ms": expires_ms }),
     )
     .await?;
     Ok((
@@ -134,6 +149,7 @@ pub async fn create_token(
             token: secret,
             tenant: tenant_id,
             role,
+            expires_ms,
         }),
     ))
 }

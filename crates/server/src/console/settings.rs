@@ -151,7 +151,15 @@ async fn sections(app: &Arc<App>, signed: &Signed) -> ApiResult<Listed> {
         Section {
             id: "tokens",
             title: "Tokens",
-            headers: &["Name", "Tenant", "Role", "Created", "Revoked"],
+            headers: &[
+                "Name",
+                "Tenant",
+                "Role",
+                "Created",
+                "Last used",
+                "Expires",
+                "Revoked",
+            ],
             rows: items(&tokens, "tokens")
                 .iter()
                 .map(|v| Row {
@@ -160,6 +168,8 @@ async fn sections(app: &Arc<App>, signed: &Signed) -> ApiResult<Listed> {
                         tenant(v),
                         text(&v["role"]),
                         time(&v["created_ms"]),
+                        time(&v["last_used_ms"]),
+                        time(&v["expires_ms"]),
                         time(&v["revoked_ms"]),
                     ],
                     remove: v["revoked_ms"]
