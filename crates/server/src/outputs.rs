@@ -86,37 +86,19 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
         let Some(output) = app.store.output(&output_id).await? else {
             continue;
         };
+        let key = output_key(app, &output);
         for chunk in deliveries.chunks(BATCH) {
             let mut ids: Vec<String> = chunk.iter().map(|d| d.finding_id.clone()).collect();
             ids.sort();
             ids.dedup();
             let findings = app.store.findings_by_id(&ids).await?;
             let seqs: Vec<i64> = chunk.iter().map(|d| d.seq).collect();
-            let result = match app
-                .options
-                .secret_key
-                .as_ref()
-                .map(|k| k.open_text(&output.secret))
-            {
-                Some(Err(e)) => Err(Failed {
-                    reason: "the output's key does not open with this server's secret key".into(),
-                    detail: e.to_string(),
-                }),
-                opened => {
-                    let secret = match opened {
-                        Some(Ok(s)) => s,
-                        _ => output.secret.clone(),
-                    };
-                    send(
-                        client,
-                        &app.options.destinations,
-                        &output,
-                        &secret,
-                        chunk,
-                        &findings,
-                    )
-                    .await
+            let result = match &key {
+                Ok(secret) => {
+                    let destinations = &app.options.destinations;
+                    send(client, destinations, &output, secret, chunk, &findings).await
                 }
+                Err(failed) => Err(failed.clone()),
             };
             let kind = output.kind.as_str();
             match result {
@@ -144,10 +126,22 @@ pub async fn dispatch_due(app: &App, client: &reqwest::Client) -> Result<usize, 
     Ok(attempted)
 }
 
+/// An output's HMAC key in clear: sealed with the server's key, or as stored (a key stored
+/// before keys were sealed, or a server without a key).
+fn output_key(app: &App, output: &Output) -> Result<String, Failed> {
+    match &app.options.secret_key {
+        Some(key) => key.open_text(&output.secret).map_err(|e| Failed {
+            reason: "the output's key does not open with this server's secret key".into(),
+            detail: e.to_string(),
+        }),
+        None => Ok(output.secret.clone()),
+    }
+}
+
 /// Why a delivery failed: what the output's tenant is told (the policy's refusal, a failed
 /// connection, a timeout or the HTTP status; never a socket error, the receiver's answer or
 /// the URL, which may embed a secret), and the detail for the server's log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failed {
     pub reason: String,
     pub detail: String,

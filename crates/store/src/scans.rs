@@ -261,16 +261,7 @@ impl Store {
     pub async fn claim_scan_id(&self, id: &str, take_over: bool) -> Result<Option<ScanJob>> {
         let now = now_ms();
         if take_over {
-            sqlx::query(
-                "UPDATE scan_jobs SET state = 'failed', detail = $1, finished_ms = $2
-                 WHERE id = $3 AND state = 'running' AND attempts >= $4",
-            )
-            .bind(ABANDONED)
-            .bind(now)
-            .bind(id)
-            .bind(MAX_SCAN_ATTEMPTS)
-            .execute(&self.pool)
-            .await?;
+            self.fail_abandoned(Some(id)).await?;
         }
         let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE scan_jobs SET state = 'running', started_ms = $1, attempts = attempts + 1
@@ -310,21 +301,29 @@ impl Store {
     /// except those started [`MAX_SCAN_ATTEMPTS`] times, which fail; returns the jobs queued
     /// again and those failed.
     pub async fn requeue_running_scans(&self) -> Result<(u64, u64)> {
-        let failed = sqlx::query(
-            "UPDATE scan_jobs SET state = 'failed', detail = $1, finished_ms = $2
-             WHERE state = 'running' AND attempts >= $3",
-        )
-        .bind(ABANDONED)
-        .bind(now_ms())
-        .bind(MAX_SCAN_ATTEMPTS)
-        .execute(&self.pool)
-        .await?;
+        let failed = self.fail_abandoned(None).await?;
         let r = sqlx::query(
             "UPDATE scan_jobs SET state = 'queued', started_ms = NULL WHERE state = 'running'",
         )
         .execute(&self.pool)
         .await?;
-        Ok((r.rows_affected(), failed.rows_affected()))
+        Ok((r.rows_affected(), failed))
+    }
+
+    /// Fails the running jobs (the one named, or every one) started [`MAX_SCAN_ATTEMPTS`]
+    /// times; returns how many.
+    async fn fail_abandoned(&self, id: Option<&str>) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE scan_jobs SET state = 'failed', detail = $1, finished_ms = $2
+             WHERE ($3 IS NULL OR id = $3) AND state = 'running' AND attempts >= $4",
+        )
+        .bind(ABANDONED)
+        .bind(now_ms())
+        .bind(id.map(str::to_string))
+        .bind(MAX_SCAN_ATTEMPTS)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     pub async fn scan_job(&self, id: &str) -> Result<Option<ScanJob>> {

@@ -44,30 +44,38 @@ impl Scans {
             })?;
             (Source::Registry(bare.to_string()), Some(reference))
         };
-        let mut options = OpenOptions::default();
-        options.registry.docker_config = false;
-        options.registry.destinations = self.app.options.destinations.clone();
-        let deadline = std::time::Instant::now() + self.app.options.scan_timeout;
-        options.registry.deadline = Some(deadline);
-        options.registry.max_download_bytes = Some(self.app.options.scan_max_download_bytes);
-        if let Some(reference) = reference {
-            let registry = handle.block_on(
+        let entry = match reference {
+            Some(reference) => handle.block_on(
                 self.app
                     .store
                     .registry_for(&job.tenant_id, &reference.registry),
-            )?;
-            if let Some(r) = registry {
-                options.registry = RegistryOptions {
-                    deadline: Some(deadline),
-                    max_download_bytes: Some(self.app.options.scan_max_download_bytes),
-                    ..self.registry_options(&r)?
-                };
-            }
-        }
+            )?,
+            None => None,
+        };
+        let options = OpenOptions {
+            registry: self.registry_options(entry.as_ref())?,
+            ..OpenOptions::default()
+        };
         Ok(Image::open(&source, &options)?)
     }
 
-    fn registry_options(&self, r: &osprey_store::Registry) -> ServerResult<RegistryOptions> {
+    /// How a job reaches registries: the server's destination policy, the job's deadline and
+    /// download cap, never docker's config; and the tenant's entry for the registry (its
+    /// credentials, whether it is insecure) when it has one.
+    fn registry_options(
+        &self,
+        entry: Option<&osprey_store::Registry>,
+    ) -> ServerResult<RegistryOptions> {
+        let options = RegistryOptions {
+            docker_config: false,
+            destinations: self.app.options.destinations.clone(),
+            deadline: Some(std::time::Instant::now() + self.app.options.scan_timeout),
+            max_download_bytes: Some(self.app.options.scan_max_download_bytes),
+            ..RegistryOptions::default()
+        };
+        let Some(r) = entry else {
+            return Ok(options);
+        };
         let credentials = if r.username.is_empty() {
             None
         } else {
@@ -93,9 +101,7 @@ impl Scans {
         Ok(RegistryOptions {
             insecure: r.insecure,
             credentials,
-            docker_config: false,
-            destinations: self.app.options.destinations.clone(),
-            ..RegistryOptions::default()
+            ..options
         })
     }
 
